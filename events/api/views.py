@@ -1,0 +1,67 @@
+"""Event ingestion (`/e/{key}`) and the v1 event listings."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from events.api.envelope import v1_error, v1_response
+from events.api.serializers import event_json
+from events.ingest import EventError, ingest
+from events.models import Event
+from runs.api.serializers import run_json
+from runs.models import Run
+
+MAX_LIMIT = 100
+
+
+class EventIngestView(APIView):
+    parser_classes: list = []  # the body is parsed by events.ingest, which knows the limits
+
+    def post(self, request: Request, event_key: str) -> Response:
+        if not event_key:
+            return Response({"status": 401, "error": "Event key not found"}, status=401)
+        try:
+            result = ingest(request._request.body, request.headers.get("x-inngest-event-id-seed"))
+        except EventError as exc:
+            return Response({"ids": [], "status": 400, "error": str(exc)}, status=400)
+        if result.error:
+            return Response({"ids": result.ids, "status": 400, "error": result.error}, status=400)
+        return Response({"ids": result.ids, "status": 200})
+
+
+class EventListView(APIView):
+    def get(self, request: Request) -> Response:
+        query = Event.objects.order_by("-internal_id", "-id")
+        params = request.query_params
+        if params.get("name"):
+            query = query.filter(name=params["name"])
+        if params.get("cursor"):
+            query = query.filter(internal_id__lt=params["cursor"])
+        for param, lookup in (("received_after", "received_at__gt"), ("received_before", "received_at__lt")):
+            if params.get(param):
+                try:
+                    query = query.filter(**{lookup: datetime.fromisoformat(params[param].replace("Z", "+00:00"))})
+                except ValueError:
+                    return v1_error(f"{param} must be an RFC 3339 time", 400)
+        try:
+            limit = min(max(int(params.get("limit", 20)), 1), MAX_LIMIT)
+        except ValueError:
+            return v1_error("limit must be a number", 400)
+        return v1_response([event_json(e) for e in query[:limit]])
+
+
+class EventDetailView(APIView):
+    def get(self, request: Request, internal_id: str) -> Response:
+        event = Event.objects.filter(internal_id=internal_id).order_by("id").first()
+        if event is None:
+            return v1_error("event not found", 404)
+        return v1_response(event_json(event))
+
+
+class EventRunsView(APIView):
+    def get(self, request: Request, internal_id: str) -> Response:
+        runs = Run.objects.filter(event__internal_id=internal_id).select_related("function").order_by("id")
+        return v1_response([run_json(run) for run in runs])

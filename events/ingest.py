@@ -1,0 +1,153 @@
+"""Accepting events (`POST /e/{key}`, protocol.md §1.4): validate, store, start the runs they trigger.
+
+Events are validated in request order; the first bad one stops the request, and the events
+before it are still stored and reported, as Inngest does. Everything a request accepts is
+written in one transaction, so an acknowledged event is committed.
+"""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from events.ids import EventIdSeed, new_event_id
+from events.models import Event
+from events.triggers import match_functions
+from runs.lifecycle import RunRequest, create_runs
+
+RESERVED_PREFIX = "inngest/"
+MIN_TS_MS = 315532800000  # 1980-01-01
+MAX_TS_MS = 4102444800000  # 2100-01-01
+
+
+class EventError(ValueError):
+    pass
+
+
+@dataclass
+class IngestResult:
+    ids: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+def parse_body(body: bytes) -> list[Any]:
+    """The request body as a list of raw events."""
+    try:
+        parsed = json.loads(body)
+    except ValueError as exc:
+        raise EventError(f"Unable to parse event body as JSON: {exc}") from None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    if len(items) > settings.INNGEST_MAX_EVENTS_PER_REQUEST:
+        raise EventError(f"Too many events in one request: {len(items)} > {settings.INNGEST_MAX_EVENTS_PER_REQUEST}")
+    return items
+
+
+def validate_event(raw: Any, internal_id: str, now_ms: int, check_size: bool) -> Event:
+    """One raw event as a row to store; raises EventError saying what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise EventError("Each event must be a JSON object")
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise EventError("Event name is empty")
+    if name.lower().startswith(RESERVED_PREFIX):
+        raise EventError(f"Event name is reserved for internal use: {name}")
+    if len(name) > 255:
+        raise EventError("Event name is longer than 255 characters")
+    if check_size and len(json.dumps(raw)) > settings.INNGEST_MAX_EVENT_BYTES:
+        raise EventError(f"Event is larger than the limit of {settings.INNGEST_MAX_EVENT_BYTES} bytes")
+    return Event(
+        internal_id=internal_id, name=name, event_id=_user_id(raw) or internal_id,
+        data=_data(raw), user=_object_field(raw, "user"), ts=_timestamp(raw, now_ms), v=_version(raw),
+    )
+
+
+def _data(raw: dict) -> dict:
+    data = _object_field(raw, "data")
+    data.pop("_inngest", None)  # reserved for the server's own metadata
+    return data
+
+
+def _object_field(raw: dict, key: str) -> dict:
+    value = raw.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise EventError(f"Event {key} must be an object")
+    return value
+
+
+def _user_id(raw: dict) -> str:
+    value = raw.get("id")
+    if value is None or value == "":
+        return ""
+    if not isinstance(value, str):
+        raise EventError("Event id must be a string")
+    if len(value) > 255:
+        raise EventError("Event id is longer than 255 characters")
+    return value
+
+
+def _timestamp(raw: dict, now_ms: int) -> int:
+    value = raw.get("ts")
+    if value in (None, 0):
+        return now_ms
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EventError("Event ts must be a unix timestamp in milliseconds")
+    if not MIN_TS_MS <= value <= MAX_TS_MS:
+        raise EventError("Event ts must be between 1980-01-01 and 2100-01-01 (unix milliseconds)")
+    return int(value)
+
+
+def _version(raw: dict) -> str:
+    value = raw.get("v")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise EventError("Event v must be a string")
+    return value[:255]
+
+
+def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
+    """Validate, store and trigger. The result carries the ids stored and the first error."""
+    result = IngestResult()
+    items = parse_body(body)
+    seed = EventIdSeed.parse(seed_header)
+    now_ms = int(time.time() * 1000)
+    check_size = len(body) > settings.INNGEST_MAX_EVENT_BYTES
+    accepted: list[Event] = []
+    for index, raw in enumerate(items):
+        try:
+            accepted.append(validate_event(raw, new_event_id(seed, index), now_ms, check_size))
+        except EventError as exc:
+            result.error = str(exc)
+            break
+    store_events(accepted)
+    result.ids = [event.internal_id for event in accepted]
+    return result
+
+
+def store_events(events: list[Event]) -> None:
+    """Insert the events and the runs they trigger in one transaction."""
+    if not events:
+        return
+    received_at = timezone.now()
+    for event in events:
+        event.received_at = received_at
+    with transaction.atomic():
+        Event.objects.bulk_create(events)
+        start_triggered_runs(events)
+
+
+def start_triggered_runs(events: list[Event]) -> None:
+    payloads = [event.as_payload() for event in events]
+    requests = [
+        RunRequest(function=function, event=event, events=[payload], idempotency_key=event.event_id)
+        for event, payload, functions in zip(events, payloads, match_functions(payloads))
+        for function in functions
+    ]
+    create_runs(requests)

@@ -1,0 +1,37 @@
+"""Events as received by `/e/{key}`: one row per delivered event, with its internal ULID."""
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class Event(models.Model):
+    # Not the primary key: an SDK that resends a request with the same
+    # x-inngest-event-id-seed gets the same internal ids, and every delivery is kept.
+    internal_id = models.CharField(max_length=26, db_index=True)  # GET /v1/events/{internal_id}
+    name = models.CharField(max_length=255)
+    # The user's idempotency id (or the internal id when none was given): the run dedupe key.
+    event_id = models.CharField(max_length=255)
+    data = models.JSONField(default=dict)
+    user = models.JSONField(default=dict)
+    ts = models.BigIntegerField()
+    v = models.CharField(max_length=255, blank=True, default="")
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [
+            # GET /v1/events?name=… newest first (internal ids are time-ordered ULIDs).
+            models.Index(fields=["name", "-internal_id"], name="event_name_newest"),
+            # Admin and REST time-range listings.
+            models.Index(fields=["-received_at"], name="event_received_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.internal_id})"
+
+    def as_payload(self) -> dict:
+        """The event as the SDK sees it in a call request."""
+        payload = {"name": self.name, "data": self.data, "user": self.user, "id": self.event_id, "ts": self.ts}
+        if self.v:
+            payload["v"] = self.v
+        return payload

@@ -1,0 +1,40 @@
+"""Which functions an event starts: exact names, wildcards and the trigger's expression (§2)."""
+from __future__ import annotations
+
+from collections import defaultdict
+
+from events.expressions import compile_expression
+from functions.models import Function, Trigger
+
+
+def name_patterns(name: str) -> list[str]:
+    """The trigger names that match `name`: itself, and a `*` after each `/` or `.` in it."""
+    patterns = [name]
+    for index, char in enumerate(name):
+        if char in "/.":
+            patterns.append(name[: index + 1] + "*")
+    return patterns
+
+
+def match_functions(payloads: list[dict]) -> list[list[Function]]:
+    """For each event payload, the active functions it triggers (each at most once)."""
+    patterns_by_event = [name_patterns(p["name"]) for p in payloads]
+    wanted = {pattern for patterns in patterns_by_event for pattern in patterns}
+    triggers_by_pattern: dict[str, list[Trigger]] = defaultdict(list)
+    if wanted:
+        query = Trigger.objects.filter(event_name__in=wanted, function__is_archived=False).select_related("function")
+        for trigger in query:
+            triggers_by_pattern[trigger.event_name].append(trigger)
+    return [_functions_for(payload, patterns, triggers_by_pattern) for payload, patterns in zip(payloads, patterns_by_event)]
+
+
+def _functions_for(payload: dict, patterns: list[str], triggers_by_pattern: dict[str, list[Trigger]]) -> list[Function]:
+    matched: dict[str, Function] = {}
+    for pattern in patterns:
+        for trigger in triggers_by_pattern.get(pattern, ()):
+            if trigger.function_id in matched:
+                continue
+            if trigger.expression and not compile_expression(trigger.expression).is_true(event=payload):
+                continue
+            matched[trigger.function_id] = trigger.function
+    return list(matched.values())

@@ -1,0 +1,61 @@
+"""What a decision asks for. Applied together in one transaction by runs/lifecycle.py."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Union
+
+
+@dataclass(frozen=True)
+class RecordStep:
+    """Memoize a step result under its hashed id (the value the SDK gets back in `steps`)."""
+
+    step_id: str
+    name: str
+    op: str
+    output: Any
+
+
+@dataclass(frozen=True)
+class ScheduleCall:
+    """Call the SDK again: discovery (`step_target="step"`) or a targeted step, at `due_at`."""
+
+    step_target: str
+    attempt: int
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FinishRun:
+    status: str  # RunStatus.COMPLETED or RunStatus.FAILED
+    output: Any
+
+
+Command = Union[RecordStep, ScheduleCall, FinishRun]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The commands to carry out, plus what to write in the call's history row."""
+
+    commands: tuple[Command, ...]
+    opcode: str = ""
+    step_id: str = ""
+    step_name: str = ""
+    output: Any = None
+    error: Any = None
+    request_version: int | None = None
+    disable_immediate_execution: bool | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def finish(self) -> FinishRun | None:
+        return next((c for c in self.commands if isinstance(c, FinishRun)), None)
+
+    @property
+    def schedules(self) -> list[ScheduleCall]:
+        return [c for c in self.commands if isinstance(c, ScheduleCall)]
+
+    @property
+    def records(self) -> list[RecordStep]:
+        return [c for c in self.commands if isinstance(c, RecordStep)]

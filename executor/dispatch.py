@@ -1,0 +1,63 @@
+"""Getting pending calls to workers: a broker message after commit, and the sweeper as the backstop.
+
+The PendingCall row is the record; a message only says "look at call N". Messages are sent
+only after the transaction that wrote the row commits, and the sweeper re-sends for rows whose
+message was lost (broker restarted without its data) or whose worker died holding the lease.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from inngest_project.celery import app as celery_app
+
+EXECUTE_CALL_TASK = "executor.execute_call"
+# Countdowns longer than this are left to the sweeper: a message held for hours by a worker
+# is more fragile than a row.
+MAX_COUNTDOWN_SECONDS = 60.0
+# A message sent this long ago for a call that is still unclaimed is presumed lost.
+LOST_MESSAGE_AFTER = timedelta(seconds=30)
+SWEEP_BATCH = 500
+
+log = logging.getLogger(__name__)
+
+
+def enqueue_calls_on_commit(call_ids: list[int], due_at: datetime | None = None) -> None:
+    if not call_ids:
+        return
+    countdown = 0.0
+    if due_at is not None:
+        countdown = (due_at - timezone.now()).total_seconds()
+        if countdown > MAX_COUNTDOWN_SECONDS:
+            return  # the sweeper sends it when it is due
+    transaction.on_commit(lambda: send_calls(call_ids, max(countdown, 0.0)))
+
+
+def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:
+    for call_id in call_ids:
+        celery_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None)
+
+
+def sweep_due_calls(now: datetime | None = None) -> int:
+    """Send a message for every due call that has none in flight. Returns how many were sent."""
+    now = now or timezone.now()
+    stale = now - LOST_MESSAGE_AFTER
+    due = (
+        Q(due_at__lte=now)
+        & (Q(lease_expires_at__lt=now) | (Q(lease_expires_at__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))))
+    )
+    from runs.models import PendingCall  # runs imports this module; import late to avoid a cycle
+
+    call_ids = list(PendingCall.objects.filter(due).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
+    if not call_ids:
+        return 0
+    # Marking them first keeps the next tick from sending the same calls again; an expired
+    # lease is cleared, so a worker that was only slow loses its guard and stops.
+    PendingCall.objects.filter(id__in=call_ids).update(enqueued_at=now, lease_owner="", lease_expires_at=None)
+    send_calls(call_ids)
+    log.info("sweeper sent %d due calls", len(call_ids))
+    return len(call_ids)

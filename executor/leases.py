@@ -1,0 +1,66 @@
+"""Keeping the leases of the calls this process is working on alive.
+
+A call can take up to the call timeout (hours); a lease that long would leave a dead worker's
+run stuck for hours. Instead the lease is short and a daemon thread renews it while the call
+is in flight. When the process dies the renewals stop and the sweeper hands the call on.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.utils import timezone
+
+
+def new_owner_token() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+class LeaseKeeper:
+    def __init__(self) -> None:
+        self._held: dict[int, str] = {}
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def hold(self, call_id: int, owner: str) -> None:
+        with self._lock:
+            self._held[call_id] = owner
+        self._ensure_thread()
+
+    def release(self, call_id: int) -> None:
+        with self._lock:
+            self._held.pop(call_id, None)
+
+    def _ensure_thread(self) -> None:
+        # A forked Celery child inherits the object but not the thread: start one per process.
+        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+            return
+        self._pid = os.getpid()
+        self._thread = threading.Thread(target=self._renew_forever, name="lease-keeper", daemon=True)
+        self._thread.start()
+
+    def _renew_forever(self) -> None:
+        from runs.models import PendingCall
+
+        interval = settings.INNGEST_LEASE_SECONDS / 3
+        stop = threading.Event()
+        while not stop.wait(interval):
+            with self._lock:
+                held = list(self._held.items())
+            if not held:
+                continue
+            try:
+                expires = timezone.now() + timedelta(seconds=settings.INNGEST_LEASE_SECONDS)
+                for call_id, owner in held:
+                    PendingCall.objects.filter(id=call_id, lease_owner=owner).update(lease_expires_at=expires)
+            except Exception:  # noqa: BLE001 - a database blip must not kill the renewing thread
+                close_old_connections()
+
+
+lease_keeper = LeaseKeeper()

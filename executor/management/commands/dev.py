@@ -1,0 +1,99 @@
+"""`python manage.py dev`: the whole server in one process, zero setup, like `inngest dev`.
+
+SQLite (unless DATABASE_URL is set), migrations applied at start, a Celery worker on the
+in-memory transport running in this process, the timer loop that wakes due calls, and app
+polling for the URLs given with --urls.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+from django.core.servers.basehttp import run
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+
+from executor import dispatch
+from functions.sync import request_sync, sync_known_apps
+from inngest_project.celery import app as celery_app
+
+log = logging.getLogger(__name__)
+
+
+class Command(BaseCommand):
+    help = "Run the dev server: HTTP API, in-process worker and timers, on port 8288 by default."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", "-p", type=int, default=8288)
+        parser.add_argument("--urls", "-u", "--sdk-url", action="append", default=[], dest="urls",
+                            help="An app's serve URL to sync at start and poll (repeatable).")
+        parser.add_argument("--no-poll", action="store_true", help="Do not re-sync apps every poll interval.")
+        parser.add_argument("--workers", type=int, default=8, help="Threads of the in-process worker.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        urls = [_with_scheme(url) for url in options["urls"]]
+        settings.INNGEST_DEV_URLS = urls
+        call_command("migrate", interactive=False, verbosity=0)
+        start_in_process_worker(options["workers"])
+        _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.sweep_due_calls)
+        _start_sync(urls, poll=not options["no_poll"])
+        self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
+        run(options["host"], options["port"], get_wsgi_application(), threading=True)
+
+
+def start_in_process_worker(concurrency: int) -> None:
+    """A Celery worker in a thread of this process, consuming the in-memory transport."""
+    if not settings.REDIS_URL:
+        celery_app.conf.broker_url = "memory://"
+    worker = celery_app.WorkController(pool_cls="threads", concurrency=concurrency, loglevel="WARNING", without_heartbeat=True, without_mingle=True, without_gossip=True)
+    threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
+
+
+def _start_sync(urls: list[str], poll: bool) -> None:
+    def sync_once() -> None:
+        if poll:
+            sync_known_apps(urls)
+        else:
+            for url in urls:
+                request_sync(url)
+
+    if poll:
+        _start_loop("app-sync", settings.INNGEST_SYNC_POLL_SECONDS, sync_once, run_first=True)
+    else:
+        threading.Thread(target=_guarded(sync_once), name="app-sync", daemon=True).start()
+
+
+def _start_loop(name: str, interval: float, body: Callable[[], Any], run_first: bool = False) -> None:
+    guarded = _guarded(body)
+
+    def loop() -> None:
+        if run_first:
+            time.sleep(0.3)  # let the HTTP server bind first: the SDK answers a sync by calling us
+            guarded()
+        while True:
+            time.sleep(interval)
+            guarded()
+
+    threading.Thread(target=loop, name=name, daemon=True).start()
+
+
+def _guarded(body: Callable[[], Any]) -> Callable[[], None]:
+    def call() -> None:
+        try:
+            body()
+        except Exception:  # noqa: BLE001 - a failed tick is logged and the next one tries again
+            log.exception("background task %s failed", getattr(body, "__name__", body))
+        finally:
+            close_old_connections()
+
+    return call
+
+
+def _with_scheme(url: str) -> str:
+    return url if "://" in url else f"http://{url}"

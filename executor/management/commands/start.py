@@ -1,0 +1,118 @@
+"""`python manage.py start`: the production stack on one machine, as child processes.
+
+gunicorn (HTTP), celery workers and celery beat, against PostgreSQL and Redis. Stopping this
+command (SIGINT/SIGTERM) stops them all; if one of them dies, the others are stopped too.
+Settings come from a YAML file (--config), then environment variables, then flags: each
+overrides the one before.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+# Config file keys and the environment variables they stand for.
+CONFIG_KEYS = {
+    "port": "INNGEST_PORT", "host": "INNGEST_HOST", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
+    "workers": "INNGEST_WORKERS", "concurrency": "INNGEST_WORKER_CONCURRENCY", "http_workers": "INNGEST_HTTP_WORKERS",
+    "signing_key": "INNGEST_SIGNING_KEY", "retry_interval": "INNGEST_RETRY_INTERVAL",
+    "lease_seconds": "INNGEST_LEASE_SECONDS", "log_level": "INNGEST_LOG_LEVEL",
+}
+DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
+            "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2"}
+
+
+class Command(BaseCommand):
+    help = "Run gunicorn, celery workers and celery beat together (production mode on one machine)."
+    requires_system_checks: list = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--config", help="YAML file of settings (keys: %s)" % ", ".join(CONFIG_KEYS))
+        parser.add_argument("--port", type=int)
+        parser.add_argument("--host")
+        parser.add_argument("--database-url")
+        parser.add_argument("--redis-url")
+        parser.add_argument("--workers", type=int, help="celery worker processes")
+        parser.add_argument("--concurrency", type=int, help="pool size of each celery worker")
+        parser.add_argument("--http-workers", type=int, help="gunicorn worker processes")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        env = build_environment(options)
+        if not env.get("DATABASE_URL") or not env.get("REDIS_URL"):
+            raise CommandError("production mode needs a database and a broker: set --database-url and --redis-url "
+                               "(or DATABASE_URL and REDIS_URL, or database_url and redis_url in --config)")
+        manage = [sys.executable, str(Path(__file__).resolve().parents[3] / "manage.py")]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        children = [subprocess.Popen(cmd, env=env) for cmd in child_commands(env)]
+        self.stdout.write(f"serving on http://{env['INNGEST_HOST']}:{env['INNGEST_PORT']} ({len(children)} processes)")
+        supervise(children)
+
+
+def build_environment(options: dict[str, Any]) -> dict[str, str]:
+    env = dict(DEFAULTS)
+    if options.get("config"):
+        env.update(read_config_file(options["config"]))
+    env.update({k: v for k, v in os.environ.items()})
+    flags = {"port": "INNGEST_PORT", "host": "INNGEST_HOST", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
+             "workers": "INNGEST_WORKERS", "concurrency": "INNGEST_WORKER_CONCURRENCY", "http_workers": "INNGEST_HTTP_WORKERS"}
+    env.update({name: str(options[flag]) for flag, name in flags.items() if options.get(flag) is not None})
+    return env
+
+
+def read_config_file(path: str) -> dict[str, str]:
+    try:
+        loaded = yaml.safe_load(Path(path).read_text()) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise CommandError(f"cannot read config file {path}: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise CommandError(f"config file {path} must be a mapping of settings")
+    unknown = sorted(set(loaded) - set(CONFIG_KEYS))
+    if unknown:
+        raise CommandError(f"config file {path}: unknown keys {', '.join(unknown)} (known: {', '.join(CONFIG_KEYS)})")
+    return {CONFIG_KEYS[key]: str(value) for key, value in loaded.items()}
+
+
+def child_commands(env: dict[str, str]) -> list[list[str]]:
+    python = sys.executable
+    commands = [[
+        python, "-m", "gunicorn", "inngest_project.wsgi", "--bind", f"{env['INNGEST_HOST']}:{env['INNGEST_PORT']}",
+        "--workers", env["INNGEST_HTTP_WORKERS"], "--worker-class", "gthread", "--threads", "8",
+        "--timeout", "120", "--log-level", "warning",
+    ]]
+    for index in range(int(env["INNGEST_WORKERS"])):
+        commands.append([python, "-m", "celery", "-A", "inngest_project", "worker", "-Q", "inngest",
+                         "-c", env["INNGEST_WORKER_CONCURRENCY"], "-n", f"worker{index}@%h", "--loglevel", "WARNING"])
+    commands.append([python, "-m", "celery", "-A", "inngest_project", "beat", "--loglevel", "WARNING",
+                     "--pidfile", ""])
+    return commands
+
+
+def supervise(children: list[subprocess.Popen]) -> None:
+    stopping = False
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while not stopping and all(child.poll() is None for child in children):
+        time.sleep(0.2)
+    for child in children:
+        if child.poll() is None:
+            child.terminate()
+    deadline = time.monotonic() + 15
+    for child in children:
+        try:
+            child.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+    if not stopping:
+        raise CommandError("a child process exited; the stack was stopped")

@@ -1,0 +1,141 @@
+"""A worker's turn at a run: claim a due call, call the SDK, apply the decision, and keep going.
+
+While the SDK answers with a step to memoize and a discovery call due at once, the same worker
+calls again without going back through the broker (Inngest's immediate execution), until the
+run needs to wait (retry backoff, sleep, parallel fan-out) or its time slice is used up.
+"""
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.utils import timezone
+
+from executor.decision import Clock, decide
+from executor.leases import lease_keeper, new_owner_token
+from executor.responses import CallView, SdkResponse
+from executor.transport import CallRequest, call_function
+from runs import lifecycle
+from runs.models import PendingCall, Run, Step, StepAttempt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunMemo:
+    """The memoized steps of a run as the SDK gets them, kept in memory while a worker holds it."""
+
+    steps: dict[str, object] = field(default_factory=dict)
+    stack: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, run: Run) -> "RunMemo":
+        memo = cls()
+        for step_id, output in Step.objects.filter(run=run).order_by("position").values_list("step_id", "output"):
+            memo.steps[step_id] = output
+            memo.stack.append(step_id)
+        return memo
+
+    def add(self, step_id: str, output: object) -> None:
+        if step_id not in self.steps:
+            self.stack.append(step_id)
+        self.steps[step_id] = output
+
+
+def run_call(call_id: int) -> None:
+    owner = new_owner_token()
+    call = lifecycle.claim_call(call_id, owner, settings.INNGEST_LEASE_SECONDS)
+    if call is None:
+        _requeue_if_early(call_id)
+        return
+    lease_keeper.hold(call.id, owner)
+    try:
+        _drive(call, owner)
+    finally:
+        lease_keeper.release(call.id)
+
+
+def _requeue_if_early(call_id: int) -> None:
+    """A countdown message that arrived before the call is due goes back with the remainder."""
+    due_at = PendingCall.objects.filter(id=call_id, lease_owner="").values_list("due_at", flat=True).first()
+    if due_at is not None and due_at > timezone.now():
+        from executor import dispatch
+
+        dispatch.send_calls([call_id], (due_at - timezone.now()).total_seconds())
+
+
+def _drive(call: PendingCall, owner: str) -> None:
+    run = call.run
+    if not lifecycle.is_active(run):
+        lifecycle.drop_call(call)
+        return
+    lifecycle.start_run(run)
+    memo = RunMemo.load(run)
+    deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
+    while True:
+        applied = _call_once(call, owner, memo)
+        if applied.is_lost or applied.next_call is None:
+            return
+        call = applied.next_call
+        if time.monotonic() >= deadline:
+            lifecycle.release_call(call, owner)
+            return
+
+
+def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applied:
+    run, function = call.run, call.run.function
+    started_at = timezone.now()
+    response = call_function(_build_request(call, memo))
+    ended_at = timezone.now()
+    view = CallView(call.step_target, call.attempt, function.max_attempts, run.is_immediate_execution_disabled)
+    clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
+    decision = decide(view, response, clock)
+    attempt = StepAttempt(
+        run=run, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
+        attempt=call.attempt, status_code=response.status, opcode=decision.opcode,
+        output=decision.output, error=decision.error or _transport_error(response),
+        started_at=started_at, ended_at=ended_at,
+    )
+    applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS)
+    if applied.is_lost:
+        log.info("run %s: call %s was cancelled or taken over while in flight; answer discarded", run.id, call.id)
+        return applied
+    for record in decision.records:
+        memo.add(record.step_id, record.output)
+    _log_call(run, call, decision.opcode, decision.step_name, response.status)
+    return applied
+
+
+def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
+    run, function = call.run, call.run.function
+    events = run.events or []
+    return CallRequest(
+        url=function.url,
+        run_id=run.id,
+        fn_id=str(function.id),
+        step_target=call.step_target,
+        attempt=call.attempt,
+        max_attempts=function.max_attempts,
+        event=events[0] if events else {},
+        events=events,
+        steps=memo.steps,
+        stack=memo.stack,
+        request_version=run.request_version,
+        disable_immediate_execution=run.is_immediate_execution_disabled,
+    )
+
+
+def _transport_error(response: SdkResponse) -> dict | None:
+    if response.transport_error:
+        return {"name": "Error", "message": response.transport_error}
+    return None
+
+
+def _log_call(run: Run, call: PendingCall, opcode: str, step_name: str, status: int | None) -> None:
+    log.debug(
+        "call done run_id=%s function_id=%s step_id=%s attempt=%s status=%s opcode=%s",
+        run.id, run.function.slug, step_name or call.step_target, call.attempt, status, opcode,
+    )

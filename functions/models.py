@@ -1,0 +1,60 @@
+"""Apps and their functions as registered by SDK syncs."""
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class App(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The SDK's app id; a URL given with --urls before its first sync stands in as the name.
+    name = models.CharField(max_length=255, unique=True)
+    url = models.TextField(blank=True, default="")
+    sdk_language = models.CharField(max_length=32, blank=True, default="")
+    sdk_version = models.CharField(max_length=64, blank=True, default="")
+    framework = models.CharField(max_length=64, blank=True, default="")
+    app_version = models.CharField(max_length=255, blank=True, default="")
+    checksum = models.CharField(max_length=64, blank=True, default="")
+    error = models.TextField(blank=True, default="")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Function(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="functions")
+    # The composite id the SDK registers ("<app>-<fn>"); the SDK finds the function by it.
+    slug = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255)
+    url = models.TextField()
+    # Number of retries after the first attempt (Inngest's `retries.attempts`).
+    retries = models.PositiveSmallIntegerField(default=4)
+    # The whole function config as registered (keys normalised), for flow control and the UI.
+    config = models.JSONField(default=dict)
+    version = models.PositiveIntegerField(default=1)
+    is_archived = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def max_attempts(self) -> int:
+        return self.retries + 1
+
+
+class Trigger(models.Model):
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="triggers")
+    # An exact event name or a wildcard pattern such as "app/*" or "app/user.*".
+    event_name = models.CharField(max_length=255, blank=True, default="", db_index=True)  # trigger matching: event_name IN (…)
+    expression = models.TextField(blank=True, default="")
+    cron = models.CharField(max_length=255, blank=True, default="")
+
+    def __str__(self) -> str:
+        return self.event_name or f"cron {self.cron}"

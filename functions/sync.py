@@ -1,0 +1,162 @@
+"""Syncing apps (protocol.md §1.7, §7.2): the server PUTs the app, the SDK POSTs /fn/register."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from functions.config import REQUEST_KEYS, ConfigError, FunctionSpec, canonical_keys, read_function
+from functions.models import App, Function, Trigger
+
+log = logging.getLogger(__name__)
+SYNC_TIMEOUT_SECONDS = 10
+
+
+class RegisterError(ValueError):
+    def __init__(self, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.data = data
+
+
+@dataclass(frozen=True)
+class RegisterResult:
+    app: App
+    is_modified: bool
+
+
+def register_app(body: Any, expected_server_kind: str | None = None) -> RegisterResult:
+    """Store an app and its functions from a /fn/register body; RegisterError says why not."""
+    if expected_server_kind and expected_server_kind != settings.INNGEST_SERVER_KIND:
+        raise RegisterError(f"Expected server kind {settings.INNGEST_SERVER_KIND}, got {expected_server_kind}")
+    if not isinstance(body, dict):
+        raise RegisterError("Invalid request: the body must be a JSON object")
+    request = canonical_keys(body, REQUEST_KEYS)
+    app_name = request.get("appName")
+    if not isinstance(app_name, str) or not app_name:
+        raise RegisterError("Invalid request: appName is required")
+    url = _strip_sync_params(str(request.get("url") or ""))
+    checksum = _checksum(request)
+    existing = App.objects.filter(name=app_name).first()
+    if existing and existing.checksum == checksum and not existing.error:
+        return RegisterResult(existing, is_modified=False)
+    specs = _read_functions(request.get("functions"), app_name, url)
+    with transaction.atomic():
+        app = _upsert_app(app_name, url, request, checksum)
+        _replace_functions(app, specs)
+    return RegisterResult(app, is_modified=True)
+
+
+def _read_functions(raw: Any, app_name: str, url: str) -> list[FunctionSpec]:
+    specs, errors = [], []
+    for item in raw if isinstance(raw, list) else []:
+        try:
+            specs.append(read_function(item))
+        except ConfigError as exc:
+            errors.append(str(exc))
+    if errors:
+        App.objects.filter(name=app_name).update(error="; ".join(errors))
+        raise RegisterError("At least one function is invalid", data={"errors": errors})
+    return specs
+
+
+def _upsert_app(app_name: str, url: str, request: dict, checksum: str) -> App:
+    sdk = str(request.get("sdk") or "")
+    language, _, version = sdk.partition(":")
+    fields = {
+        "url": url, "sdk_language": language, "sdk_version": version.lstrip("v"),
+        "framework": str(request.get("framework") or ""), "app_version": str(request.get("appVersion") or ""),
+        "checksum": checksum, "error": "", "synced_at": timezone.now(),
+    }
+    app, _ = App.objects.update_or_create(name=app_name, defaults=fields)
+    # A URL given with --urls waited under its own name until the app said who it is.
+    App.objects.filter(name=url, functions__isnull=True).exclude(id=app.id).delete()
+    return app
+
+
+def _replace_functions(app: App, specs: list[FunctionSpec]) -> None:
+    now = timezone.now()
+    kept = []
+    for spec in specs:
+        function, created = Function.objects.get_or_create(
+            slug=spec.slug, defaults={"app": app, "name": spec.name, "url": spec.url, "retries": spec.retries, "config": spec.config}
+        )
+        if not created:
+            function.app, function.name, function.url = app, spec.name, spec.url
+            function.retries, function.config, function.is_archived = spec.retries, spec.config, False
+            function.version += 1
+            function.updated_at = now
+            function.save()
+        function.triggers.all().delete()
+        Trigger.objects.bulk_create(
+            [Trigger(function=function, event_name=t.event, expression=t.expression, cron=t.cron) for t in spec.triggers]
+        )
+        kept.append(function.id)
+    app.functions.exclude(id__in=kept).update(is_archived=True, updated_at=now)
+
+
+def _checksum(request: dict) -> str:
+    material = {k: v for k, v in request.items() if k != "featureObservations"}
+    return hashlib.sha256(json.dumps(material, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+def _strip_sync_params(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    kept = [p for p in parts.query.split("&") if p and not p.startswith(("deployId=", "probe="))]
+    return urlunsplit(parts._replace(query="&".join(kept)))
+
+
+# --- the server's side: asking an app to sync -------------------------------------------------
+
+def request_sync(url: str) -> str:
+    """PUT the app so its SDK registers; returns "" on success or the error stored on the app."""
+    try:
+        answer = requests.put(
+            url, json={"url": url}, timeout=SYNC_TIMEOUT_SECONDS,
+            headers={"X-Inngest-Server-Kind": settings.INNGEST_SERVER_KIND},
+        )
+    except requests.RequestException as exc:
+        return _record_sync_error(url, f"unreachable: {exc}")
+    if answer.status_code != 200:
+        return _record_sync_error(url, _sync_error_text(answer))
+    body = _json_or_none(answer)
+    if isinstance(body, dict) and body.get("error"):
+        return _record_sync_error(url, str(body["error"]))  # the SDK answers 200 even when register failed
+    return ""
+
+
+def _sync_error_text(answer: requests.Response) -> str:
+    names = {401: "unauthorized", 403: "forbidden", 404: "url_not_found", 500: "internal_server_error"}
+    body = _json_or_none(answer)
+    message = body.get("message") if isinstance(body, dict) else None
+    return f"{names.get(answer.status_code, f'http_{answer.status_code}')}: {message or answer.text[:500]}"
+
+
+def _json_or_none(answer: requests.Response) -> Any:
+    try:
+        return answer.json()
+    except ValueError:
+        return None
+
+
+def _record_sync_error(url: str, error: str) -> str:
+    updated = App.objects.filter(url=url).update(error=error)
+    if not updated:
+        App.objects.update_or_create(name=url, defaults={"url": url, "error": error})
+    log.warning("sync of %s failed: %s", url, error)
+    return error
+
+
+def sync_known_apps(extra_urls: list[str] | None = None) -> None:
+    """Re-sync every known app and the given URLs (dev-mode polling; unchanged syncs are no-ops)."""
+    urls = list(dict.fromkeys([*(extra_urls or []), *App.objects.exclude(url="").values_list("url", flat=True)]))
+    for url in urls:
+        request_sync(url)

@@ -1,0 +1,21 @@
+"""The Celery app and its code-defined beat schedule. Tasks live in each Django app's tasks.py."""
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
+
+app = Celery("inngest_project")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    # The database is the record of every pending call; this tick re-sends the ones whose
+    # broker message was lost (Redis restart) or whose worker died holding them.
+    "sweep-due-calls": {
+        "task": "executor.sweep_due_calls",
+        "schedule": float(os.environ.get("INNGEST_SWEEP_SECONDS") or 1.0),
+    },
+}

@@ -1,0 +1,193 @@
+"""One settings module for every mode, read from environment variables.
+
+Dev mode is what you get with nothing set: SQLite in `.inngest/`, Celery on the in-memory
+transport (the `dev` command runs the worker in-process). Production sets DATABASE_URL
+(PostgreSQL) and REDIS_URL (the Celery broker). The helpers below fail loudly on bad values.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be a boolean (true/false), got {raw!r}")
+
+
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def env_int(name: str, default: int, minimum: int = 0) -> int:
+    value = env_float(name, float(default), float(minimum))
+    if value != int(value):
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}")
+    return int(value)
+
+
+def env_list(name: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+# --- Django core -----------------------------------------------------------------------------
+DEBUG = env_bool("DJANGO_DEBUG", False)
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or ["*"]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_celery_beat",
+    "events",
+    "functions",
+    "runs",
+    "executor",
+]
+
+MIDDLEWARE = [
+    "executor.middleware.ServerKindMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "inngest_project.urls"
+WSGI_APPLICATION = "inngest_project.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database --------------------------------------------------------------------------------
+DEV_DATA_DIR = Path(env_str("INNGEST_DEV_DATA_DIR", str(BASE_DIR / ".inngest")))
+DATABASE_URL = env_str("DATABASE_URL")
+if DATABASE_URL:
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+else:
+    DEV_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": str(DEV_DATA_DIR / "dev.sqlite3"),
+            # WAL lets the HTTP threads read while the in-process worker writes; IMMEDIATE
+            # transactions take the write lock up front, so two writers queue instead of failing.
+            "OPTIONS": {
+                "timeout": 30,
+                "transaction_mode": "IMMEDIATE",
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            },
+        }
+    }
+IS_SQLITE = DATABASES["default"]["ENGINE"].endswith("sqlite3")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Time, static ----------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# Events may be up to 3 MiB each and 5,000 per request; the event API enforces those limits
+# itself with the documented 400s, so Django's own cap only guards against absurd bodies.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("INNGEST_MAX_REQUEST_BYTES", 256 * 1024 * 1024, minimum=1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("INNGEST_LOG_LEVEL", "INFO")},
+    "loggers": {"django.server": {"level": "WARNING"}},
+}
+
+# --- Celery ----------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_DEFAULT_QUEUE = "inngest"
+# Recovery of a dead worker's run comes from database leases (executor/leases.py), not from
+# the broker redelivering, so the visibility timeout only needs to outlast the longest countdown.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- The server's own knobs ------------------------------------------------------------------
+INNGEST_SIGNING_KEY = env_str("INNGEST_SIGNING_KEY")
+# Without a signing key the server cannot talk to cloud-mode SDKs, so it presents itself as a
+# dev server (SDKs in dev mode refuse a `cloud` server and vice versa).
+INNGEST_SERVER_KIND = env_str("INNGEST_SERVER_KIND", "cloud" if INNGEST_SIGNING_KEY else "dev")
+if INNGEST_SERVER_KIND not in ("dev", "cloud"):
+    raise ImproperlyConfigured(f"INNGEST_SERVER_KIND must be dev or cloud, got {INNGEST_SERVER_KIND!r}")
+# Linear retry backoff in seconds (like `inngest dev --retry-interval`); 0 = Inngest's table.
+INNGEST_RETRY_INTERVAL = env_float("INNGEST_RETRY_INTERVAL", 0.0)
+# A worker holding a run renews its lease every third of this; a dead worker's run is picked
+# up again by the sweeper once the lease has run out.
+INNGEST_LEASE_SECONDS = env_float("INNGEST_LEASE_SECONDS", 30.0, minimum=1.0)
+# How long one worker keeps calling the app for one run before going back through the queue.
+INNGEST_TIME_SLICE_SECONDS = env_float("INNGEST_TIME_SLICE_SECONDS", 10.0, minimum=0.0)
+INNGEST_CALL_TIMEOUT_SECONDS = env_float("INNGEST_CALL_TIMEOUT_SECONDS", 7200.0, minimum=1.0)
+INNGEST_SYNC_POLL_SECONDS = env_float("INNGEST_SYNC_POLL_SECONDS", 5.0)
+INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
+INNGEST_MAX_EVENT_BYTES = env_int("INNGEST_MAX_EVENT_BYTES", 3 * 1024 * 1024, minimum=1)
+INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000, minimum=1)

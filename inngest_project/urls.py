@@ -1,0 +1,18 @@
+from django.contrib import admin
+from django.urls import path
+
+from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView
+from functions.api.views import DevInfoView, HealthView, RegisterView
+from runs.api.views import RunDetailView
+
+urlpatterns = [
+    path("health", HealthView.as_view()),
+    path("dev", DevInfoView.as_view()),
+    path("e/<str:event_key>", EventIngestView.as_view()),
+    path("fn/register", RegisterView.as_view()),
+    path("v1/events", EventListView.as_view()),
+    path("v1/events/<str:internal_id>", EventDetailView.as_view()),
+    path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),
+    path("v1/runs/<str:run_id>", RunDetailView.as_view()),
+    path("admin/", admin.site.urls),
+]

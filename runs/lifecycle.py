@@ -1,0 +1,211 @@
+"""Every change of a run's state: creating runs, claiming calls, applying decisions, cancelling.
+
+Each function is one short transaction with guarded updates: a zero-row update means another
+worker (or a cancellation) got there first, and the caller stops.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from ulid import ULID
+
+from events.models import Event
+from executor import dispatch
+from executor.commands import Decision, FinishRun, RecordStep, ScheduleCall
+from functions.models import Function
+from runs.models import (
+    ACTIVE_STATUSES, PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt, sources_of,
+)
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A run to start: which function, with which events, deduplicated by which key."""
+
+    function: Function
+    event: Event | None
+    events: list[dict]
+    idempotency_key: str
+
+
+def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
+    """Insert the runs whose idempotency key is fresh, each with its first call; enqueue after commit."""
+    requests = list(requests)
+    if not requests:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        winners = _claim_idempotency_keys(requests, now)
+        runs = [
+            Run(id=run_id, function=req.function, event=req.event, events=req.events, created_at=now)
+            for run_id, req in winners
+        ]
+        Run.objects.bulk_create(runs)
+        calls = PendingCall.objects.bulk_create(
+            [PendingCall(run_id=run.id, due_at=now, enqueued_at=now) for run in runs]
+        )
+        dispatch.enqueue_calls_on_commit([call.id for call in calls])
+    return runs
+
+
+def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
+    """Insert one key row per request; the requests whose row we inserted win a run id."""
+    wanted = {(req.function.id, req.idempotency_key): (str(ULID()), req) for req in requests}
+    keys = [key for _, key in wanted]
+    RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
+    RunIdempotencyKey.objects.bulk_create(
+        [
+            RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
+            for (fn_id, key), (run_id, _) in wanted.items()
+        ],
+        ignore_conflicts=True,
+    )
+    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in wanted})
+    won = {(row.function_id, row.key) for row in stored if wanted.get((row.function_id, row.key), ("",))[0] == row.run_id}
+    return [wanted[pair] for pair in wanted if pair in won]
+
+
+# --- claiming a call -------------------------------------------------------------------------
+
+def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | None:
+    """Take the lease on a due call nobody holds (or whose holder's lease ran out)."""
+    now = timezone.now()
+    claimed = (
+        PendingCall.objects.filter(id=call_id, due_at__lte=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+    )
+    if not claimed:
+        return None
+    return PendingCall.objects.select_related("run", "run__function").get(id=call_id)
+
+
+def release_call(call: PendingCall, owner: str) -> None:
+    """Give a held call back to the queue (time slice used up) and nudge a worker at once."""
+    released = PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
+        lease_owner="", lease_expires_at=None, enqueued_at=timezone.now()
+    )
+    if released:
+        dispatch.enqueue_calls_on_commit([call.id])
+
+
+def start_run(run: Run) -> None:
+    now = timezone.now()
+    if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
+        run.status, run.started_at = RunStatus.RUNNING, now
+
+
+def drop_call(call: PendingCall) -> None:
+    PendingCall.objects.filter(id=call.id).delete()
+
+
+# --- applying a decision ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Applied:
+    """What became of the call after a decision was applied."""
+
+    is_lost: bool = False  # the call was cancelled or taken over meanwhile: stop, change nothing
+    next_call: PendingCall | None = None  # the same row, updated, when it is due now: call again
+
+
+def apply_decision(call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float) -> Applied:
+    """Carry out a decision in one transaction, guarded by the caller's lease on the call."""
+    now = timezone.now()
+    with transaction.atomic():
+        # Renewing the lease is also the guard: a cancelled run has no pending call left.
+        if not PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
+            lease_expires_at=now + timedelta(seconds=lease_seconds)
+        ):
+            return Applied(is_lost=True)
+        attempt.save()
+        _record_steps(call.run, decision.records)
+        _update_run_flags(call.run, decision)
+        if decision.finish is not None:
+            return _finish(call, decision.finish, now)
+        return _reschedule(call, owner, decision.schedules, now)
+
+
+def _record_steps(run: Run, records: list[RecordStep]) -> None:
+    if not records:
+        return
+    position = Step.objects.filter(run=run).count()
+    for offset, record in enumerate(records):
+        try:
+            with transaction.atomic():
+                Step.objects.create(
+                    run=run, step_id=record.step_id, name=record.name[:255], op=record.op,
+                    output=record.output, position=position + offset,
+                )
+        except IntegrityError:
+            pass  # already recorded by an earlier attempt at this same call: recording is idempotent
+
+
+def _update_run_flags(run: Run, decision: Decision) -> None:
+    changes: dict[str, Any] = {}
+    if decision.request_version is not None and decision.request_version != run.request_version:
+        changes["request_version"] = decision.request_version
+    if decision.disable_immediate_execution is not None and decision.disable_immediate_execution != run.is_immediate_execution_disabled:
+        changes["is_immediate_execution_disabled"] = decision.disable_immediate_execution
+    if changes:
+        Run.objects.filter(id=run.id).update(**changes)
+        for field, value in changes.items():
+            setattr(run, field, value)
+
+
+def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
+    finish_run(call.run, finish.status, finish.output, now)
+    return Applied()
+
+
+def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) -> bool:
+    """Move a run to a terminal status and drop its pending calls. False if it had already ended."""
+    now = now or timezone.now()
+    changed = Run.objects.filter(id=run.id, status__in=sources_of(status)).update(
+        status=status, output=output, ended_at=now
+    )
+    PendingCall.objects.filter(run_id=run.id).delete()
+    if changed:
+        run.status, run.output, run.ended_at = status, output, now
+    return bool(changed)
+
+
+def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], now: datetime) -> Applied:
+    """Turn the decision's next calls into rows. A single call due now stays with this worker."""
+    if len(schedules) == 1 and schedules[0].due_at <= now:
+        return _continue_inline(call, schedules[0])
+    PendingCall.objects.filter(id=call.id).delete()
+    rows = [
+        PendingCall(run_id=call.run_id, step_target=s.step_target, attempt=s.attempt, due_at=s.due_at, enqueued_at=now)
+        for s in schedules
+    ]
+    created = PendingCall.objects.bulk_create(rows)
+    for row in created:
+        dispatch.enqueue_calls_on_commit([row.id], due_at=row.due_at)
+    return Applied()
+
+
+def _continue_inline(call: PendingCall, schedule: ScheduleCall) -> Applied:
+    if (call.step_target, call.attempt) != (schedule.step_target, schedule.attempt):
+        PendingCall.objects.filter(id=call.id).update(step_target=schedule.step_target, attempt=schedule.attempt)
+        call.step_target, call.attempt = schedule.step_target, schedule.attempt
+    return Applied(next_call=call)
+
+
+# --- cancelling ------------------------------------------------------------------------------
+
+def cancel_run(run: Run) -> bool:
+    """Cancel an active run: no further call is made, and an answer in flight is discarded."""
+    with transaction.atomic():
+        return finish_run(run, RunStatus.CANCELLED, None)
+
+
+def is_active(run: Run) -> bool:
+    return run.status in ACTIVE_STATUSES

@@ -1,0 +1,149 @@
+"""Runs, their memoized steps, every SDK call made for them, and the calls still to make."""
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+# The legal transitions, in one place. Every status change is a guarded update
+# (`filter(status__in=<allowed sources>)`), so a worker that lost a race changes nothing.
+#
+#   queued ──► running ──► completed
+#     │           ├──────► failed
+#     │           └──────► cancelled
+#     ├──────────────────► failed      (fails before its first call, e.g. unknown function)
+#     └──────────────────► cancelled   (cancelled before its first call)
+RUN_TRANSITIONS: dict[str, frozenset[str]] = {
+    RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.RUNNING: frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}),
+    RunStatus.COMPLETED: frozenset(),
+    RunStatus.FAILED: frozenset(),
+    RunStatus.CANCELLED: frozenset(),
+}
+ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
+
+
+def sources_of(target: str) -> list[str]:
+    """The statuses a run may move to `target` from."""
+    return [source for source, targets in RUN_TRANSITIONS.items() if target in targets]
+
+
+class Run(models.Model):
+    id = models.CharField(max_length=26, primary_key=True)  # ULID: sorts by creation time
+    function = models.ForeignKey("functions.Function", on_delete=models.PROTECT, related_name="runs")
+    event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
+    # The event payloads the run was started with (one, or a batch), as sent to the SDK.
+    events = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    output = models.JSONField(null=True, blank=True)
+    # The SDK's execution version (x-inngest-req-version), -1 until it reports one.
+    request_version = models.SmallIntegerField(default=-1)
+    is_immediate_execution_disabled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            # Runs of a function, newest first (admin, UI, REST listings).
+            models.Index(fields=["function", "-id"], name="run_function_newest"),
+            # Runs filtered by status, newest first.
+            models.Index(fields=["status", "-id"], name="run_status_newest"),
+        ]
+
+    def __str__(self) -> str:
+        return self.id
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status not in ACTIVE_STATUSES
+
+
+class RunIdempotencyKey(models.Model):
+    """At most one run per (function, key) while the key is fresh (24 h, §6.7)."""
+
+    function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
+    key = models.CharField(max_length=255)
+    run_id = models.CharField(max_length=26)  # the run that won the key; no FK, it is inserted first
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["function", "key"], name="run_idempotency_unique")]
+
+
+class Step(models.Model):
+    """A memoized step result: what the SDK gets back in `steps[step_id]` on every later call."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    step_id = models.CharField(max_length=64)  # the SDK's hashed step id
+    name = models.CharField(max_length=255, blank=True, default="")
+    op = models.CharField(max_length=32)
+    output = models.JSONField(null=True, blank=True)
+    # Position in the run's stack (completion order), sent back as ctx.stack.
+    position = models.PositiveIntegerField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # Recording a step twice (a redelivered task, a dead worker's retry) is a no-op.
+            models.UniqueConstraint(fields=["run", "step_id"], name="step_unique_per_run"),
+        ]
+        ordering = ["run", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.name or self.step_id} of {self.run_id}"
+
+
+class StepAttempt(models.Model):
+    """One SDK call made for a run: what was asked, what came back, and when."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    step_target = models.CharField(max_length=64)  # the stepId query param: "step" or a hashed id
+    step_id = models.CharField(max_length=64, blank=True, default="")  # step the answer was about
+    step_name = models.CharField(max_length=255, blank=True, default="")
+    attempt = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # null: no HTTP answer
+    opcode = models.CharField(max_length=32, blank=True, default="")
+    output = models.JSONField(null=True, blank=True)
+    error = models.JSONField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "started_at"], name="attempt_run_timeline")]  # a run's timeline
+        ordering = ["run", "started_at", "id"]
+
+    @property
+    def duration_ms(self) -> float:
+        return (self.ended_at - self.started_at).total_seconds() * 1000
+
+
+class PendingCall(models.Model):
+    """A call to the SDK still to be made for a run: discovery ("step") or a targeted step.
+
+    The row, not the broker message, is the record: a worker claims it with a lease, a lost
+    message or a dead worker's expired lease is found again by the sweeper.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pending_calls")
+    step_target = models.CharField(max_length=64, default="step")
+    attempt = models.PositiveSmallIntegerField(default=0)
+    due_at = models.DateTimeField(default=timezone.now)
+    enqueued_at = models.DateTimeField(null=True, blank=True)  # last broker message sent for it
+    lease_owner = models.CharField(max_length=64, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]
+        indexes = [models.Index(fields=["due_at"], name="pending_call_due")]  # the sweeper: due_at <= now
+
+    def __str__(self) -> str:
+        return f"{self.run_id} {self.step_target}#{self.attempt}"

@@ -1,0 +1,126 @@
+"""The decision table: one case per status code and opcode. Pure: no database, no HTTP."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from executor.commands import FinishRun, RecordStep, ScheduleCall
+from executor.decision import Clock, decide
+from executor.responses import CallView, SdkResponse
+
+NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
+CLOCK = Clock(now=NOW, jitter_fraction=0.5)
+FIRST = CallView(step_target="step", attempt=0, max_attempts=5)
+LAST = CallView(step_target="step", attempt=4, max_attempts=5)
+
+
+def sdk(status: int | None, body: object = None, **fields: object) -> SdkResponse:
+    return SdkResponse(status=status, body=body, has_sdk_header=status is not None, **fields)
+
+
+def op(opcode: str, **fields: object) -> dict:
+    return {"op": opcode, "id": "hashed-id", "name": "user-id", "displayName": "user-id", **fields}
+
+
+def discovery(at: datetime = NOW) -> ScheduleCall:
+    return ScheduleCall("step", 0, at)
+
+
+CASES = [
+    # (case id, call, response, expected commands)
+    ("200 completes the run with the body", FIRST, sdk(200, {"ok": 1}), [FinishRun("completed", {"ok": 1})]),
+    ("204 is a success too", FIRST, sdk(204, None), [FinishRun("completed", None)]),
+    ("206 StepRun memoizes data and asks for discovery", FIRST, sdk(206, [op("StepRun", data={"a": 1})]),
+     [RecordStep("hashed-id", "user-id", "StepRun", {"data": {"a": 1}}), discovery()]),
+    ("206 StepRun with null data memoizes {data: null}", FIRST, sdk(206, [op("StepRun", data=None)]),
+     [RecordStep("hashed-id", "user-id", "StepRun", {"data": None}), discovery()]),
+    ("206 legacy Step memoizes data verbatim", FIRST, sdk(206, [op("Step", data=[1, 2])]),
+     [RecordStep("hashed-id", "user-id", "Step", [1, 2]), discovery()]),
+    ("206 op names are case-insensitive", FIRST, sdk(206, [op("steprun", data=3)]),
+     [RecordStep("hashed-id", "user-id", "StepRun", {"data": 3}), discovery()]),
+    ("206 StepError with attempts left retries the same call with backoff", FIRST,
+     sdk(206, [op("StepError", error={"name": "E", "message": "m"})]),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=15 + 15))]),
+    ("206 StepError on the last attempt memoizes the error", LAST,
+     sdk(206, [op("StepError", error={"name": "E", "message": "m"})]),
+     [RecordStep("hashed-id", "user-id", "StepFailed", {"error": {"name": "E", "message": "m"}}), discovery()]),
+    ("206 StepError with X-Inngest-No-Retry memoizes the error at once", FIRST,
+     sdk(206, [op("StepError", error={"name": "E", "message": "m"})], is_no_retry=True),
+     [RecordStep("hashed-id", "user-id", "StepFailed", {"error": {"name": "E", "message": "m"}}), discovery()]),
+    ("206 StepError honours Retry-After", FIRST,
+     sdk(206, [op("StepError", error={"name": "E", "message": "m"})], retry_after="2026-11-24T12:00:05.000Z"),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=5))]),
+    ("206 StepFailed memoizes the error", FIRST, sdk(206, [op("StepFailed", error={"name": "E", "message": "m"})]),
+     [RecordStep("hashed-id", "user-id", "StepFailed", {"error": {"name": "E", "message": "m"}}), discovery()]),
+    ("206 StepPlanned calls the planned step", FIRST, sdk(206, [op("StepPlanned")]),
+     [ScheduleCall("hashed-id", 0, NOW)]),
+    ("206 Sleep memoizes null and wakes at the given time", FIRST,
+     sdk(206, [op("Sleep", name="2026-11-24T12:00:30.000Z", displayName="nap")]),
+     [RecordStep("hashed-id", "nap", "Sleep", None), discovery(NOW + timedelta(seconds=30))]),
+    ("206 Sleep takes a duration in opts", FIRST, sdk(206, [op("Sleep", opts={"duration": "1m"}, displayName="nap")]),
+     [RecordStep("hashed-id", "nap", "Sleep", None), discovery(NOW + timedelta(minutes=1))]),
+    ("206 Sleep of more than 366 days fails the run", FIRST, sdk(206, [op("Sleep", opts={"duration": "400d"})]),
+     [FinishRun("failed", {"name": "InngestErrTimeoutTooLong", "message": "A sleep may last at most 366 days."})]),
+    ("206 RunComplete completes the run with data", FIRST, sdk(206, [op("RunComplete", data={"r": 1})]),
+     [FinishRun("completed", {"r": 1})]),
+    ("206 DiscoveryRequest asks for discovery", FIRST, sdk(206, [op("DiscoveryRequest")]), [discovery()]),
+    ("206 empty array re-drives discovery", FIRST, sdk(206, []), [discovery()]),
+    ("206 None ops only re-drive discovery", FIRST, sdk(206, [op("None")]), [discovery()]),
+    ("206 several StepPlanned fan out", FIRST, sdk(206, [op("StepPlanned", id="a"), op("StepPlanned", id="b")]),
+     [ScheduleCall("a", 0, NOW), ScheduleCall("b", 0, NOW)]),
+    ("206 unknown opcode fails the run with a clear message", FIRST, sdk(206, [op("Teleport")]),
+     [FinishRun("failed", {"name": "UnknownOpcodeError",
+                           "message": "The SDK answered with an op this server does not know: unknown opcode 'Teleport'"})]),
+    ("206 numeric opcode is refused", FIRST, sdk(206, [{"op": 2, "id": "x"}]),
+     [FinishRun("failed", {"name": "UnknownOpcodeError",
+                           "message": "The SDK answered with an op this server does not know: unknown opcode 2"})]),
+    ("500 retries with backoff while attempts remain", FIRST, sdk(500, {"name": "E", "message": "m"}),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=30))]),
+    ("500 on the last attempt fails the run with the error body", LAST, sdk(500, {"name": "E", "message": "m"}),
+     [FinishRun("failed", {"name": "E", "message": "m"})]),
+    ("500 with X-Inngest-No-Retry fails at once", FIRST, sdk(500, {"code": "non_retriable_error"}, is_no_retry=True),
+     [FinishRun("failed", {"code": "non_retriable_error"})]),
+    ("500 honours Retry-After in seconds", FIRST, sdk(500, {"name": "E"}, retry_after="3"),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=3))]),
+    ("Retry-After below one second is raised to one second", FIRST, sdk(500, {"name": "E"}, retry_after="0"),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=1))]),
+    ("400 is a retriable function error too", FIRST, sdk(400, {"name": "E"}),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=30))]),
+    ("a targeted step's error retries the same target", CallView("abc", 0, 3), sdk(500, {"name": "E"}),
+     [ScheduleCall("abc", 1, NOW + timedelta(seconds=30))]),
+    ("an answer without X-Inngest-SDK is a retriable error", FIRST,
+     SdkResponse(status=200, body={"x": 1}, has_sdk_header=False),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=30))]),
+    ("no HTTP answer at all is a retriable error", FIRST, SdkResponse(status=None, transport_error="refused"),
+     [ScheduleCall("step", 1, NOW + timedelta(seconds=30))]),
+    ("no HTTP answer on the last attempt fails the run", LAST, SdkResponse(status=None, transport_error="refused"),
+     [FinishRun("failed", {"name": "Error", "message": "Unable to reach SDK URL: refused"})]),
+]
+
+
+@pytest.mark.parametrize("call, response, expected", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_decision_table(call: CallView, response: SdkResponse, expected: list) -> None:
+    assert list(decide(call, response, CLOCK).commands) == expected
+
+
+def test_linear_retry_interval_replaces_the_backoff_table() -> None:
+    clock = Clock(now=NOW, jitter_fraction=0.9, linear_retry_seconds=0.5)
+    decision = decide(FIRST, sdk(500, {"name": "E"}), clock)
+    assert decision.commands == (ScheduleCall("step", 1, NOW + timedelta(seconds=0.5)),)
+
+
+def test_request_version_reported_on_206_is_kept() -> None:
+    decision = decide(FIRST, sdk(206, [op("StepRun", data=1)], request_version=2), CLOCK)
+    assert decision.request_version == 2
+
+
+def test_parallel_plan_disables_immediate_execution() -> None:
+    decision = decide(FIRST, sdk(206, [op("StepPlanned", id="a"), op("StepPlanned", id="b")]), CLOCK)
+    assert decision.disable_immediate_execution is True
+
+
+def test_backoff_grows_with_the_attempt_number() -> None:
+    later = CallView(step_target="step", attempt=3, max_attempts=10)
+    decision = decide(later, sdk(500, {"name": "E"}), Clock(now=NOW, jitter_fraction=0.0))
+    assert decision.commands == (ScheduleCall("step", 4, NOW + timedelta(seconds=120)),)
