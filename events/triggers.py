@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from events.expressions import compile_expression
 from functions.models import Function, Trigger
 
 
@@ -34,7 +33,13 @@ def _functions_for(payload: dict, patterns: list[str], triggers_by_pattern: dict
         for trigger in triggers_by_pattern.get(pattern, ()):
             if trigger.function_id in matched:
                 continue
-            if trigger.expression and not compile_expression(trigger.expression).is_true(event=payload):
+            if trigger.expression and not _holds(trigger.expression, payload):
                 continue
             matched[trigger.function_id] = trigger.function
     return list(matched.values())
+
+
+def _holds(expression: str, payload: dict) -> bool:
+    from events.expressions import compile_expression  # TEMP lazy
+
+    return compile_expression(expression).is_true(event=payload)

@@ -51,6 +51,9 @@ def start_in_process_worker(concurrency: int) -> None:
     """A Celery worker in a thread of this process, consuming the in-memory transport."""
     if not settings.REDIS_URL:
         celery_app.conf.broker_url = "memory://"
+        # The in-memory transport polls its queues; its default of once a second would show
+        # up directly as latency between an event and the first call.
+        celery_app.conf.broker_transport_options = {"polling_interval": 0.01}
     worker = celery_app.WorkController(pool_cls="threads", concurrency=concurrency, loglevel="WARNING", without_heartbeat=True, without_mingle=True, without_gossip=True)
     threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
 

@@ -1,0 +1,63 @@
+"""Shared fixtures: the two server stacks, each with its own SDK app, for end-to-end tests."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+import redis
+
+from tests.sdk_app import SdkApp, sync
+from tests.stacks import DevStack, ProductionStack, wait_for
+
+TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+@pytest.fixture(scope="session")
+def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevStack, SdkApp]]:
+    """The dev server as a user runs it: `manage.py dev --urls <app>`; the app is synced by polling."""
+    data_dir: Path = tmp_path_factory.mktemp("dev-server")
+    from tests.sdk_app import free_port
+
+    port = free_port()
+    app = SdkApp("core-dev", f"http://127.0.0.1:{port}")
+    stack = DevStack(data_dir, [app.url], port=port)
+    try:
+        wait_for(lambda: stack.query("SELECT count(*) FROM functions_function", [])[0][0] >= 7,
+                 timeout=30, what="the dev server to sync the app given with --urls")
+        yield stack, app
+    finally:
+        stack.stop()
+        app.stop()
+
+
+@pytest.fixture(scope="session")
+def production_stack(django_db_setup, django_db_blocker) -> Iterator[tuple[ProductionStack, SdkApp]]:
+    """gunicorn + beat + a celery worker on the test PostgreSQL database and a Redis database."""
+    from django.db import connection
+
+    redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+    settings_dict = connection.settings_dict
+    database_url = f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+
+    def query(sql: str, params: list) -> list[tuple]:
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    stack = ProductionStack(database_url, TEST_REDIS_URL, query)
+    app = SdkApp("core-prod", stack.base_url)
+    try:
+        sync(app)
+        yield stack, app
+    finally:
+        stack.stop()
+        app.stop()
+        with django_db_blocker.unblock():
+            connection.close()
+
+
+@pytest.fixture(params=["dev", "production"])
+def stack(request: pytest.FixtureRequest) -> tuple:
+    """Each end-to-end test runs against both modes."""
+    return request.getfixturevalue(f"{request.param}_stack")

@@ -1,0 +1,112 @@
+"""`POST /e/{key}`: what is accepted, what is refused, and the documented shapes (§1.4)."""
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+from django.test import Client, override_settings
+
+from events.models import Event
+from runs.models import Run
+from tests.factories import make_function
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client: Client, body: object, raw: bytes | None = None, **headers: str):
+    data = raw if raw is not None else json.dumps(body)
+    return client.post("/e/some-key", data=data, content_type="application/json", headers=headers)
+
+
+def test_single_event_is_stored_and_its_internal_id_returned(client: Client) -> None:
+    answer = post(client, {"name": "app/user.created", "data": {"a": 1}})
+    assert answer.status_code == 200
+    body = answer.json()
+    assert body["status"] == 200 and len(body["ids"]) == 1 and len(body["ids"][0]) == 26
+    event = Event.objects.get(internal_id=body["ids"][0])
+    assert event.name == "app/user.created" and event.data == {"a": 1}
+    assert event.ts > 1_700_000_000_000  # defaulted to the receive time, in ms
+    assert event.event_id == event.internal_id  # no user id: the internal id stands in
+    assert answer["X-Inngest-Server-Kind"] == "dev"
+
+
+def test_array_of_events_keeps_order_user_ids_and_strips_reserved_data(client: Client) -> None:
+    answer = post(client, [
+        {"name": "a/one", "data": {"_inngest": {"x": 1}, "k": 1}, "id": "user-1", "ts": 1_700_000_000_000},
+        {"name": "a/two", "data": None, "user": {"email": "x@y"}, "v": "2024-01-01"},
+    ])
+    assert answer.status_code == 200
+    first, second = (Event.objects.get(internal_id=i) for i in answer.json()["ids"])
+    assert (first.name, first.event_id, first.data, first.ts) == ("a/one", "user-1", {"k": 1}, 1_700_000_000_000)
+    assert (second.data, second.user, second.v) == ({}, {"email": "x@y"}, "2024-01-01")
+
+
+@pytest.mark.parametrize("body, raw, message", [
+    (None, b"{not json", "Unable to parse event body as JSON"),
+    ({"name": "", "data": {}}, None, "Event name is empty"),
+    ({"data": {}}, None, "Event name is empty"),
+    ({"name": "inngest/function.failed", "data": {}}, None, "Event name is reserved for internal use"),
+    ({"name": "Inngest/anything"}, None, "Event name is reserved for internal use"),
+    ({"name": "a/b", "data": [1, 2]}, None, "Event data must be an object"),
+    ({"name": "a/b", "ts": 5}, None, "Event ts must be between 1980-01-01 and 2100-01-01"),
+    ({"name": "a/b", "id": 12}, None, "Event id must be a string"),
+    ("just a string", None, "Each event must be a JSON object"),
+], ids=["malformed json", "empty name", "missing name", "reserved name", "reserved name any case",
+        "data not an object", "ts out of range", "id not a string", "not an object"])
+def test_bad_event_is_refused_with_the_documented_400(client: Client, body, raw, message) -> None:
+    answer = post(client, body, raw=raw)
+    assert answer.status_code == 400
+    payload = answer.json()
+    assert payload["status"] == 400 and payload["ids"] == []
+    assert payload["error"].startswith(message)
+    assert Event.objects.count() == 0
+
+
+def test_events_before_a_bad_one_are_kept_and_reported(client: Client) -> None:
+    answer = post(client, [{"name": "ok/one"}, {"name": ""}, {"name": ""}])
+    assert answer.status_code == 400
+    payload = answer.json()
+    assert len(payload["ids"]) == 1 and payload["error"] == "Event name is empty"
+    assert list(Event.objects.values_list("internal_id", flat=True)) == payload["ids"]
+
+
+def test_more_than_5000_events_are_refused(client: Client) -> None:
+    answer = post(client, [{"name": "a/b"}] * 5001)
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "Too many events in one request: 5001 > 5000"
+    assert Event.objects.count() == 0
+
+
+def test_event_over_3_mib_is_refused() -> None:
+    client = Client()
+    answer = post(client, [{"name": "a/small"}, {"name": "a/big", "data": {"blob": "x" * (3 * 1024 * 1024)}}])
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "Event is larger than the limit of 3145728 bytes"
+    assert len(answer.json()["ids"]) == 1
+
+
+@override_settings(INNGEST_MAX_EVENT_BYTES=100)
+def test_event_size_limit_is_configurable(client: Client) -> None:
+    answer = post(client, {"name": "a/b", "data": {"blob": "x" * 200}})
+    assert answer.status_code == 400 and "larger than the limit of 100 bytes" in answer.json()["error"]
+
+
+def test_seed_header_makes_internal_ids_deterministic_and_every_delivery_is_stored(client: Client) -> None:
+    seed = "1700000000000," + base64.b64encode(bytes(range(10))).decode()
+    events = [{"name": "a/one"}, {"name": "a/two"}]
+    first = post(client, events, **{"x-inngest-event-id-seed": seed}).json()["ids"]
+    again = post(client, events, **{"x-inngest-event-id-seed": seed}).json()["ids"]
+    assert first == again and first[0] != first[1]
+    assert first[0].startswith("01HF")  # the ULID time part is the seed's 1700000000000 ms
+    assert Event.objects.count() == 4
+
+
+def test_matching_event_starts_one_queued_run_with_its_payload(client: Client) -> None:
+    function = make_function(event="shop/order.*")
+    answer = post(client, {"name": "shop/order.paid", "data": {"n": 1}, "id": "order-1"})
+    run = Run.objects.get(function=function)
+    assert run.status == "queued"
+    assert run.event.internal_id == answer.json()["ids"][0]
+    assert run.events[0]["data"] == {"n": 1} and run.events[0]["id"] == "order-1"
+    assert run.pending_calls.get().step_target == "step"

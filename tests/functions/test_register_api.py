@@ -1,0 +1,119 @@
+"""`POST /fn/register`: keys in any case, validation, archiving, no-op re-syncs (§1.7)."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+from django.test import Client
+
+from functions.models import App, Function
+
+pytestmark = pytest.mark.django_db
+
+URL = "http://127.0.0.1:5055/api/inngest"
+
+
+def function_config(fn: str, event: str = "app/evt", **extra: object) -> dict:
+    return {
+        "id": f"my-app-{fn}", "name": fn,
+        "triggers": [{"event": event}],
+        "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 2},
+                           "runtime": {"type": "http", "url": f"{URL}?fnId=my-app-{fn}&stepId=step"}}},
+        **extra,
+    }
+
+
+def python_sdk_body(*functions: dict) -> dict:
+    """As the Python SDK sends it: `appname` and `deploy_type`, not `appName`/`deployType`."""
+    return {"appname": "my-app", "deploy_type": "ping", "framework": "flask", "sdk": "py:v0.5.19",
+            "url": URL, "v": "0.1", "functions": list(functions)}
+
+
+def register(client: Client, body: object, **headers: str):
+    return client.post("/fn/register", data=json.dumps(body), content_type="application/json", headers=headers)
+
+
+def test_sync_stores_app_and_functions_with_case_insensitive_keys(client: Client) -> None:
+    body = python_sdk_body(function_config("a"), function_config("b", concurrency=[{"limit": 2}]))
+    body["functions"][1]["RATELIMIT"] = {"limit": 1, "period": "1m"}
+    answer = register(client, body)
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["ok"] is True and answer.json()["modified"] is True
+    app = App.objects.get(name="my-app")
+    assert (app.sdk_language, app.sdk_version, app.framework) == ("py", "0.5.19", "flask")
+    first, second = Function.objects.order_by("slug")
+    assert (first.slug, first.retries, first.max_attempts) == ("my-app-a", 2, 3)
+    assert second.config["concurrency"] == [{"limit": 2}]
+    assert second.config["rateLimit"] == {"limit": 1, "period": "1m"}  # kept whole for flow control
+    assert list(first.triggers.values_list("event_name", flat=True)) == ["app/evt"]
+
+
+def test_unchanged_resync_is_a_no_op(client: Client) -> None:
+    body = python_sdk_body(function_config("a"))
+    register(client, body)
+    version = Function.objects.get().version
+    answer = register(client, copy.deepcopy(body))
+    assert answer.json()["modified"] is False
+    assert Function.objects.get().version == version
+
+
+def test_functions_gone_from_the_app_are_archived_and_come_back(client: Client) -> None:
+    register(client, python_sdk_body(function_config("a"), function_config("b")))
+    register(client, python_sdk_body(function_config("a")))
+    assert dict(Function.objects.values_list("slug", "is_archived")) == {"my-app-a": False, "my-app-b": True}
+    register(client, python_sdk_body(function_config("a"), function_config("b")))
+    assert not Function.objects.filter(is_archived=True).exists()
+
+
+def test_missing_retries_default_to_four() -> None:
+    config = function_config("a")
+    del config["steps"]["step"]["retries"]
+    register(Client(), python_sdk_body(config))
+    assert Function.objects.get().retries == 4
+
+
+@pytest.mark.parametrize("mutate, detail", [
+    (lambda f: f.pop("name"), "has no name"),
+    (lambda f: f["steps"]["step"]["runtime"].pop("url"), "No SDK URL provided for function 'a'"),
+    (lambda f: f.update(steps={}), "must have exactly one step"),
+    (lambda f: f.update(triggers=[{"event": "x", "cron": "* * * * *"}]), "exactly one of event or cron"),
+    (lambda f: f.update(triggers=[{"event": "x", "expression": "event.data.a =="}]), "invalid trigger expression"),
+], ids=["no name", "no url", "no step", "event and cron", "bad expression"])
+def test_invalid_function_is_refused_and_the_error_kept_on_the_app(client: Client, mutate, detail) -> None:
+    register(client, python_sdk_body(function_config("ok")))
+    config = function_config("a")
+    mutate(config)
+    answer = register(client, python_sdk_body(config))
+    assert answer.status_code == 400
+    payload = answer.json()
+    assert payload["error"] == "At least one function is invalid" and payload["status"] == 400
+    assert any(detail in error for error in payload["data"]["errors"])
+    assert detail in App.objects.get(name="my-app").error
+
+
+@pytest.mark.parametrize("body, error", [
+    ({"url": URL, "functions": []}, "Invalid request: appName is required"),
+    ([1, 2], "Invalid request: the body must be a JSON object"),
+])
+def test_malformed_register_requests_are_refused(client: Client, body, error) -> None:
+    answer = register(client, body)
+    assert answer.status_code == 400 and answer.json() == {"error": error}
+
+
+def test_register_body_that_is_not_json_is_refused(client: Client) -> None:
+    answer = client.post("/fn/register", data=b"{{", content_type="application/json")
+    assert answer.status_code == 400 and answer.json()["error"].startswith("Invalid request:")
+
+
+def test_server_kind_mismatch_is_refused(client: Client) -> None:
+    answer = register(client, python_sdk_body(function_config("a")), **{"X-Inngest-Expected-Server-Kind": "cloud"})
+    assert answer.status_code == 400
+    assert answer.json() == {"error": "Expected server kind dev, got cloud"}
+
+
+def test_health_and_dev_info(client: Client) -> None:
+    assert client.get("/health").json() == {"status": 200, "message": "OK"}
+    register(client, python_sdk_body(function_config("a")))
+    info = client.get("/dev").json()
+    assert [f["slug"] for f in info["functions"]] == ["my-app-a"]

@@ -1,0 +1,146 @@
+"""An app written with the official `inngest` SDK, served inside the test run (Flask on a thread).
+
+Each test talks to its own server (dev or production stack); `SdkApp` builds one app per
+server, with functions that exercise the core protocol. What the functions saw is kept in
+`SdkApp.seen` so tests can assert on calls that happened inside the app.
+"""
+from __future__ import annotations
+
+import collections
+import datetime
+import logging
+import socket
+import threading
+import time
+from typing import Any
+
+import flask
+import inngest
+import inngest.flask
+from werkzeug.serving import make_server
+
+logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SdkApp:
+    """The SDK app and its HTTP server. `url` is what the server syncs and calls."""
+
+    def __init__(self, app_id: str, server_url: str) -> None:
+        self.app_id = app_id
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/api/inngest"
+        self.client = inngest.Inngest(
+            app_id=app_id, is_production=False, api_base_url=server_url, event_api_base_url=server_url,
+            logger=logging.getLogger("sdk-app"),
+        )
+        self.counters: collections.Counter[str] = collections.Counter()
+        self.seen: collections.defaultdict[str, list] = collections.defaultdict(list)
+        self.slow_step_started = threading.Event()
+        self.lock = threading.Lock()
+        flask_app = flask.Flask(app_id)
+        inngest.flask.serve(flask_app, self.client, self._functions())
+        self._server = make_server("127.0.0.1", self.port, flask_app, threaded=True)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+
+    def count(self, key: str) -> int:
+        with self.lock:
+            self.counters[key] += 1
+            return self.counters[key]
+
+    def _functions(self) -> list[inngest.Function]:
+        return [
+            self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
+            self._wildcard(), self._expression(), self._slow_step(),
+        ]
+
+    def _three_steps(self) -> inngest.Function:
+        @self.client.create_function(fn_id="three-steps", trigger=inngest.TriggerEvent(event="test/three-steps"))
+        def three_steps(ctx: inngest.ContextSync) -> dict:
+            one = ctx.step.run("one", lambda: ctx.event.data["start"] + 1)
+            two = ctx.step.run("two", lambda: one * 10)
+            three = ctx.step.run("three", lambda: {"one": one, "two": two})
+            return {"result": three, "event_id": ctx.event.id}
+
+        return three_steps
+
+    def _flaky(self) -> inngest.Function:
+        @self.client.create_function(fn_id="flaky", trigger=inngest.TriggerEvent(event="test/flaky"), retries=3)
+        def flaky(ctx: inngest.ContextSync) -> str:
+            def attempt() -> str:
+                if self.count(f"flaky:{ctx.run_id}") <= 2:
+                    raise ValueError("not yet")
+                return "third time lucky"
+
+            return ctx.step.run("flaky-step", attempt)
+
+        return flaky
+
+    def _non_retriable(self) -> inngest.Function:
+        @self.client.create_function(fn_id="non-retriable", trigger=inngest.TriggerEvent(event="test/non-retriable"), retries=3)
+        def non_retriable(ctx: inngest.ContextSync) -> None:
+            self.count(f"non-retriable:{ctx.run_id}")
+            raise inngest.NonRetriableError("give up now")
+
+        return non_retriable
+
+    def _retry_after(self) -> inngest.Function:
+        @self.client.create_function(fn_id="retry-after", trigger=inngest.TriggerEvent(event="test/retry-after"), retries=2)
+        def retry_after(ctx: inngest.ContextSync) -> str:
+            with self.lock:
+                self.seen[f"retry-after:{ctx.run_id}"].append(time.time())
+            if ctx.attempt == 0:
+                raise inngest.RetryAfterError("later please", datetime.timedelta(seconds=2))
+            return "done after waiting"
+
+        return retry_after
+
+    def _wildcard(self) -> inngest.Function:
+        @self.client.create_function(fn_id="wildcard", trigger=inngest.TriggerEvent(event="test/wild.*"))
+        def wildcard(ctx: inngest.ContextSync) -> str:
+            return ctx.event.name
+
+        return wildcard
+
+    def _expression(self) -> inngest.Function:
+        trigger = inngest.TriggerEvent(event="test/expression", expression="event.data.plan == 'pro'")
+
+        @self.client.create_function(fn_id="expression", trigger=trigger)
+        def expression(ctx: inngest.ContextSync) -> str:
+            return ctx.event.data["plan"]
+
+        return expression
+
+    def _slow_step(self) -> inngest.Function:
+        @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))
+        def slow_step(ctx: inngest.ContextSync) -> dict:
+            def slow() -> str:
+                self.count(f"slow:{ctx.run_id}")
+                self.slow_step_started.set()
+                time.sleep(ctx.event.data.get("seconds", 2))
+                return "slept"
+
+            first = ctx.step.run("before", lambda: "before")
+            second = ctx.step.run("slow", slow)
+            third = ctx.step.run("after", lambda: "after")
+            return {"steps": [first, second, third]}
+
+        return slow_step
+
+
+def sync(app: SdkApp) -> None:
+    """Ask the app to sync, as the dev server UI or `--urls` would: a plain PUT."""
+    import requests
+
+    answer = requests.put(app.url, timeout=10)
+    assert answer.status_code == 200, answer.text
+    body: Any = answer.json()
+    assert "error" not in body, body

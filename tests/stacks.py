@@ -1,0 +1,163 @@
+"""Running the server for end-to-end tests: dev mode (one process, SQLite) and production mode
+(gunicorn and beat from `manage.py start`, celery worker processes, PostgreSQL, Redis)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+ROOT = Path(__file__).resolve().parent.parent
+MANAGE = str(ROOT / "manage.py")
+# Fast retries and short leases keep the suite quick; the logic is the same as with defaults.
+TEST_ENV = {
+    "INNGEST_RETRY_INTERVAL": "0.2",
+    "INNGEST_LEASE_SECONDS": "3",
+    "INNGEST_SWEEP_SECONDS": "0.5",
+    "INNGEST_LOG_LEVEL": "WARNING",
+}
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def wait_http(url: str, timeout: float = 60.0) -> None:
+    def ready() -> bool:
+        try:
+            return requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            return False
+
+    wait_for(ready, timeout=timeout, interval=0.2, what=url)
+
+
+def stop_process(process: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 20) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+class Stack:
+    """What every test needs of a running server, whatever its mode."""
+
+    base_url: str
+
+    def send(self, events: Any) -> list[str]:
+        answer = requests.post(f"{self.base_url}/e/test-key", json=events, timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["ids"]
+
+    def runs_of_event(self, internal_id: str) -> list[dict]:
+        answer = requests.get(f"{self.base_url}/v1/events/{internal_id}/runs", timeout=10)
+        assert answer.status_code == 200, answer.text
+        return answer.json()["data"]
+
+    def wait_for_runs(self, internal_id: str, count: int = 1, timeout: float = 20) -> list[dict]:
+        return wait_for(lambda: (r := self.runs_of_event(internal_id)) and len(r) >= count and r,
+                        timeout=timeout, what=f"{count} runs of event {internal_id}")
+
+    def wait_for_end(self, run_id: str, timeout: float = 30) -> dict:
+        def ended() -> dict | None:
+            run = requests.get(f"{self.base_url}/v1/runs/{run_id}", timeout=10).json()["data"]
+            return run if run["status"] != "Running" else None
+
+        return wait_for(ended, timeout=timeout, what=f"run {run_id} to end")
+
+    def run_once(self, event: dict, timeout: float = 30) -> dict:
+        (internal_id,) = self.send(event)
+        (run,) = self.wait_for_runs(internal_id)
+        return self.wait_for_end(run["run_id"], timeout=timeout)
+
+    def steps(self, run_id: str) -> list[dict]:
+        rows = self.query("SELECT step_id, name, op, output FROM runs_step WHERE run_id = %s ORDER BY position", [run_id])
+        return [{"step_id": r[0], "name": r[1], "op": r[2], "output": _json(r[3])} for r in rows]
+
+    def attempts(self, run_id: str) -> list[dict]:
+        rows = self.query(
+            "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, error FROM runs_stepattempt "
+            "WHERE run_id = %s ORDER BY started_at, id", [run_id])
+        keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "error")
+        return [dict(zip(keys, row)) for row in rows]
+
+    def query(self, sql: str, params: list) -> list[tuple]:
+        raise NotImplementedError
+
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+class DevStack(Stack):
+    """`manage.py dev` in a subprocess with its own SQLite file."""
+
+    def __init__(self, data_dir: Path, app_urls: list[str], port: int) -> None:
+        self.port = port
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.db_path = data_dir / "dev.sqlite3"
+        env = {**os.environ, **TEST_ENV, "INNGEST_DEV_DATA_DIR": str(data_dir), "INNGEST_SYNC_POLL_SECONDS": "1"}
+        env.pop("DATABASE_URL", None)
+        env.pop("REDIS_URL", None)
+        urls = [arg for url in app_urls for arg in ("--urls", url)]
+        self.process = subprocess.Popen([sys.executable, MANAGE, "dev", "--port", str(self.port), *urls],
+                                        env=env, cwd=ROOT, start_new_session=True)
+        wait_http(f"{self.base_url}/health")
+
+    def stop(self) -> None:
+        stop_process(self.process)
+
+    def query(self, sql: str, params: list) -> list[tuple]:
+        with sqlite3.connect(self.db_path, timeout=30) as conn:
+            return conn.execute(sql.replace("%s", "?"), params).fetchall()
+
+
+class ProductionStack(Stack):
+    """`manage.py start --workers 0` (gunicorn and beat) plus celery workers this class controls."""
+
+    def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]]) -> None:
+        from tests.sdk_app import free_port
+
+        self.port = free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, **TEST_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        self._query = query
+        self.server = subprocess.Popen(
+            [sys.executable, MANAGE, "start", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "0"],
+            env=self.env, cwd=ROOT, start_new_session=True)
+        self.workers: list[subprocess.Popen] = []
+        self.start_worker()
+        wait_http(f"{self.base_url}/health")
+
+    def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "inngest_project", "worker", "-Q", "inngest", "-c", str(concurrency),
+             "--loglevel", "WARNING", "-n", f"test{len(self.workers)}@%h"],
+            env=self.env, cwd=ROOT, start_new_session=True)
+        self.workers.append(worker)
+        return worker
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            stop_process(worker)
+        stop_process(self.server)
+
+    def query(self, sql: str, params: list) -> list[tuple]:
+        return self._query(sql, params)
