@@ -69,10 +69,9 @@ def _requeue_if_early(call_id: int) -> None:
 
 def _drive(call: PendingCall, owner: str) -> None:
     run = call.run
-    if not lifecycle.is_active(run):
+    if not lifecycle.is_active(run) or not lifecycle.start_run(run):
         lifecycle.drop_call(call)
         return
-    lifecycle.start_run(run)
     memo = RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
     while True:
@@ -83,6 +82,8 @@ def _drive(call: PendingCall, owner: str) -> None:
         if time.monotonic() >= deadline:
             lifecycle.release_call(call, owner)
             return
+        if not lifecycle.still_holds(call, owner):
+            return  # cancelled between two calls: make no further call
 
 
 def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applied:
@@ -99,7 +100,7 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
         output=decision.output, error=decision.error or _transport_error(response),
         started_at=started_at, ended_at=ended_at,
     )
-    applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS)
+    applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS, len(memo.stack))
     if applied.is_lost:
         log.info("run %s: call %s was cancelled or taken over while in flight; answer discarded", run.id, call.id)
         return applied

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from ulid import ULID
@@ -96,10 +96,19 @@ def release_call(call: PendingCall, owner: str) -> None:
         dispatch.enqueue_calls_on_commit([call.id])
 
 
-def start_run(run: Run) -> None:
+def start_run(run: Run) -> bool:
+    """Move a queued run to running. False when the run is no longer active (cancelled meanwhile)."""
     now = timezone.now()
     if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
         run.status, run.started_at = RunStatus.RUNNING, now
+        return True
+    run.status = Run.objects.values_list("status", flat=True).get(id=run.id)
+    return run.status == RunStatus.RUNNING
+
+
+def still_holds(call: PendingCall, owner: str) -> bool:
+    """Whether the call is still this worker's: a cancellation deletes it."""
+    return PendingCall.objects.filter(id=call.id, lease_owner=owner).exists()
 
 
 def drop_call(call: PendingCall) -> None:
@@ -116,8 +125,13 @@ class Applied:
     next_call: PendingCall | None = None  # the same row, updated, when it is due now: call again
 
 
-def apply_decision(call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float) -> Applied:
-    """Carry out a decision in one transaction, guarded by the caller's lease on the call."""
+def apply_decision(
+    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int
+) -> Applied:
+    """Carry out a decision in one transaction, guarded by the caller's lease on the call.
+
+    `stack_size` is how many steps the run has memoized: new steps are stacked after them.
+    """
     now = timezone.now()
     with transaction.atomic():
         # Renewing the lease is also the guard: a cancelled run has no pending call left.
@@ -126,26 +140,22 @@ def apply_decision(call: PendingCall, owner: str, decision: Decision, attempt: S
         ):
             return Applied(is_lost=True)
         attempt.save()
-        _record_steps(call.run, decision.records)
+        _record_steps(call.run, decision.records, stack_size)
         _update_run_flags(call.run, decision)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
         return _reschedule(call, owner, decision.schedules, now)
 
 
-def _record_steps(run: Run, records: list[RecordStep]) -> None:
-    if not records:
-        return
-    position = Step.objects.filter(run=run).count()
-    for offset, record in enumerate(records):
-        try:
-            with transaction.atomic():
-                Step.objects.create(
-                    run=run, step_id=record.step_id, name=record.name[:255], op=record.op,
-                    output=record.output, position=position + offset,
-                )
-        except IntegrityError:
-            pass  # already recorded by an earlier attempt at this same call: recording is idempotent
+def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
+    # A step recorded by an earlier attempt at this same call stays as it was: ON CONFLICT DO NOTHING.
+    Step.objects.bulk_create(
+        [
+            Step(run=run, step_id=r.step_id, name=r.name[:255], op=r.op, output=r.output, position=stack_size + i)
+            for i, r in enumerate(records)
+        ],
+        ignore_conflicts=True,
+    )
 
 
 def _update_run_flags(run: Run, decision: Decision) -> None:
@@ -171,10 +181,11 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     changed = Run.objects.filter(id=run.id, status__in=sources_of(status)).update(
         status=status, output=output, ended_at=now
     )
+    if not changed:
+        return False  # already ended by someone else, who removed its pending calls
     PendingCall.objects.filter(run_id=run.id).delete()
-    if changed:
-        run.status, run.output, run.ended_at = status, output, now
-    return bool(changed)
+    run.status, run.output, run.ended_at = status, output, now
+    return True
 
 
 def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], now: datetime) -> Applied:

@@ -1,0 +1,81 @@
+"""`manage.py start`: the production stack as child processes, configured by file, env and flags."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg2
+import pytest
+import redis
+import requests
+
+from tests.sdk_app import free_port
+from tests.stacks import MANAGE, ROOT, TEST_ENV, wait_for, wait_http
+
+pytestmark = pytest.mark.e2e
+DATABASE = "inngest_start_test"
+
+
+@pytest.fixture
+def empty_database() -> str:
+    admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+        cursor.execute(f"CREATE DATABASE {DATABASE}")
+    yield f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
+    admin.close()
+
+
+def test_start_runs_server_workers_and_beat_and_stops_them_together(tmp_path: Path, empty_database: str) -> None:
+    redis.Redis.from_url("redis://127.0.0.1:6379/12").flushdb()
+    port = free_port()
+    config = tmp_path / "inngest.yaml"
+    # The file names a port that the flag overrides, and the broker the flag does not give.
+    config.write_text(f"port: 1\nredis_url: redis://127.0.0.1:6379/12\nworkers: 1\nconcurrency: 2\n")
+    env = {**os.environ, **TEST_ENV}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, MANAGE, "start", "--config", str(config), "--port", str(port), "--host", "127.0.0.1",
+         "--database-url", empty_database],
+        env=env, cwd=ROOT, start_new_session=True)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health")
+        answer = requests.post(f"http://127.0.0.1:{port}/e/key", json={"name": "start/check"}, timeout=5)
+        assert answer.status_code == 200
+        children = _children(process.pid)
+        assert len(children) >= 3  # gunicorn, one celery worker, celery beat
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+    assert process.returncode == 0
+    wait_for(lambda: not any(_alive(pid) for pid in children), timeout=20, what="every child to exit")
+
+
+def test_start_refuses_to_run_without_a_broker(empty_database: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    result = subprocess.run([sys.executable, MANAGE, "start", "--database-url", empty_database],
+                            env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "--redis-url" in result.stderr
+
+
+def _children(pid: int) -> list[int]:
+    output = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
+    return [int(line) for line in output.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is dead for our purposes.
+    state = subprocess.run(["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
+    return bool(state) and not state.startswith("Z")

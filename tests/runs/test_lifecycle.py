@@ -1,0 +1,119 @@
+"""Guarded state changes: claims, leases, cancellation races, idempotent step recording."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from events.models import Event
+from executor.commands import Decision, FinishRun, RecordStep, ScheduleCall
+from runs import lifecycle
+from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt
+from tests.factories import make_function
+
+pytestmark = pytest.mark.django_db
+
+
+def start_one(idempotency_key: str = "key-1") -> Run:
+    function = make_function()
+    event = Event.objects.create(internal_id="01HZZZZZZZZZZZZZZZZZZZZZZZ", name="test/event", event_id=idempotency_key, ts=1)
+    (run,) = lifecycle.create_runs([lifecycle.RunRequest(function, event, [event.as_payload()], idempotency_key)])
+    return run
+
+
+def attempt_for(call: PendingCall) -> StepAttempt:
+    now = timezone.now()
+    return StepAttempt(run=call.run, step_target=call.step_target, attempt=call.attempt, started_at=now, ended_at=now)
+
+
+def test_same_idempotency_key_starts_one_run_per_function() -> None:
+    run = start_one("order-7")
+    again = lifecycle.create_runs([lifecycle.RunRequest(run.function, None, [], "order-7")])
+    assert again == [] and Run.objects.count() == 1
+
+
+def test_idempotency_key_is_free_again_after_24_hours() -> None:
+    run = start_one("order-8")
+    RunIdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
+    (second,) = lifecycle.create_runs([lifecycle.RunRequest(run.function, None, [], "order-8")])
+    assert second.id != run.id
+
+
+def test_a_call_is_claimed_by_one_worker_only() -> None:
+    run = start_one()
+    call = run.pending_calls.get()
+    assert lifecycle.claim_call(call.id, "worker-a", 30) is not None
+    assert lifecycle.claim_call(call.id, "worker-b", 30) is None
+
+
+def test_an_expired_lease_can_be_claimed_by_another_worker() -> None:
+    run = start_one()
+    call = run.pending_calls.get()
+    lifecycle.claim_call(call.id, "worker-a", 30)
+    PendingCall.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert lifecycle.claim_call(call.id, "worker-b", 30).lease_owner == "worker-b"
+
+
+def test_a_call_not_yet_due_is_not_claimed() -> None:
+    run = start_one()
+    PendingCall.objects.update(due_at=timezone.now() + timedelta(minutes=1))
+    assert lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30) is None
+
+
+def test_decision_is_discarded_when_the_run_was_cancelled_in_flight() -> None:
+    run = start_one()
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    assert lifecycle.cancel_run(run) is True
+    record = RecordStep("s1", "step one", "StepRun", {"data": 1})
+    applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(record, ScheduleCall("step", 0, timezone.now()))),
+                                       attempt_for(call), 30, 0)
+    assert applied.is_lost
+    assert not Step.objects.exists() and not StepAttempt.objects.exists()
+    assert Run.objects.get(id=run.id).status == RunStatus.CANCELLED
+
+
+def test_recording_the_same_step_twice_keeps_one_row() -> None:
+    run = start_one()
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    decision = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), ScheduleCall("step", 0, timezone.now())))
+    lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
+    lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
+    assert list(Step.objects.values_list("step_id", "output")) == [("s1", {"data": 1})]
+
+
+def test_finishing_removes_pending_calls_and_only_happens_once() -> None:
+    run = start_one()
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    lifecycle.start_run(call.run)
+    lifecycle.apply_decision(call, "worker-a", Decision(commands=(FinishRun("completed", {"ok": True}),)), attempt_for(call), 30, 0)
+    stored = Run.objects.get(id=run.id)
+    assert (stored.status, stored.output) == (RunStatus.COMPLETED, {"ok": True})
+    assert not PendingCall.objects.exists()
+    assert lifecycle.cancel_run(stored) is False  # a finished run cannot be cancelled
+    assert Run.objects.get(id=run.id).status == RunStatus.COMPLETED
+
+
+def test_a_later_call_becomes_a_new_due_row_and_leaves_the_worker() -> None:
+    run = start_one()
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    retry_at = timezone.now() + timedelta(seconds=30)
+    applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(ScheduleCall("step", 1, retry_at),)), attempt_for(call), 30, 0)
+    assert applied.next_call is None and not applied.is_lost
+    pending = PendingCall.objects.get()
+    assert (pending.attempt, pending.due_at, pending.lease_owner) == (1, retry_at, "")
+
+
+def test_a_call_due_now_stays_with_the_worker() -> None:
+    run = start_one()
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(ScheduleCall("abc", 0, timezone.now()),)), attempt_for(call), 30, 0)
+    assert applied.next_call is not None and applied.next_call.step_target == "abc"
+    assert PendingCall.objects.get().lease_owner == "worker-a"
+
+
+def test_a_queued_run_cannot_complete_without_starting() -> None:
+    run = start_one()
+    assert lifecycle.finish_run(run, RunStatus.COMPLETED, None) is False
+    assert Run.objects.get(id=run.id).status == RunStatus.QUEUED
+    assert PendingCall.objects.filter(run=run).exists()  # still on its way to a worker
