@@ -171,6 +171,10 @@ CELERY_TASK_DEFAULT_QUEUE = "inngest"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Celery's Django fixup closes the database connection around every task unless told to reuse
+# it; a new connection per task costs more than the task. CONN_MAX_AGE and health checks still
+# retire stale connections.
+CELERY_DB_REUSE_MAX = 1000
 
 # --- The server's own knobs ------------------------------------------------------------------
 INNGEST_SIGNING_KEY = env_str("INNGEST_SIGNING_KEY")
