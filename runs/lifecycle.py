@@ -57,7 +57,10 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
 
 def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
     """Insert one key row per request; the requests whose row we inserted win a run id."""
-    wanted = {(req.function.id, req.idempotency_key): (str(ULID()), req) for req in requests}
+    wanted: dict[tuple, tuple[str, RunRequest]] = {}
+    for req in requests:
+        # Within one request the first event with a key wins, as it would across requests.
+        wanted.setdefault((req.function.id, req.idempotency_key), (str(ULID()), req))
     keys = [key for _, key in wanted]
     RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
     RunIdempotencyKey.objects.bulk_create(
@@ -197,9 +200,11 @@ def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], no
         PendingCall(run_id=call.run_id, step_target=s.step_target, attempt=s.attempt, due_at=s.due_at, enqueued_at=now)
         for s in schedules
     ]
-    created = PendingCall.objects.bulk_create(rows)
-    for row in created:
-        dispatch.enqueue_calls_on_commit([row.id], due_at=row.due_at)
+    # A target that already has a pending call (a step planned twice) keeps the one it has.
+    PendingCall.objects.bulk_create(rows, ignore_conflicts=True)
+    targets = [s.step_target for s in schedules]
+    for call_id, due_at in PendingCall.objects.filter(run_id=call.run_id, step_target__in=targets, lease_owner="").values_list("id", "due_at"):
+        dispatch.enqueue_calls_on_commit([call_id], due_at=due_at)
     return Applied()
 
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,7 +26,12 @@ class EventIngestView(APIView):
         if not event_key:
             return Response({"status": 401, "error": "Event key not found"}, status=401)
         try:
-            result = ingest(request._request.body, request.headers.get("x-inngest-event-id-seed"))
+            body = request._request.body
+        except RequestDataTooBig:
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return Response({"ids": [], "status": 400, "error": f"Request body is larger than {limit} bytes"}, status=400)
+        try:
+            result = ingest(body, request.headers.get("x-inngest-event-id-seed"))
         except EventError as exc:
             return Response({"ids": [], "status": 400, "error": str(exc)}, status=400)
         if result.error:

@@ -110,3 +110,10 @@ def test_matching_event_starts_one_queued_run_with_its_payload(client: Client) -
     assert run.event.internal_id == answer.json()["ids"][0]
     assert run.events[0]["data"] == {"n": 1} and run.events[0]["id"] == "order-1"
     assert run.pending_calls.get().step_target == "step"
+
+
+@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
+def test_request_body_over_the_server_limit_is_refused_with_the_event_shape(client: Client) -> None:
+    answer = post(client, [{"name": "a/b", "data": {"blob": "x" * 2000}}])
+    assert answer.status_code == 400
+    assert answer.json() == {"ids": [], "status": 400, "error": "Request body is larger than 1024 bytes"}

@@ -117,3 +117,14 @@ def test_a_queued_run_cannot_complete_without_starting() -> None:
     assert lifecycle.finish_run(run, RunStatus.COMPLETED, None) is False
     assert Run.objects.get(id=run.id).status == RunStatus.QUEUED
     assert PendingCall.objects.filter(run=run).exists()  # still on its way to a worker
+
+
+def test_first_of_two_requests_with_the_same_key_in_one_batch_wins() -> None:
+    function = make_function()
+    first = Event.objects.create(internal_id="01HAAAAAAAAAAAAAAAAAAAAAAA", name="e", event_id="dup", ts=1)
+    second = Event.objects.create(internal_id="01HBBBBBBBBBBBBBBBBBBBBBBB", name="e", event_id="dup", ts=1)
+    runs = lifecycle.create_runs([
+        lifecycle.RunRequest(function, first, [first.as_payload()], "dup"),
+        lifecycle.RunRequest(function, second, [second.as_payload()], "dup"),
+    ])
+    assert [run.event_id for run in runs] == [first.id]
