@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from events.expressions import ExpressionError, compile_expression
 from functions.models import Function, Trigger
 
 
@@ -40,6 +41,7 @@ def _functions_for(payload: dict, patterns: list[str], triggers_by_pattern: dict
 
 
 def _holds(expression: str, payload: dict) -> bool:
-    from events.expressions import compile_expression  # TEMP lazy
-
-    return compile_expression(expression).is_true(event=payload)
+    try:
+        return compile_expression(expression).is_true(event=payload)
+    except ExpressionError:
+        return False  # validated at sync; a filter that cannot compile never fires

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from events.expressions import ExpressionError, compile_expression
+
 
 REQUEST_KEYS = (
     "url", "v", "deployType", "sdk", "framework", "appName", "appVersion", "functions",
@@ -123,7 +125,6 @@ def _read_trigger(raw: Any, name: str) -> TriggerSpec:
     if len(event) > 255 or len(cron) > 255:
         raise ConfigError(f"Function '{name}' has a trigger longer than 255 characters")
     if expression:
-        from events.expressions import ExpressionError, compile_expression  # TEMP lazy
         try:
             compile_expression(expression)
         except ExpressionError as exc:

@@ -4,13 +4,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
+import psycopg2
 import pytest
 import redis
 
 from tests.sdk_app import SdkApp, sync
-from tests.stacks import DevStack, ProductionStack, wait_for
+from tests.stacks import DevStack, ProductionStack, recreate_database, wait_for
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+E2E_DATABASE = "inngest_e2e"
 
 
 @pytest.fixture(scope="session")
@@ -32,16 +34,19 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSta
 
 
 @pytest.fixture(scope="session")
-def production_stack(django_db_setup, django_db_blocker) -> Iterator[tuple[ProductionStack, SdkApp]]:
-    """gunicorn + beat + a celery worker on the test PostgreSQL database and a Redis database."""
-    from django.db import connection
+def production_stack() -> Iterator[tuple[ProductionStack, SdkApp]]:
+    """gunicorn + beat + a celery worker on a PostgreSQL database and a Redis database of their own.
 
+    Not the pytest-django test database: the stack's rows must not leak into the tests that
+    expect empty tables, and those tests' transactions must not hide rows from the stack.
+    """
+    database_url = recreate_database(E2E_DATABASE)
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    settings_dict = connection.settings_dict
-    database_url = f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}/{settings_dict['NAME']}"
+    connection = psycopg2.connect(database_url)
+    connection.autocommit = True
 
     def query(sql: str, params: list) -> list[tuple]:
-        with django_db_blocker.unblock(), connection.cursor() as cursor:
+        with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
 
@@ -53,8 +58,8 @@ def production_stack(django_db_setup, django_db_blocker) -> Iterator[tuple[Produ
     finally:
         stack.stop()
         app.stop()
-        with django_db_blocker.unblock():
-            connection.close()
+        connection.close()
+        recreate_database(E2E_DATABASE, create=False)
 
 
 @pytest.fixture(params=["dev", "production"])

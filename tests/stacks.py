@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+import psycopg2
 import requests
 
+POSTGRES_URL = "postgres://postgres@127.0.0.1:5432"
 ROOT = Path(__file__).resolve().parent.parent
 MANAGE = str(ROOT / "manage.py")
 # Fast retries and short leases keep the suite quick; the logic is the same as with defaults.
@@ -161,3 +163,14 @@ class ProductionStack(Stack):
 
     def query(self, sql: str, params: list) -> list[tuple]:
         return self._query(sql, params)
+
+
+def recreate_database(name: str, create: bool = True) -> str:
+    admin = psycopg2.connect(f"{POSTGRES_URL}/postgres")
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if create:
+            cursor.execute(f"CREATE DATABASE {name}")
+    admin.close()
+    return f"{POSTGRES_URL}/{name}"

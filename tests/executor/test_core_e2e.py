@@ -9,7 +9,7 @@ import requests
 
 from tests.stacks import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=False)]
+pytestmark = pytest.mark.e2e
 
 
 def unique(prefix: str = "id") -> str:

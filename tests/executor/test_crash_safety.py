@@ -7,7 +7,7 @@ import pytest
 
 from tests.stacks import stop_process, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=False)]
+pytestmark = pytest.mark.e2e
 
 
 def test_run_survives_a_worker_killed_mid_step(production_stack) -> None:

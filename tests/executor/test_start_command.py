@@ -6,30 +6,23 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Iterator
 
-import psycopg2
 import pytest
 import redis
 import requests
 
 from tests.sdk_app import free_port
-from tests.stacks import MANAGE, ROOT, TEST_ENV, wait_for, wait_http
+from tests.stacks import MANAGE, ROOT, TEST_ENV, recreate_database, wait_for, wait_http
 
 pytestmark = pytest.mark.e2e
 DATABASE = "inngest_start_test"
 
 
 @pytest.fixture
-def empty_database() -> str:
-    admin = psycopg2.connect("postgres://postgres@127.0.0.1:5432/postgres")
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-        cursor.execute(f"CREATE DATABASE {DATABASE}")
-    yield f"postgres://postgres@127.0.0.1:5432/{DATABASE}"
-    with admin.cursor() as cursor:
-        cursor.execute(f"DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)")
-    admin.close()
+def empty_database() -> Iterator[str]:
+    yield recreate_database(DATABASE)
+    recreate_database(DATABASE, create=False)
 
 
 def test_start_runs_server_workers_and_beat_and_stops_them_together(tmp_path: Path, empty_database: str) -> None:
