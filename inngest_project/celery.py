@@ -14,8 +14,10 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     # The database is the record of every pending call; this tick re-sends the ones whose
     # broker message was lost (Redis restart) or whose worker died holding them.
+    # django-celery-beat stores intervals in whole seconds (0.5 would become 0 and spin), so
+    # beat ticks at most once a second; the dev-mode timer loop may tick faster.
     "sweep-due-calls": {
         "task": "executor.sweep_due_calls",
-        "schedule": float(os.environ.get("INNGEST_SWEEP_SECONDS") or 1.0),
+        "schedule": max(1.0, round(float(os.environ.get("INNGEST_SWEEP_SECONDS") or 1.0))),
     },
 }

@@ -134,7 +134,8 @@ class DevStack(Stack):
 class ProductionStack(Stack):
     """`manage.py start --workers 0` (gunicorn and beat) plus celery workers this class controls."""
 
-    def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]]) -> None:
+    def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]],
+                 workers: int = 1, worker_concurrency: int = 4) -> None:
         from tests.sdk_app import free_port
 
         self.port = free_port()
@@ -145,13 +146,14 @@ class ProductionStack(Stack):
             [sys.executable, MANAGE, "start", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "0"],
             env=self.env, cwd=ROOT, start_new_session=True)
         self.workers: list[subprocess.Popen] = []
-        self.start_worker()
+        for _ in range(workers):
+            self.start_worker(worker_concurrency)
         wait_http(f"{self.base_url}/health")
 
     def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "inngest_project", "worker", "-Q", "inngest", "-c", str(concurrency),
-             "--loglevel", "WARNING", "-n", f"test{len(self.workers)}@%h"],
+            [sys.executable, "-m", "celery", "-A", "inngest_project", "--quiet", "worker", "-Q", "inngest",
+             "-c", str(concurrency), "--loglevel", "WARNING", "-n", f"test{len(self.workers)}@%h"],
             env=self.env, cwd=ROOT, start_new_session=True)
         self.workers.append(worker)
         return worker
