@@ -138,7 +138,7 @@ def store_events(events: list[Event]) -> None:
     received_at = timezone.now()
     for event in events:
         event.received_at = received_at
-    with transaction.atomic():
+    with transaction.atomic():  # a savepoint when called inside a run's transaction
         Event.objects.bulk_create(events)
         start_triggered_runs(events)
 

@@ -188,7 +188,17 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
         return False  # already ended by someone else, who removed its pending calls
     PendingCall.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
+    _emit_run_ended(run)
     return True
+
+
+def _emit_run_ended(run: Run) -> None:
+    """function.finished/failed/cancelled, in the transaction that ended the run."""
+    # events.ingest starts runs through this module: import at call time to avoid the cycle.
+    from events.ingest import store_events
+    from events.system import run_ended_events
+
+    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output))
 
 
 def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], now: datetime) -> Applied:

@@ -25,7 +25,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSta
     app = SdkApp("core-dev", f"http://127.0.0.1:{port}")
     stack = DevStack(data_dir, [app.url], port=port)
     try:
-        wait_for(lambda: stack.query("SELECT count(*) FROM functions_function", [])[0][0] >= 7,
+        wait_for(lambda: stack.query("SELECT count(*) FROM functions_function", [])[0][0] >= app.function_count,
                  timeout=30, what="the dev server to sync the app given with --urls")
         yield stack, app
     finally:

@@ -59,8 +59,13 @@ class SdkApp:
     def _functions(self) -> list[inngest.Function]:
         return [
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
-            self._wildcard(), self._expression(), self._slow_step(),
+            self._wildcard(), self._expression(), self._slow_step(), self._always_fails(),
         ]
+
+    @property
+    def function_count(self) -> int:
+        """Functions the SDK registers: an on_failure handler is a function of its own."""
+        return len(self._functions()) + 1
 
     def _three_steps(self) -> inngest.Function:
         @self.client.create_function(fn_id="three-steps", trigger=inngest.TriggerEvent(event="test/three-steps"))
@@ -118,6 +123,20 @@ class SdkApp:
             return ctx.event.data["plan"]
 
         return expression
+
+    def _always_fails(self) -> inngest.Function:
+        def on_failure(ctx: inngest.ContextSync) -> str:
+            with self.lock:
+                self.seen[f"on-failure:{ctx.event.data['run_id']}"].append(ctx.event.data)
+            return "handled"
+
+        trigger = inngest.TriggerEvent(event="test/always-fails")
+
+        @self.client.create_function(fn_id="always-fails", trigger=trigger, retries=0, on_failure=on_failure)
+        def always_fails(ctx: inngest.ContextSync) -> None:
+            raise ValueError(f"boom {ctx.event.data['tag']}")
+
+        return always_fails
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

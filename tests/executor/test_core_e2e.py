@@ -108,3 +108,30 @@ def test_cancelled_run_makes_no_further_calls(stack) -> None:
     time.sleep(2.5)  # long enough for the in-flight call to answer and, if it were not discarded, go on
     assert [s["name"] for s in server.steps(run["run_id"])] == ["before"]
     assert server.wait_for_end(run["run_id"])["status"] == "Cancelled"
+    events = requests.get(f"{server.base_url}/v1/events", params={"name": "inngest/function.cancelled"}, timeout=5).json()["data"]
+    assert run["run_id"] in [e["id"] for e in events]  # function.cancelled carries the run id as its id
+
+
+def test_failed_run_emits_function_failed_and_its_on_failure_handler_runs(stack) -> None:
+    server, app = stack
+    tag = unique("tag")
+    run = server.run_once({"name": "test/always-fails", "data": {"tag": tag}})
+    assert run["status"] == "Failed"
+    assert run["output"]["message"] == f"boom {tag}"
+    (handled,) = wait_for(lambda: app.seen.get(f"on-failure:{run['run_id']}"), timeout=20, what="the on_failure handler")
+    assert handled["function_id"] == f"{app.app_id}-always-fails"
+    assert handled["event"]["data"] == {"tag": tag}
+    assert handled["error"]["name"] == "ValueError" and handled["error"]["message"] == f"boom {tag}"
+    events = requests.get(f"{server.base_url}/v1/events", params={"name": "inngest/function.finished"}, timeout=5).json()["data"]
+    finished = [e for e in events if e["data"]["run_id"] == run["run_id"]]
+    assert finished and finished[0]["data"]["_inngest"] == {"status": "Failed"}
+
+
+def test_completed_run_emits_function_finished_with_its_result(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/wild.finished", "data": {}})
+    events = requests.get(f"{server.base_url}/v1/events", params={"name": "inngest/function.finished"}, timeout=5).json()["data"]
+    (finished,) = [e for e in events if e["data"]["run_id"] == run["run_id"]]
+    assert finished["data"]["result"] == "test/wild.finished"
+    assert finished["data"]["_inngest"] == {"status": "Completed"}
+    assert finished["data"]["function_id"] == f"{app.app_id}-wildcard"
