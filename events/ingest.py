@@ -19,6 +19,7 @@ from events.ids import EventIdSeed, new_event_id
 from events.models import Event
 from events.triggers import match_functions
 from runs.lifecycle import RunRequest, create_runs
+from runs.waits import resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"
 MIN_TS_MS = 315532800000  # 1980-01-01
@@ -141,6 +142,7 @@ def store_events(events: list[Event]) -> None:
     with transaction.atomic():  # a savepoint when called inside a run's transaction
         Event.objects.bulk_create(events)
         start_triggered_runs(events)
+        resume_waiting_runs(events)
 
 
 def start_triggered_runs(events: list[Event]) -> None:

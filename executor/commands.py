@@ -26,12 +26,23 @@ class ScheduleCall:
 
 
 @dataclass(frozen=True)
+class OpenWait:
+    """Pause the run until an event named `event_name` for which `expression` holds, or `expires_at`."""
+
+    step_id: str
+    name: str
+    event_name: str
+    expression: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class FinishRun:
     status: str  # RunStatus.COMPLETED or RunStatus.FAILED
     output: Any
 
 
-Command = Union[RecordStep, ScheduleCall, FinishRun]
+Command = Union[RecordStep, ScheduleCall, OpenWait, FinishRun]
 
 
 @dataclass(frozen=True)
@@ -59,3 +70,7 @@ class Decision:
     @property
     def records(self) -> list[RecordStep]:
         return [c for c in self.commands if isinstance(c, RecordStep)]
+
+    @property
+    def waits(self) -> list[OpenWait]:
+        return [c for c in self.commands if isinstance(c, OpenWait)]

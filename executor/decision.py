@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 from typing import Any, Callable
 
 from executor.backoff import backoff_seconds, parse_retry_after
-from executor.commands import Command, Decision, FinishRun, RecordStep, ScheduleCall
+from events.expressions import ExpressionError, compile_expression
+from executor.commands import Command, Decision, FinishRun, OpenWait, RecordStep, ScheduleCall
 from executor.durations import DurationError, resolve_due_time
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
@@ -172,6 +173,24 @@ def _on_sleep(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> De
     return _step_decision(op, (record, ScheduleCall(DISCOVERY, 0, wake_at)), extra={"wake_at": wake_at.isoformat()})
 
 
+def _on_wait_for_event(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
+    """Pause until a matching event or the timeout; the memo is the event, or null on timeout."""
+    event_name = str(op.opts.get("event") or op.name or "")
+    expression = op.opts.get("if") or ""
+    if not event_name:
+        return _fail_early(op, "InngestErrInvalidWait", "waitForEvent needs an event name.")
+    try:
+        expires_at = resolve_due_time(str(op.opts.get("timeout") or "0s"), clock.now)
+        if expression:
+            compile_expression(str(expression))
+    except (DurationError, ExpressionError) as exc:
+        return _fail_early(op, "InngestErrInvalidWait", f"Invalid waitForEvent: {exc}")
+    if expires_at - clock.now > MAX_SLEEP:
+        return _fail_early(op, "InngestErrTimeoutTooLong", "A wait may last at most 366 days.")
+    wait = OpenWait(op.id, op.display_name or op.id, event_name, str(expression), expires_at)
+    return _step_decision(op, (wait,), extra={"event": event_name, "expires_at": expires_at.isoformat()})
+
+
 def _on_run_complete(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     return _step_decision(op, (FinishRun(COMPLETED, op.data),), output=op.data)
 
@@ -197,6 +216,7 @@ _HANDLERS: dict[Opcode, Handler] = {
     Opcode.STEP_FAILED: _on_step_failed,
     Opcode.STEP_PLANNED: _on_step_planned,
     Opcode.SLEEP: _on_sleep,
+    Opcode.WAIT_FOR_EVENT: _on_wait_for_event,
     Opcode.RUN_COMPLETE: _on_run_complete,
     Opcode.DISCOVERY_REQUEST: _on_discovery_request,
 }

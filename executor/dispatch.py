@@ -61,3 +61,12 @@ def sweep_due_calls(now: datetime | None = None) -> int:
     send_calls(call_ids)
     log.info("sweeper sent %d due calls", len(call_ids))
     return len(call_ids)
+
+
+def tick(now: datetime | None = None) -> None:
+    """One timer tick (beat in production, the timer loop in dev): time out waits, send due calls."""
+    from runs.waits import expire_waits  # runs imports this module; import late to avoid a cycle
+
+    now = now or timezone.now()
+    expire_waits(now)
+    sweep_due_calls(now)

@@ -14,5 +14,5 @@ def execute_call(call_id: int) -> None:
 
 @shared_task(name="executor.sweep_due_calls", acks_late=True, ignore_result=True)
 def sweep_due_calls() -> None:
-    """Send messages for due calls that have none in flight (lost messages, dead workers)."""
-    dispatch.sweep_due_calls()
+    """Time out waits, and send messages for due calls that have none in flight."""
+    dispatch.tick()

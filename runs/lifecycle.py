@@ -16,10 +16,10 @@ from ulid import ULID
 
 from events.models import Event
 from executor import dispatch
-from executor.commands import Decision, FinishRun, RecordStep, ScheduleCall
+from executor.commands import Decision, FinishRun, OpenWait, RecordStep, ScheduleCall
 from functions.models import Function
 from runs.models import (
-    ACTIVE_STATUSES, PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt, sources_of,
+    ACTIVE_STATUSES, PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt, Wait, sources_of,
 )
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -144,6 +144,7 @@ def apply_decision(
             return Applied(is_lost=True)
         attempt.save()
         _record_steps(call.run, decision.records, stack_size)
+        _open_waits(call.run, decision.waits)
         _update_run_flags(call.run, decision)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
@@ -158,6 +159,17 @@ def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
             for i, r in enumerate(records)
         ],
         ignore_conflicts=True,
+    )
+
+
+def _open_waits(run: Run, waits: list[OpenWait]) -> None:
+    Wait.objects.bulk_create(
+        [
+            Wait(run=run, step_id=w.step_id, step_name=w.name[:255], event_name=w.event_name, expression=w.expression,
+                 expires_at=w.expires_at)
+            for w in waits
+        ],
+        ignore_conflicts=True,  # the same wait reported again by a repeated call
     )
 
 
@@ -187,6 +199,7 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     if not changed:
         return False  # already ended by someone else, who removed its pending calls
     PendingCall.objects.filter(run_id=run.id).delete()
+    Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
     _emit_run_ended(run)
     return True

@@ -147,3 +147,26 @@ class PendingCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} {self.step_target}#{self.attempt}"
+
+
+class Wait(models.Model):
+    """A run paused on `step.wait_for_event`: resumed by a matching event or by its timeout."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits")
+    step_id = models.CharField(max_length=64)
+    step_name = models.CharField(max_length=255, blank=True, default="")
+    event_name = models.CharField(max_length=255)
+    # CEL over `event` (the run's triggering event) and `async` (the candidate event).
+    expression = models.TextField(blank=True, default="")
+    expires_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="wait_unique_per_step")]
+        indexes = [
+            models.Index(fields=["event_name", "expires_at"], name="wait_event_open"),  # ingestion: waits for these names
+            models.Index(fields=["expires_at"], name="wait_expiry"),  # the sweeper: expired waits
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.run_id} waits for {self.event_name}"

@@ -59,7 +59,8 @@ class SdkApp:
     def _functions(self) -> list[inngest.Function]:
         return [
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
-            self._wildcard(), self._expression(), self._slow_step(), self._always_fails(),
+            self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
+            self._sleeps(),
         ]
 
     @property
@@ -137,6 +138,28 @@ class SdkApp:
             raise ValueError(f"boom {ctx.event.data['tag']}")
 
         return always_fails
+
+    def _waits(self) -> inngest.Function:
+        @self.client.create_function(fn_id="waits", trigger=inngest.TriggerEvent(event="test/waits"))
+        def waits(ctx: inngest.ContextSync) -> dict:
+            before = ctx.step.run("before", lambda: "before")
+            approval = ctx.step.wait_for_event(
+                "approval", event="test/approve", if_exp="event.data.order == async.data.order",
+                timeout=datetime.timedelta(seconds=ctx.event.data.get("timeout", 30)),
+            )
+            return {"before": before, "approval": approval.data if approval else None}
+
+        return waits
+
+    def _sleeps(self) -> inngest.Function:
+        @self.client.create_function(fn_id="sleeps", trigger=inngest.TriggerEvent(event="test/sleeps"))
+        def sleeps(ctx: inngest.ContextSync) -> dict:
+            started = ctx.step.run("started", time.time)
+            ctx.step.sleep("nap", datetime.timedelta(seconds=ctx.event.data.get("seconds", 1)))
+            woke = ctx.step.run("woke", time.time)
+            return {"slept": woke - started}
+
+        return sleeps
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

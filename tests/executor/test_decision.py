@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, RecordStep, ScheduleCall
+from executor.commands import FinishRun, OpenWait, RecordStep, ScheduleCall
 from executor.decision import Clock, decide
 from executor.responses import CallView, SdkResponse
 
@@ -62,6 +62,19 @@ CASES = [
      [RecordStep("hashed-id", "nap", "Sleep", None), discovery(NOW + timedelta(minutes=1))]),
     ("206 Sleep of more than 366 days fails the run", FIRST, sdk(206, [op("Sleep", opts={"duration": "400d"})]),
      [FinishRun("failed", {"name": "InngestErrTimeoutTooLong", "message": "A sleep may last at most 366 days."})]),
+    ("206 WaitForEvent opens a wait with its name, condition and timeout", FIRST,
+     sdk(206, [op("WaitForEvent", name="app/approved", displayName="approval", opts={"if": "event.data.a == async.data.a", "timeout": "1h"})]),
+     [OpenWait("hashed-id", "approval", "app/approved", "event.data.a == async.data.a", NOW + timedelta(hours=1))]),
+    ("206 WaitForEvent takes the event name from opts (JS)", FIRST,
+     sdk(206, [op("WaitForEvent", displayName="w", opts={"event": "app/x", "timeout": "2026-11-24T13:00:00Z"})]),
+     [OpenWait("hashed-id", "w", "app/x", "", NOW + timedelta(hours=1))]),
+    ("206 WaitForEvent with an invalid condition fails the run", FIRST,
+     sdk(206, [op("WaitForEvent", name="app/x", opts={"if": "event.data ==", "timeout": "1h"})]),
+     [FinishRun("failed", {"name": "InngestErrInvalidWait",
+                           "message": "Invalid waitForEvent: invalid expression 'event.data ==': event.data =="})]),
+    ("206 WaitForEvent longer than 366 days fails the run", FIRST,
+     sdk(206, [op("WaitForEvent", name="app/x", opts={"timeout": "400d"})]),
+     [FinishRun("failed", {"name": "InngestErrTimeoutTooLong", "message": "A wait may last at most 366 days."})]),
     ("206 RunComplete completes the run with data", FIRST, sdk(206, [op("RunComplete", data={"r": 1})]),
      [FinishRun("completed", {"r": 1})]),
     ("206 DiscoveryRequest asks for discovery", FIRST, sdk(206, [op("DiscoveryRequest")]), [discovery()]),

@@ -41,7 +41,7 @@ class Command(BaseCommand):
         settings.INNGEST_DEV_URLS = urls
         call_command("migrate", interactive=False, verbosity=0)
         start_in_process_worker(options["workers"])
-        _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.sweep_due_calls)
+        _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.tick)
         _start_sync(urls, poll=not options["no_poll"])
         self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
         run(options["host"], options["port"], get_wsgi_application(), threading=True)

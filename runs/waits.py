@@ -1,0 +1,74 @@
+"""Resuming runs paused on `step.wait_for_event`: by a matching event, or by the timeout.
+
+Whoever deletes the Wait row resumes the run: an event and the timeout racing for the same
+wait resume it once. Resuming memoizes the step (the event, or null) and queues discovery.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from events.expressions import ExpressionError, compile_expression
+from events.models import Event
+from executor import dispatch
+from runs.models import PendingCall, Run, RunStatus, Step, Wait
+
+EXPIRE_BATCH = 500
+
+
+def resume_waiting_runs(events: list[Event]) -> int:
+    """Resume the runs waiting for these events; called in the transaction that stores them."""
+    names = {event.name for event in events}
+    if not names:
+        return 0
+    now = timezone.now()
+    waits = list(Wait.objects.filter(event_name__in=names, expires_at__gt=now).select_related("run"))
+    resumed = 0
+    for event in events:
+        payload = event.as_payload()
+        for wait in waits:
+            if wait.event_name == event.name and _matches(wait, payload) and resume(wait, payload):
+                resumed += 1
+    return resumed
+
+
+def _matches(wait: Wait, incoming: dict) -> bool:
+    if not wait.expression:
+        return True
+    trigger = (wait.run.events or [{}])[0]
+    try:
+        return compile_expression(wait.expression).is_true(event=trigger, async_event=incoming)
+    except ExpressionError:
+        return False
+
+
+def expire_waits(now: datetime | None = None) -> int:
+    """Resume, with a null memo, every run whose wait has timed out."""
+    now = now or timezone.now()
+    expired = list(Wait.objects.filter(expires_at__lte=now).order_by("expires_at")[:EXPIRE_BATCH])
+    return sum(1 for wait in expired if resume(wait, None))
+
+
+def resume(wait: Wait, output: Any) -> bool:
+    """Memoize the wait's step and queue discovery, unless someone else resumed it first."""
+    with transaction.atomic():
+        deleted, _ = Wait.objects.filter(id=wait.id).delete()
+        if not deleted:
+            return False
+        if not Run.objects.filter(id=wait.run_id, status=RunStatus.RUNNING).exists():
+            return False
+        position = Step.objects.filter(run_id=wait.run_id).count()
+        Step.objects.bulk_create(
+            [Step(run_id=wait.run_id, step_id=wait.step_id, name=wait.step_name, op="WaitForEvent", output=output,
+                  position=position)],
+            ignore_conflicts=True,
+        )
+        now = timezone.now()
+        PendingCall.objects.bulk_create([PendingCall(run_id=wait.run_id, due_at=now, enqueued_at=now)], ignore_conflicts=True)
+        call_id = PendingCall.objects.filter(run_id=wait.run_id, step_target="step").values_list("id", flat=True).first()
+        if call_id is not None:
+            dispatch.enqueue_calls_on_commit([call_id])
+    return True

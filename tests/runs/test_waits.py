@@ -1,0 +1,58 @@
+"""Waits resume a run once: the first of a matching event and the timeout wins."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from events.ingest import ingest
+from runs import lifecycle
+from runs.models import PendingCall, Run, RunStatus, Step, Wait
+from runs.waits import expire_waits, resume
+from tests.factories import make_function
+
+pytestmark = pytest.mark.django_db
+
+
+def waiting_run(expression: str = "", expires_in: timedelta = timedelta(hours=1)) -> Wait:
+    function = make_function()
+    (run,) = lifecycle.create_runs([lifecycle.RunRequest(function, None, [{"name": "t", "data": {"id": 7}}], "k")])
+    Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING)
+    PendingCall.objects.filter(run=run).delete()
+    return Wait.objects.create(run=run, step_id="w1", step_name="approval", event_name="app/approved",
+                               expression=expression, expires_at=timezone.now() + expires_in)
+
+
+def test_matching_event_resumes_the_run_with_the_event() -> None:
+    wait = waiting_run("event.data.id == async.data.id")
+    ingest(b'[{"name": "app/approved", "data": {"id": 8}}, {"name": "app/approved", "data": {"id": 7}, "id": "yes"}]')
+    step = Step.objects.get(run=wait.run)
+    assert step.output["data"] == {"id": 7} and step.output["id"] == "yes"
+    assert not Wait.objects.exists()
+    assert PendingCall.objects.get(run=wait.run).step_target == "step"
+
+
+def test_event_of_another_name_does_not_resume() -> None:
+    wait = waiting_run()
+    ingest(b'{"name": "app/rejected", "data": {}}')
+    assert Wait.objects.filter(id=wait.id).exists() and not Step.objects.exists()
+
+
+def test_timed_out_wait_resumes_with_null() -> None:
+    wait = waiting_run(expires_in=timedelta(seconds=-1))
+    assert expire_waits() == 1
+    assert Step.objects.get(run=wait.run).output is None
+
+
+def test_a_wait_resumes_only_once() -> None:
+    wait = waiting_run()
+    assert resume(wait, {"name": "first"}) is True
+    assert resume(wait, None) is False  # the timeout arriving second changes nothing
+    assert [s.output for s in Step.objects.filter(run=wait.run)] == [{"name": "first"}]
+
+
+def test_cancelling_a_run_removes_its_waits() -> None:
+    wait = waiting_run()
+    lifecycle.cancel_run(wait.run)
+    assert not Wait.objects.exists()
