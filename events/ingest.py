@@ -18,7 +18,7 @@ from django.utils import timezone
 from events.ids import EventIdSeed, new_event_id
 from events.models import Event
 from events.triggers import match_functions
-from runs.lifecycle import RunRequest, create_runs
+from runs.creation import RunRequest, create_runs
 from runs.waits import resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"

@@ -14,6 +14,7 @@ from ulid import ULID
 from events.models import Event
 
 FINISHED = "inngest/function.finished"
+INVOKED = "inngest/function.invoked"
 FAILED = "inngest/function.failed"
 CANCELLED = "inngest/function.cancelled"
 # A run started by one of these emits none itself: no handler of a handler's end.
@@ -32,6 +33,9 @@ def run_ended_events(run_id: str, function_slug: str, events: list[dict], status
         "events": events,
         "_inngest": {"status": _REST_STATUS[status]},
     }
+    correlation_id = _correlation_of(events)
+    if correlation_id:
+        data["correlation_id"] = correlation_id  # the invoking parent waits for this
     if status == "completed":
         data["result"] = output
     elif status == "failed":
@@ -43,6 +47,13 @@ def run_ended_events(run_id: str, function_slug: str, events: list[dict], status
     elif status == "cancelled":
         rows.append(_event(CANCELLED, run_id, data))
     return rows
+
+
+def _correlation_of(events: list[dict]) -> str:
+    if not events or events[0].get("name") != INVOKED:
+        return ""
+    meta = (events[0].get("data") or {}).get("_inngest") or {}
+    return str(meta.get("correlation_id") or "")
 
 
 def _error_of(output: Any) -> dict[str, Any]:

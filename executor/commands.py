@@ -37,12 +37,23 @@ class OpenWait:
 
 
 @dataclass(frozen=True)
+class InvokeFunction:
+    """Start a run of another function and pause until it ends or `expires_at`."""
+
+    step_id: str
+    name: str
+    function_id: str  # the target's slug (composite id) or internal UUID
+    payload: dict
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
 class FinishRun:
     status: str  # RunStatus.COMPLETED or RunStatus.FAILED
     output: Any
 
 
-Command = Union[RecordStep, ScheduleCall, OpenWait, FinishRun]
+Command = Union[RecordStep, ScheduleCall, OpenWait, InvokeFunction, FinishRun]
 
 
 @dataclass(frozen=True)
@@ -74,3 +85,7 @@ class Decision:
     @property
     def waits(self) -> list[OpenWait]:
         return [c for c in self.commands if isinstance(c, OpenWait)]
+
+    @property
+    def invokes(self) -> list[InvokeFunction]:
+        return [c for c in self.commands if isinstance(c, InvokeFunction)]

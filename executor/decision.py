@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from executor.backoff import backoff_seconds, parse_retry_after
 from events.expressions import ExpressionError, compile_expression
-from executor.commands import Command, Decision, FinishRun, OpenWait, RecordStep, ScheduleCall
+from executor.commands import Command, Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from executor.durations import DurationError, resolve_due_time
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
@@ -19,6 +19,7 @@ from executor.responses import CallView, SdkResponse
 COMPLETED, FAILED = "completed", "failed"
 DISCOVERY = "step"
 MAX_SLEEP = timedelta(days=366)
+DEFAULT_INVOKE_TIMEOUT = timedelta(days=365)
 MAX_OPS_PER_RESPONSE = 1000
 NOT_FROM_SDK = "The response did not come from an Inngest SDK"
 
@@ -191,6 +192,21 @@ def _on_wait_for_event(op: Op, call: CallView, response: SdkResponse, clock: Clo
     return _step_decision(op, (wait,), extra={"event": event_name, "expires_at": expires_at.isoformat()})
 
 
+def _on_invoke(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
+    """Start the target function's run; the memo is its result, its error, or a timeout error."""
+    function_id = str(op.opts.get("function_id") or "")
+    payload = op.opts.get("payload") if isinstance(op.opts.get("payload"), dict) else {}
+    if not function_id:
+        return _fail_early(op, "InngestErrInvalidInvoke", "invoke needs a function_id.")
+    try:
+        timeout = op.opts.get("timeout")
+        expires_at = resolve_due_time(str(timeout), clock.now) if timeout else clock.now + DEFAULT_INVOKE_TIMEOUT
+    except DurationError as exc:
+        return _fail_early(op, "InngestErrInvalidInvoke", f"Invalid invoke timeout: {exc}")
+    invoke = InvokeFunction(op.id, op.display_name or op.id, function_id, payload, expires_at)
+    return _step_decision(op, (invoke,), extra={"function_id": function_id})
+
+
 def _on_run_complete(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     return _step_decision(op, (FinishRun(COMPLETED, op.data),), output=op.data)
 
@@ -217,6 +233,7 @@ _HANDLERS: dict[Opcode, Handler] = {
     Opcode.STEP_PLANNED: _on_step_planned,
     Opcode.SLEEP: _on_sleep,
     Opcode.WAIT_FOR_EVENT: _on_wait_for_event,
+    Opcode.INVOKE_FUNCTION: _on_invoke,
     Opcode.RUN_COMPLETE: _on_run_complete,
     Opcode.DISCOVERY_REQUEST: _on_discovery_request,
 }

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
-from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView
+from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
 from functions.api.views import DevInfoView, HealthView, RegisterView
 from runs.api.views import RunDetailView
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("dev", DevInfoView.as_view()),
     path("e/<str:event_key>", EventIngestView.as_view()),
     path("fn/register", RegisterView.as_view()),
+    path("invoke/<path:slug>", InvokeView.as_view()),
     path("v1/events", EventListView.as_view()),
     path("v1/events/<str:internal_id>", EventDetailView.as_view()),
     path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),

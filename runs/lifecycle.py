@@ -1,4 +1,4 @@
-"""Every change of a run's state: creating runs, claiming calls, applying decisions, cancelling.
+"""Every change of a running run's state: claiming calls, applying decisions, ending, cancelling.
 
 Each function is one short transaction with guarded updates: a zero-row update means another
 worker (or a cancellation) got there first, and the caller stops.
@@ -7,72 +7,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Iterable
+from typing import Any
 
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from ulid import ULID
 
-from events.models import Event
+from events.ingest import store_events
+from events.system import run_ended_events
 from executor import dispatch
-from executor.commands import Decision, FinishRun, OpenWait, RecordStep, ScheduleCall
-from functions.models import Function
-from runs.models import (
-    ACTIVE_STATUSES, PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt, Wait, sources_of,
-)
-
-IDEMPOTENCY_TTL = timedelta(hours=24)
-
-
-@dataclass(frozen=True)
-class RunRequest:
-    """A run to start: which function, with which events, deduplicated by which key."""
-
-    function: Function
-    event: Event | None
-    events: list[dict]
-    idempotency_key: str
-
-
-def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
-    """Insert the runs whose idempotency key is fresh, each with its first call; enqueue after commit."""
-    requests = list(requests)
-    if not requests:
-        return []
-    now = timezone.now()
-    with transaction.atomic():
-        winners = _claim_idempotency_keys(requests, now)
-        runs = [
-            Run(id=run_id, function=req.function, event=req.event, events=req.events, created_at=now)
-            for run_id, req in winners
-        ]
-        Run.objects.bulk_create(runs)
-        calls = PendingCall.objects.bulk_create(
-            [PendingCall(run_id=run.id, due_at=now, enqueued_at=now) for run in runs]
-        )
-        dispatch.enqueue_calls_on_commit([call.id for call in calls])
-    return runs
-
-
-def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
-    """Insert one key row per request; the requests whose row we inserted win a run id."""
-    wanted: dict[tuple, tuple[str, RunRequest]] = {}
-    for req in requests:
-        # Within one request the first event with a key wins, as it would across requests.
-        wanted.setdefault((req.function.id, req.idempotency_key), (str(ULID()), req))
-    keys = [key for _, key in wanted]
-    RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
-    RunIdempotencyKey.objects.bulk_create(
-        [
-            RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
-            for (fn_id, key), (run_id, _) in wanted.items()
-        ],
-        ignore_conflicts=True,
-    )
-    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in wanted})
-    won = {(row.function_id, row.key) for row in stored if wanted.get((row.function_id, row.key), ("",))[0] == row.run_id}
-    return [wanted[pair] for pair in wanted if pair in won]
+from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from runs.invokes import start_invoked_run
+from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, sources_of
 
 
 # --- claiming a call -------------------------------------------------------------------------
@@ -148,7 +94,9 @@ def apply_decision(
         _update_run_flags(call.run, decision)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
-        return _reschedule(call, owner, decision.schedules, now)
+        applied = _reschedule(call, owner, decision.schedules, now)
+        _start_invokes(call.run, decision.invokes)
+        return applied
 
 
 def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
@@ -171,6 +119,11 @@ def _open_waits(run: Run, waits: list[OpenWait]) -> None:
         ],
         ignore_conflicts=True,  # the same wait reported again by a repeated call
     )
+
+
+def _start_invokes(run: Run, invokes: list[InvokeFunction]) -> None:
+    for invoke in invokes:
+        start_invoked_run(run, invoke)
 
 
 def _update_run_flags(run: Run, decision: Decision) -> None:
@@ -207,10 +160,6 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
 
 def _emit_run_ended(run: Run) -> None:
     """function.finished/failed/cancelled, in the transaction that ended the run."""
-    # events.ingest starts runs through this module: import at call time to avoid the cycle.
-    from events.ingest import store_events
-    from events.system import run_ended_events
-
     store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output))
 
 

@@ -149,10 +149,18 @@ class PendingCall(models.Model):
         return f"{self.run_id} {self.step_target}#{self.attempt}"
 
 
+class WaitKind(models.TextChoices):
+    EVENT = "event"  # step.wait_for_event: the memo is the matching event, or null on timeout
+    INVOKE = "invoke"  # step.invoke: the memo is the child's result or error
+
+
 class Wait(models.Model):
-    """A run paused on `step.wait_for_event`: resumed by a matching event or by its timeout."""
+    """A run paused on `step.wait_for_event` or `step.invoke`: resumed by an event or its timeout."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits")
+    kind = models.CharField(max_length=16, choices=WaitKind.choices, default=WaitKind.EVENT)
+    # For invokes: "<parent run id>.<step id>", carried by the child's function.finished event.
+    correlation_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
     step_id = models.CharField(max_length=64)
     step_name = models.CharField(max_length=255, blank=True, default="")
     event_name = models.CharField(max_length=255)

@@ -14,9 +14,12 @@ from django.utils import timezone
 from events.expressions import ExpressionError, compile_expression
 from events.models import Event
 from executor import dispatch
-from runs.models import PendingCall, Run, RunStatus, Step, Wait
+from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
 
 EXPIRE_BATCH = 500
+FINISHED = "inngest/function.finished"
+INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
+_OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction"}
 
 
 def resume_waiting_runs(events: list[Event]) -> int:
@@ -25,14 +28,23 @@ def resume_waiting_runs(events: list[Event]) -> int:
     if not names:
         return 0
     now = timezone.now()
-    waits = list(Wait.objects.filter(event_name__in=names, expires_at__gt=now).select_related("run"))
+    waits = list(Wait.objects.filter(event_name__in=names, kind=WaitKind.EVENT, expires_at__gt=now).select_related("run"))
     resumed = 0
     for event in events:
         payload = event.as_payload()
         for wait in waits:
             if wait.event_name == event.name and _matches(wait, payload) and resume(wait, payload):
                 resumed += 1
-    return resumed
+    return resumed + _resume_invokers(events)
+
+
+def _resume_invokers(events: list[Event]) -> int:
+    """A child's function.finished resumes the parent waiting on its correlation id."""
+    finished = {e.data.get("correlation_id"): e for e in events if e.name == FINISHED and e.data.get("correlation_id")}
+    if not finished:
+        return 0
+    waits = Wait.objects.filter(kind=WaitKind.INVOKE, correlation_id__in=list(finished))
+    return sum(1 for wait in waits if resume(wait, finished[wait.correlation_id].as_payload()))
 
 
 def _matches(wait: Wait, incoming: dict) -> bool:
@@ -52,8 +64,22 @@ def expire_waits(now: datetime | None = None) -> int:
     return sum(1 for wait in expired if resume(wait, None))
 
 
-def resume(wait: Wait, output: Any) -> bool:
+def memo_for(wait: Wait, event: dict | None) -> Any:
+    """What the SDK gets for the wait's step: `event` is the resuming event, None on timeout."""
+    if wait.kind == WaitKind.EVENT:
+        return event
+    if event is None:
+        return {"error": {"name": "InngestInvokeTimeoutError", "message": INVOKE_TIMEOUT_MESSAGE,
+                          "error": f"InngestInvokeTimeoutError: {INVOKE_TIMEOUT_MESSAGE}"}}
+    data = event.get("data") or {}
+    if data.get("error") is not None:
+        return {"error": data["error"]}
+    return {"data": data.get("result")}
+
+
+def resume(wait: Wait, event: dict | None) -> bool:
     """Memoize the wait's step and queue discovery, unless someone else resumed it first."""
+    output = memo_for(wait, event)
     with transaction.atomic():
         deleted, _ = Wait.objects.filter(id=wait.id).delete()
         if not deleted:
@@ -62,7 +88,7 @@ def resume(wait: Wait, output: Any) -> bool:
             return False
         position = Step.objects.filter(run_id=wait.run_id).count()
         Step.objects.bulk_create(
-            [Step(run_id=wait.run_id, step_id=wait.step_id, name=wait.step_name, op="WaitForEvent", output=output,
+            [Step(run_id=wait.run_id, step_id=wait.step_id, name=wait.step_name, op=_OPS[wait.kind], output=output,
                   position=position)],
             ignore_conflicts=True,
         )

@@ -60,7 +60,7 @@ class SdkApp:
         return [
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
-            self._sleeps(),
+            self._sleeps(), self._invokee(), self._invoker(),
         ]
 
     @property
@@ -160,6 +160,30 @@ class SdkApp:
             return {"slept": woke - started}
 
         return sleeps
+
+    def _invokee(self) -> inngest.Function:
+        @self.client.create_function(fn_id="invokee", trigger=inngest.TriggerEvent(event="test/never"))
+        def invokee(ctx: inngest.ContextSync) -> dict:
+            if ctx.event.data.get("fail"):
+                raise inngest.NonRetriableError(f"child refused {ctx.event.data['value']}")
+            if ctx.event.data.get("sleep"):
+                ctx.step.sleep("dawdle", datetime.timedelta(seconds=ctx.event.data["sleep"]))
+            return {"doubled": ctx.event.data["value"] * 2}
+
+        return invokee
+
+    def _invoker(self) -> inngest.Function:
+        @self.client.create_function(fn_id="invoker", trigger=inngest.TriggerEvent(event="test/invoker"), retries=0)
+        def invoker(ctx: inngest.ContextSync) -> dict:
+            data = ctx.event.data
+            timeout = datetime.timedelta(seconds=data["timeout"]) if data.get("timeout") else None
+            try:
+                result = ctx.step.invoke_by_id("call-child", function_id="invokee", data=dict(data), timeout=timeout)
+            except inngest.StepError as error:
+                return {"error": {"name": error.name, "message": error.message}}
+            return {"child": result}
+
+        return invoker
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

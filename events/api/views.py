@@ -1,10 +1,13 @@
 """Event ingestion (`/e/{key}`) and the v1 event listings."""
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.db import transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,6 +17,7 @@ from events.api.serializers import event_json
 from events.ingest import EventError, ingest
 from events.models import Event
 from runs.api.serializers import run_json
+from runs.invokes import find_function, invoke_function
 from runs.models import Run
 
 MAX_LIMIT = 100
@@ -37,6 +41,26 @@ class EventIngestView(APIView):
         if result.error:
             return Response({"ids": result.ids, "status": 400, "error": result.error}, status=400)
         return Response({"ids": result.ids, "status": 200})
+
+
+class InvokeView(APIView):
+    """`POST /invoke/{slug}`: run a function directly with an event-shaped body (§1.5)."""
+
+    parser_classes: list = []
+
+    def post(self, request: Request, slug: str) -> Response:
+        try:
+            body = json.loads(request._request.body or b"{}")
+        except ValueError as exc:
+            return Response({"status": 400, "error": f"Unable to parse body as JSON: {exc}"}, status=400)
+        if not isinstance(body, dict):
+            return Response({"status": 400, "error": "The body must be a JSON object"}, status=400)
+        function = find_function(unquote(slug))
+        if function is None:
+            return Response({"status": 404, "error": f"function not found: {unquote(slug)}"}, status=404)
+        with transaction.atomic():
+            event = invoke_function(function, body)
+        return Response({"id": event.internal_id, "status": 200})
 
 
 class EventListView(APIView):

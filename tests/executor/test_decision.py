@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, OpenWait, RecordStep, ScheduleCall
+from executor.commands import FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from executor.decision import Clock, decide
 from executor.responses import CallView, SdkResponse
 
@@ -75,6 +75,12 @@ CASES = [
     ("206 WaitForEvent longer than 366 days fails the run", FIRST,
      sdk(206, [op("WaitForEvent", name="app/x", opts={"timeout": "400d"})]),
      [FinishRun("failed", {"name": "InngestErrTimeoutTooLong", "message": "A wait may last at most 366 days."})]),
+    ("206 InvokeFunction starts the target with its payload and timeout", FIRST,
+     sdk(206, [op("InvokeFunction", displayName="call", opts={"function_id": "app-child", "payload": {"data": {"x": 1}}, "timeout": "1m"})]),
+     [InvokeFunction("hashed-id", "call", "app-child", {"data": {"x": 1}}, NOW + timedelta(minutes=1))]),
+    ("206 InvokeFunction without a timeout waits up to a year", FIRST,
+     sdk(206, [op("InvokeFunction", displayName="call", opts={"function_id": "app-child", "payload": {"data": {}}, "timeout": None})]),
+     [InvokeFunction("hashed-id", "call", "app-child", {"data": {}}, NOW + timedelta(days=365))]),
     ("206 RunComplete completes the run with data", FIRST, sdk(206, [op("RunComplete", data={"r": 1})]),
      [FinishRun("completed", {"r": 1})]),
     ("206 DiscoveryRequest asks for discovery", FIRST, sdk(206, [op("DiscoveryRequest")]), [discovery()]),

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from executor.dispatch import LOST_MESSAGE_AFTER, sweep_due_calls
-from runs import lifecycle
+from runs import creation, lifecycle
 from runs.models import PendingCall
 from tests.factories import make_function
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 
 def pending_call(**fields: object) -> PendingCall:
     function = make_function()
-    (run,) = lifecycle.create_runs([lifecycle.RunRequest(function, None, [], f"k-{function.slug}")])
+    (run,) = creation.create_runs([creation.RunRequest(function, None, [], f"k-{function.slug}")])
     call = run.pending_calls.get()
     PendingCall.objects.filter(id=call.id).update(**fields)
     return PendingCall.objects.get(id=call.id)

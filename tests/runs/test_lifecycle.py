@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from events.models import Event
 from executor.commands import Decision, FinishRun, RecordStep, ScheduleCall
-from runs import lifecycle
+from runs import creation, lifecycle
 from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 def start_one(idempotency_key: str = "key-1") -> Run:
     function = make_function()
     event = Event.objects.create(internal_id="01HZZZZZZZZZZZZZZZZZZZZZZZ", name="test/event", event_id=idempotency_key, ts=1)
-    (run,) = lifecycle.create_runs([lifecycle.RunRequest(function, event, [event.as_payload()], idempotency_key)])
+    (run,) = creation.create_runs([creation.RunRequest(function, event, [event.as_payload()], idempotency_key)])
     return run
 
 
@@ -29,14 +29,14 @@ def attempt_for(call: PendingCall) -> StepAttempt:
 
 def test_same_idempotency_key_starts_one_run_per_function() -> None:
     run = start_one("order-7")
-    again = lifecycle.create_runs([lifecycle.RunRequest(run.function, None, [], "order-7")])
+    again = creation.create_runs([creation.RunRequest(run.function, None, [], "order-7")])
     assert again == [] and Run.objects.count() == 1
 
 
 def test_idempotency_key_is_free_again_after_24_hours() -> None:
     run = start_one("order-8")
     RunIdempotencyKey.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
-    (second,) = lifecycle.create_runs([lifecycle.RunRequest(run.function, None, [], "order-8")])
+    (second,) = creation.create_runs([creation.RunRequest(run.function, None, [], "order-8")])
     assert second.id != run.id
 
 
@@ -123,8 +123,8 @@ def test_first_of_two_requests_with_the_same_key_in_one_batch_wins() -> None:
     function = make_function()
     first = Event.objects.create(internal_id="01HAAAAAAAAAAAAAAAAAAAAAAA", name="e", event_id="dup", ts=1)
     second = Event.objects.create(internal_id="01HBBBBBBBBBBBBBBBBBBBBBBB", name="e", event_id="dup", ts=1)
-    runs = lifecycle.create_runs([
-        lifecycle.RunRequest(function, first, [first.as_payload()], "dup"),
-        lifecycle.RunRequest(function, second, [second.as_payload()], "dup"),
+    runs = creation.create_runs([
+        creation.RunRequest(function, first, [first.as_payload()], "dup"),
+        creation.RunRequest(function, second, [second.as_payload()], "dup"),
     ])
     assert [run.event_id for run in runs] == [first.id]

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from events.ingest import ingest
-from runs import lifecycle
+from runs import creation, lifecycle
 from runs.models import PendingCall, Run, RunStatus, Step, Wait
 from runs.waits import expire_waits, resume
 from tests.factories import make_function
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 def waiting_run(expression: str = "", expires_in: timedelta = timedelta(hours=1)) -> Wait:
     function = make_function()
-    (run,) = lifecycle.create_runs([lifecycle.RunRequest(function, None, [{"name": "t", "data": {"id": 7}}], "k")])
+    (run,) = creation.create_runs([creation.RunRequest(function, None, [{"name": "t", "data": {"id": 7}}], "k")])
     Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING)
     PendingCall.objects.filter(run=run).delete()
     return Wait.objects.create(run=run, step_id="w1", step_name="approval", event_name="app/approved",

@@ -1,0 +1,67 @@
+"""Creating runs: one per (function, idempotency key) while the key is fresh, each with its first call."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from django.db import transaction
+from django.utils import timezone
+from ulid import ULID
+
+from events.models import Event
+from executor import dispatch
+from functions.models import Function
+from runs.models import PendingCall, Run, RunIdempotencyKey
+
+IDEMPOTENCY_TTL = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    """A run to start: which function, with which events, deduplicated by which key."""
+
+    function: Function
+    event: Event | None
+    events: list[dict]
+    idempotency_key: str
+
+
+def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
+    """Insert the runs whose idempotency key is fresh, each with its first call; enqueue after commit."""
+    requests = list(requests)
+    if not requests:
+        return []
+    now = timezone.now()
+    with transaction.atomic():
+        winners = _claim_idempotency_keys(requests, now)
+        runs = [
+            Run(id=run_id, function=req.function, event=req.event, events=req.events, created_at=now)
+            for run_id, req in winners
+        ]
+        Run.objects.bulk_create(runs)
+        calls = PendingCall.objects.bulk_create(
+            [PendingCall(run_id=run.id, due_at=now, enqueued_at=now) for run in runs]
+        )
+        dispatch.enqueue_calls_on_commit([call.id for call in calls])
+    return runs
+
+
+def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
+    """Insert one key row per request; the requests whose row we inserted win a run id."""
+    wanted: dict[tuple, tuple[str, RunRequest]] = {}
+    for req in requests:
+        # Within one request the first event with a key wins, as it would across requests.
+        wanted.setdefault((req.function.id, req.idempotency_key), (str(ULID()), req))
+    keys = [key for _, key in wanted]
+    RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
+    RunIdempotencyKey.objects.bulk_create(
+        [
+            RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
+            for (fn_id, key), (run_id, _) in wanted.items()
+        ],
+        ignore_conflicts=True,
+    )
+    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in wanted})
+    won = {(row.function_id, row.key) for row in stored if wanted.get((row.function_id, row.key), ("",))[0] == row.run_id}
+    return [wanted[pair] for pair in wanted if pair in won]
