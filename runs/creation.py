@@ -11,10 +11,12 @@ from ulid import ULID
 
 from events.models import Event
 from executor import dispatch
+from executor.durations import DurationError, resolve_due_time
 from functions.models import Function
-from runs.models import PendingCall, Run, RunIdempotencyKey
+from runs.models import PendingCall, Run, RunIdempotencyKey, Wait, WaitKind
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
+DEFAULT_CANCEL_TIMEOUT = timedelta(days=365)
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
             for run_id, req in winners
         ]
         Run.objects.bulk_create(runs)
+        open_cancel_waits(runs, now)
         calls = PendingCall.objects.bulk_create(
             [PendingCall(run_id=run.id, due_at=now, enqueued_at=now) for run in runs]
         )
@@ -65,3 +68,26 @@ def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[t
     stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in wanted})
     won = {(row.function_id, row.key) for row in stored if wanted.get((row.function_id, row.key), ("",))[0] == row.run_id}
     return [wanted[pair] for pair in wanted if pair in won]
+
+
+def open_cancel_waits(runs: list[Run], now: datetime) -> None:
+    """One cancel wait per entry of the function's `cancel` config (protocol.md §4.7)."""
+    waits = []
+    for run in runs:
+        for index, entry in enumerate(run.function.config.get("cancel") or []):
+            if not isinstance(entry, dict) or not entry.get("event"):
+                continue
+            waits.append(Wait(
+                run=run, kind=WaitKind.CANCEL, step_id=f"cancel-{index}", event_name=str(entry["event"]),
+                expression=str(entry.get("if") or ""), expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
+            ))
+    Wait.objects.bulk_create(waits)
+
+
+def _cancel_expiry(timeout: object, now: datetime) -> datetime:
+    if not timeout:
+        return now + DEFAULT_CANCEL_TIMEOUT
+    try:
+        return resolve_due_time(str(timeout), now)
+    except DurationError:
+        return now + DEFAULT_CANCEL_TIMEOUT

@@ -152,10 +152,12 @@ class PendingCall(models.Model):
 class WaitKind(models.TextChoices):
     EVENT = "event"  # step.wait_for_event: the memo is the matching event, or null on timeout
     INVOKE = "invoke"  # step.invoke: the memo is the child's result or error
+    CANCEL = "cancel"  # the function's `cancel` config: a matching event cancels the run
 
 
 class Wait(models.Model):
-    """A run paused on `step.wait_for_event` or `step.invoke`: resumed by an event or its timeout."""
+    """A run waiting on an event: a wait_for_event or invoke step (resumed by the event or the
+    timeout), or one of its function's `cancel` entries (cancelled by the event; gone at timeout)."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits")
     kind = models.CharField(max_length=16, choices=WaitKind.choices, default=WaitKind.EVENT)

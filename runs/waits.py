@@ -28,14 +28,28 @@ def resume_waiting_runs(events: list[Event]) -> int:
     if not names:
         return 0
     now = timezone.now()
-    waits = list(Wait.objects.filter(event_name__in=names, kind=WaitKind.EVENT, expires_at__gt=now).select_related("run"))
+    # Only waits that existed before these events: an event never satisfies a wait (or cancels
+    # a run) that it caused itself.
+    waits = list(
+        Wait.objects.filter(event_name__in=names, kind__in=[WaitKind.EVENT, WaitKind.CANCEL], expires_at__gt=now,
+                            created_at__lt=min(e.received_at for e in events)).select_related("run", "run__function")
+    )
     resumed = 0
     for event in events:
         payload = event.as_payload()
         for wait in waits:
-            if wait.event_name == event.name and _matches(wait, payload) and resume(wait, payload):
+            if wait.event_name == event.name and _matches(wait, payload) and _act_on(wait, payload):
                 resumed += 1
     return resumed + _resume_invokers(events)
+
+
+def _act_on(wait: Wait, payload: dict) -> bool:
+    if wait.kind == WaitKind.CANCEL:
+        # lifecycle applies decisions that open waits: import at call time to avoid the cycle.
+        from runs.lifecycle import cancel_run
+
+        return cancel_run(wait.run)
+    return resume(wait, payload)
 
 
 def _resume_invokers(events: list[Event]) -> int:
@@ -60,6 +74,7 @@ def _matches(wait: Wait, incoming: dict) -> bool:
 def expire_waits(now: datetime | None = None) -> int:
     """Resume, with a null memo, every run whose wait has timed out."""
     now = now or timezone.now()
+    Wait.objects.filter(kind=WaitKind.CANCEL, expires_at__lte=now).delete()  # nothing to resume
     expired = list(Wait.objects.filter(expires_at__lte=now).order_by("expires_at")[:EXPIRE_BATCH])
     return sum(1 for wait in expired if resume(wait, None))
 

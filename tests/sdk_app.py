@@ -60,7 +60,7 @@ class SdkApp:
         return [
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
-            self._sleeps(), self._invokee(), self._invoker(),
+            self._sleeps(), self._invokee(), self._invoker(), self._cancellable(),
         ]
 
     @property
@@ -184,6 +184,17 @@ class SdkApp:
             return {"child": result}
 
         return invoker
+
+    def _cancellable(self) -> inngest.Function:
+        cancel = inngest.Cancel(event="test/cancel-order", if_exp="event.data.order == async.data.order",
+                                timeout=datetime.timedelta(minutes=5))
+
+        @self.client.create_function(fn_id="cancellable", trigger=inngest.TriggerEvent(event="test/cancellable"), cancel=[cancel])
+        def cancellable(ctx: inngest.ContextSync) -> str:
+            ctx.step.sleep("long-nap", datetime.timedelta(seconds=ctx.event.data.get("seconds", 30)))
+            return "woke up"
+
+        return cancellable
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

@@ -44,3 +44,25 @@ def test_wait_for_event_times_out_with_null(stack) -> None:
     assert run["output"] == {"before": "before", "approval": None}
     (memo,) = [s for s in server.steps(run["run_id"]) if s["name"] == "approval"]
     assert memo["output"] is None
+
+
+def test_cancel_event_matching_the_condition_cancels_a_sleeping_run(stack) -> None:
+    server, app = stack
+    order = uuid.uuid4().hex
+    (internal_id,) = server.send({"name": "test/cancellable", "data": {"order": order}})
+    (run,) = server.wait_for_runs(internal_id)
+    wait_for(lambda: server.steps(run["run_id"]), what="the run to go to sleep")
+    server.send({"name": "test/cancel-order", "data": {"order": "another order"}})
+    server.send({"name": "test/cancel-order", "data": {"order": order}})
+    ended = server.wait_for_end(run["run_id"], timeout=10)
+    assert ended["status"] == "Cancelled"
+    assert server.query("SELECT count(*) FROM runs_pendingcall WHERE run_id = %s", [run["run_id"]])[0][0] == 0
+
+
+def test_cancel_event_that_does_not_match_leaves_the_run_alone(stack) -> None:
+    server, app = stack
+    order = uuid.uuid4().hex
+    (internal_id,) = server.send({"name": "test/cancellable", "data": {"order": order, "seconds": 1}})
+    (run,) = server.wait_for_runs(internal_id)
+    server.send({"name": "test/cancel-order", "data": {"order": "not this one"}})
+    assert server.wait_for_end(run["run_id"])["status"] == "Completed"
