@@ -27,13 +27,24 @@ class ScheduleCall:
 
 @dataclass(frozen=True)
 class OpenWait:
-    """Pause the run until an event named `event_name` for which `expression` holds, or `expires_at`."""
+    """Pause the step until an event named `event_name` for which `expression` holds, or
+    `expires_at`; a sleep (`kind="sleep"`) just waits for `expires_at`."""
 
     step_id: str
     name: str
     event_name: str
     expression: str
     expires_at: datetime
+    kind: str = "event"
+
+
+@dataclass(frozen=True)
+class PlanParallel:
+    """Several steps were planned at once: discovery waits until `step_ids` have all finished
+    ("wait" mode) or runs after each of them ("race" mode)."""
+
+    step_ids: tuple[str, ...]
+    mode: str
 
 
 @dataclass(frozen=True)
@@ -53,7 +64,7 @@ class FinishRun:
     output: Any
 
 
-Command = Union[RecordStep, ScheduleCall, OpenWait, InvokeFunction, FinishRun]
+Command = Union[RecordStep, ScheduleCall, OpenWait, PlanParallel, InvokeFunction, FinishRun]
 
 
 @dataclass(frozen=True)
@@ -85,6 +96,10 @@ class Decision:
     @property
     def waits(self) -> list[OpenWait]:
         return [c for c in self.commands if isinstance(c, OpenWait)]
+
+    @property
+    def parallel(self) -> PlanParallel | None:
+        return next((c for c in self.commands if isinstance(c, PlanParallel)), None)
 
     @property
     def invokes(self) -> list[InvokeFunction]:

@@ -11,7 +11,9 @@ from typing import Any, Callable
 
 from executor.backoff import backoff_seconds, parse_retry_after
 from events.expressions import ExpressionError, compile_expression
-from executor.commands import Command, Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from executor.commands import (
+    Command, Decision, FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall,
+)
 from executor.durations import DurationError, resolve_due_time
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
@@ -22,6 +24,8 @@ MAX_SLEEP = timedelta(days=366)
 DEFAULT_INVOKE_TIMEOUT = timedelta(days=365)
 MAX_OPS_PER_RESPONSE = 1000
 NOT_FROM_SDK = "The response did not come from an Inngest SDK"
+# Ops of a parallel group that finish after this answer: their completion may trigger discovery.
+_FINISH_LATER = {Opcode.STEP_PLANNED, Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION}
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,10 @@ def _on_many_ops(ops: list[Op], call: CallView, response: SdkResponse, clock: Cl
     finish = next((c for c in commands if isinstance(c, FinishRun)), None)
     if finish is not None:
         return Decision(commands=(finish,), opcode="Error", error=finish.output)
+    if any(op.op is Opcode.STEP_PLANNED for op in ops):
+        later = tuple(op.id for op in ops if op.op in _FINISH_LATER)
+        is_race = any(op.opts.get("parallelMode") == "race" for op in ops)
+        commands.append(PlanParallel(later, "race" if is_race else "wait"))
     return Decision(commands=tuple(commands), opcode="Parallel", disable_immediate_execution=True)
 
 
@@ -162,7 +170,7 @@ def _on_step_planned(op: Op, call: CallView, response: SdkResponse, clock: Clock
 
 
 def _on_sleep(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
-    """Sleep: the wake-up is a due call; the step's memo is null."""
+    """Sleep: a wait with only a due time; at the wake-up the step's memo is null."""
     spec = str(op.opts.get("duration") or op.name or "")
     try:
         wake_at = max(resolve_due_time(spec, clock.now), clock.now)
@@ -170,8 +178,8 @@ def _on_sleep(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> De
         return _fail_early(op, "InngestErrInvalidSleep", f"Invalid sleep duration: {exc}")
     if wake_at - clock.now > MAX_SLEEP:
         return _fail_early(op, "InngestErrTimeoutTooLong", "A sleep may last at most 366 days.")
-    record = RecordStep(op.id, op.display_name or op.id, op.op.value, None)
-    return _step_decision(op, (record, ScheduleCall(DISCOVERY, 0, wake_at)), extra={"wake_at": wake_at.isoformat()})
+    sleep = OpenWait(op.id, op.display_name or op.id, "", "", wake_at, kind="sleep")
+    return _step_decision(op, (sleep,), extra={"wake_at": wake_at.isoformat()})
 
 
 def _on_wait_for_event(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:

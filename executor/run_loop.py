@@ -39,6 +39,10 @@ class RunMemo:
             memo.stack.append(step_id)
         return memo
 
+    def reload(self, run: Run) -> None:
+        fresh = RunMemo.load(run)
+        self.steps, self.stack = fresh.steps, fresh.stack
+
     def add(self, step_id: str, output: object) -> None:
         if step_id not in self.steps:
             self.stack.append(step_id)
@@ -100,12 +104,17 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
         output=decision.output, error=decision.error or _transport_error(response),
         started_at=started_at, ended_at=ended_at,
     )
+    # A targeted call is part of a parallel group whose other members finish elsewhere.
+    is_group_member = call.step_target != "step" or decision.parallel is not None
     applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS, len(memo.stack))
     if applied.is_lost:
         log.info("run %s: call %s was cancelled or taken over while in flight; answer discarded", run.id, call.id)
         return applied
-    for record in decision.records:
-        memo.add(record.step_id, record.output)
+    if is_group_member:
+        memo.reload(run)  # other members of the group may have finished on other workers
+    else:
+        for record in decision.records:
+            memo.add(record.step_id, record.output)
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
 

@@ -18,6 +18,7 @@ from events.system import run_ended_events
 from executor import dispatch
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from runs.invokes import start_invoked_run
+from runs.parallel import record_group_progress
 from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, sources_of
 
 
@@ -89,14 +90,38 @@ def apply_decision(
         ):
             return Applied(is_lost=True)
         attempt.save()
+        if _is_parallel(call, decision):
+            # Group members finish on several workers: stack them under the run's row lock.
+            Run.objects.select_for_update().filter(id=call.run_id).values_list("id").first()
+            stack_size = Step.objects.filter(run_id=call.run_id).count()
         _record_steps(call.run, decision.records, stack_size)
         _open_waits(call.run, decision.waits)
         _update_run_flags(call.run, decision)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
-        applied = _reschedule(call, owner, decision.schedules, now)
+        applied = _reschedule(call, owner, _coalesce_discovery(call.run, decision), now)
         _start_invokes(call.run, decision.invokes)
         return applied
+
+
+def _is_parallel(call: PendingCall, decision: Decision) -> bool:
+    return decision.parallel is not None or bool(call.run.parallel_pending) or call.step_target != "step"
+
+
+def _coalesce_discovery(run: Run, decision: Decision) -> list[ScheduleCall]:
+    """The decision's next calls, less a discovery call that must wait for a parallel group."""
+    if decision.parallel is None and not run.parallel_pending:
+        return decision.schedules  # not in a parallel group (the common case): no lock taken
+    plan = decision.parallel
+    progress = record_group_progress(
+        run.id, [r.step_id for r in decision.records], plan.step_ids if plan else (), plan.mode if plan else ""
+    )
+    run.parallel_pending = list(progress.pending)
+    if progress.is_immediate_execution_disabled is not None:
+        run.is_immediate_execution_disabled = progress.is_immediate_execution_disabled
+    if progress.may_discover:
+        return decision.schedules
+    return [s for s in decision.schedules if s.step_target != "step"]
 
 
 def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
@@ -113,8 +138,8 @@ def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
 def _open_waits(run: Run, waits: list[OpenWait]) -> None:
     Wait.objects.bulk_create(
         [
-            Wait(run=run, step_id=w.step_id, step_name=w.name[:255], event_name=w.event_name, expression=w.expression,
-                 expires_at=w.expires_at)
+            Wait(run=run, kind=w.kind, step_id=w.step_id, step_name=w.name[:255], event_name=w.event_name,
+                 expression=w.expression, expires_at=w.expires_at)
             for w in waits
         ],
         ignore_conflicts=True,  # the same wait reported again by a repeated call

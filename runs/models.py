@@ -47,6 +47,10 @@ class Run(models.Model):
     # The SDK's execution version (x-inngest-req-version), -1 until it reports one.
     request_version = models.SmallIntegerField(default=-1)
     is_immediate_execution_disabled = models.BooleanField(default=False)
+    # Parallel steps still to finish before discovery runs again (protocol.md §4.4), and the
+    # group's mode: "wait" (discover once all are done) or "race" (discover after each).
+    parallel_pending = models.JSONField(default=list, blank=True)
+    parallel_mode = models.CharField(max_length=8, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -153,6 +157,7 @@ class WaitKind(models.TextChoices):
     EVENT = "event"  # step.wait_for_event: the memo is the matching event, or null on timeout
     INVOKE = "invoke"  # step.invoke: the memo is the child's result or error
     CANCEL = "cancel"  # the function's `cancel` config: a matching event cancels the run
+    SLEEP = "sleep"  # step.sleep: resumed with a null memo at `expires_at`
 
 
 class Wait(models.Model):

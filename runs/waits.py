@@ -15,11 +15,12 @@ from events.expressions import ExpressionError, compile_expression
 from events.models import Event
 from executor import dispatch
 from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
+from runs.parallel import record_group_progress
 
 EXPIRE_BATCH = 500
 FINISHED = "inngest/function.finished"
 INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
-_OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction"}
+_OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction", WaitKind.SLEEP: "Sleep"}
 
 
 def resume_waiting_runs(events: list[Event]) -> int:
@@ -72,16 +73,18 @@ def _matches(wait: Wait, incoming: dict) -> bool:
 
 
 def expire_waits(now: datetime | None = None) -> int:
-    """Resume, with a null memo, every run whose wait has timed out."""
+    """Wake sleeps and time out waits that are due; returns how many runs were resumed."""
     now = now or timezone.now()
     Wait.objects.filter(kind=WaitKind.CANCEL, expires_at__lte=now).delete()  # nothing to resume
-    expired = list(Wait.objects.filter(expires_at__lte=now).order_by("expires_at")[:EXPIRE_BATCH])
-    return sum(1 for wait in expired if resume(wait, None))
+    with transaction.atomic():
+        # SKIP LOCKED: two timer ticks (two beats started by mistake) never wake the same wait.
+        due = Wait.objects.select_for_update(skip_locked=True).filter(expires_at__lte=now).order_by("expires_at")
+        return sum(1 for wait in list(due[:EXPIRE_BATCH]) if resume(wait, None))
 
 
 def memo_for(wait: Wait, event: dict | None) -> Any:
     """What the SDK gets for the wait's step: `event` is the resuming event, None on timeout."""
-    if wait.kind == WaitKind.EVENT:
+    if wait.kind in (WaitKind.EVENT, WaitKind.SLEEP):
         return event
     if event is None:
         return {"error": {"name": "InngestInvokeTimeoutError", "message": INVOKE_TIMEOUT_MESSAGE,
@@ -107,9 +110,14 @@ def resume(wait: Wait, event: dict | None) -> bool:
                   position=position)],
             ignore_conflicts=True,
         )
-        now = timezone.now()
-        PendingCall.objects.bulk_create([PendingCall(run_id=wait.run_id, due_at=now, enqueued_at=now)], ignore_conflicts=True)
-        call_id = PendingCall.objects.filter(run_id=wait.run_id, step_target="step").values_list("id", flat=True).first()
-        if call_id is not None:
-            dispatch.enqueue_calls_on_commit([call_id])
+        if record_group_progress(wait.run_id, [wait.step_id]).may_discover:
+            _queue_discovery(wait.run_id)
     return True
+
+
+def _queue_discovery(run_id: str) -> None:
+    now = timezone.now()
+    PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=now, enqueued_at=now)], ignore_conflicts=True)
+    call_id = PendingCall.objects.filter(run_id=run_id, step_target="step").values_list("id", flat=True).first()
+    if call_id is not None:
+        dispatch.enqueue_calls_on_commit([call_id])

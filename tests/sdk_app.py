@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import flask
 import inngest
@@ -60,7 +60,8 @@ class SdkApp:
         return [
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
-            self._sleeps(), self._invokee(), self._invoker(), self._cancellable(),
+            self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
+            self._parallel_five(),
         ]
 
     @property
@@ -195,6 +196,33 @@ class SdkApp:
             return "woke up"
 
         return cancellable
+
+    def _parallel_groups(self) -> inngest.Function:
+        @self.client.create_function(fn_id="parallel-groups", trigger=inngest.TriggerEvent(event="test/parallel-groups"))
+        def parallel_groups(ctx: inngest.ContextSync) -> list:
+            def group(name: str) -> Callable[[], list]:
+                def sequence() -> list:
+                    first = ctx.step.run(f"{name}.1", lambda: f"{name}1")
+                    second = ctx.step.run(f"{name}.2", lambda: f"{name}2")
+                    return [first, second]
+
+                return sequence
+
+            return list(ctx.group.parallel((group("a"), group("b"))))
+
+        return parallel_groups
+
+    def _parallel_five(self) -> inngest.Function:
+        @self.client.create_function(fn_id="parallel-five", trigger=inngest.TriggerEvent(event="test/parallel-five"))
+        def parallel_five(ctx: inngest.ContextSync) -> dict:
+            def square(i: int) -> Callable[[], int]:
+                return lambda: ctx.step.run(f"square-{i}", lambda: i * i)
+
+            squares = list(ctx.group.parallel(tuple(square(i) for i in range(5))))
+            after = ctx.step.run("after", lambda: sum(squares))
+            return {"squares": squares, "sum": after}
+
+        return parallel_five
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from executor.commands import FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall
 from executor.decision import Clock, decide
 from executor.responses import CallView, SdkResponse
 
@@ -55,11 +55,13 @@ CASES = [
      [RecordStep("hashed-id", "user-id", "StepFailed", {"error": {"name": "E", "message": "m"}}), discovery()]),
     ("206 StepPlanned calls the planned step", FIRST, sdk(206, [op("StepPlanned")]),
      [ScheduleCall("hashed-id", 0, NOW)]),
-    ("206 Sleep memoizes null and wakes at the given time", FIRST,
+    ("206 Sleep waits until the given time", FIRST,
      sdk(206, [op("Sleep", name="2026-11-24T12:00:30.000Z", displayName="nap")]),
-     [RecordStep("hashed-id", "nap", "Sleep", None), discovery(NOW + timedelta(seconds=30))]),
+     [OpenWait("hashed-id", "nap", "", "", NOW + timedelta(seconds=30), kind="sleep")]),
     ("206 Sleep takes a duration in opts", FIRST, sdk(206, [op("Sleep", opts={"duration": "1m"}, displayName="nap")]),
-     [RecordStep("hashed-id", "nap", "Sleep", None), discovery(NOW + timedelta(minutes=1))]),
+     [OpenWait("hashed-id", "nap", "", "", NOW + timedelta(minutes=1), kind="sleep")]),
+    ("206 Sleep in the past wakes at once", FIRST, sdk(206, [op("Sleep", name="2020-01-01T00:00:00Z", displayName="nap")]),
+     [OpenWait("hashed-id", "nap", "", "", NOW, kind="sleep")]),
     ("206 Sleep of more than 366 days fails the run", FIRST, sdk(206, [op("Sleep", opts={"duration": "400d"})]),
      [FinishRun("failed", {"name": "InngestErrTimeoutTooLong", "message": "A sleep may last at most 366 days."})]),
     ("206 WaitForEvent opens a wait with its name, condition and timeout", FIRST,
@@ -86,8 +88,15 @@ CASES = [
     ("206 DiscoveryRequest asks for discovery", FIRST, sdk(206, [op("DiscoveryRequest")]), [discovery()]),
     ("206 empty array re-drives discovery", FIRST, sdk(206, []), [discovery()]),
     ("206 None ops only re-drive discovery", FIRST, sdk(206, [op("None")]), [discovery()]),
-    ("206 several StepPlanned fan out", FIRST, sdk(206, [op("StepPlanned", id="a"), op("StepPlanned", id="b")]),
-     [ScheduleCall("a", 0, NOW), ScheduleCall("b", 0, NOW)]),
+    ("206 several StepPlanned fan out as a group", FIRST, sdk(206, [op("StepPlanned", id="a"), op("StepPlanned", id="b")]),
+     [ScheduleCall("a", 0, NOW), ScheduleCall("b", 0, NOW), PlanParallel(("a", "b"), "wait")]),
+    ("206 a race group discovers after each step", FIRST,
+     sdk(206, [op("StepPlanned", id="a", opts={"parallelMode": "race"}), op("StepPlanned", id="b", opts={"parallelMode": "race"})]),
+     [ScheduleCall("a", 0, NOW), ScheduleCall("b", 0, NOW), PlanParallel(("a", "b"), "race")]),
+    ("206 a group with a sleep waits for the sleep too", FIRST,
+     sdk(206, [op("StepPlanned", id="a"), op("Sleep", id="s", displayName="s", opts={"duration": "1s"})]),
+     [ScheduleCall("a", 0, NOW), OpenWait("s", "s", "", "", NOW + timedelta(seconds=1), kind="sleep"),
+      PlanParallel(("a", "s"), "wait")]),
     ("206 unknown opcode fails the run with a clear message", FIRST, sdk(206, [op("Teleport")]),
      [FinishRun("failed", {"name": "UnknownOpcodeError",
                            "message": "The SDK answered with an op this server does not know: unknown opcode 'Teleport'"})]),

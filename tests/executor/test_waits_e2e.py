@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 def open_waits(server, run_id: str) -> int:
-    return server.query("SELECT count(*) FROM runs_wait WHERE run_id = %s", [run_id])[0][0]
+    return server.query("SELECT count(*) FROM runs_wait WHERE run_id = %s AND kind = 'event'", [run_id])[0][0]
 
 
 def test_sleep_resumes_the_run_after_its_duration(stack) -> None:
@@ -51,7 +51,8 @@ def test_cancel_event_matching_the_condition_cancels_a_sleeping_run(stack) -> No
     order = uuid.uuid4().hex
     (internal_id,) = server.send({"name": "test/cancellable", "data": {"order": order}})
     (run,) = server.wait_for_runs(internal_id)
-    wait_for(lambda: server.steps(run["run_id"]), what="the run to go to sleep")
+    wait_for(lambda: server.query("SELECT count(*) FROM runs_wait WHERE run_id = %s AND kind = 'sleep'", [run["run_id"]])[0][0],
+             what="the run to go to sleep")
     server.send({"name": "test/cancel-order", "data": {"order": "another order"}})
     server.send({"name": "test/cancel-order", "data": {"order": order}})
     ended = server.wait_for_end(run["run_id"], timeout=10)

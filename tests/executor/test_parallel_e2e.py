@@ -1,0 +1,30 @@
+"""Parallel steps end to end, in both modes: fan-out, targeted calls, one discovery per group."""
+from __future__ import annotations
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+
+def test_parallel_groups_of_sequential_steps_make_the_same_calls_as_inngest(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/parallel-groups", "data": {}})
+    assert run["status"] == "Completed"
+    assert run["output"] == [["a1", "a2"], ["b1", "b2"]]
+    targets = [a["step_target"] for a in server.attempts(run["run_id"])]
+    # discovery → a.1, b.1 → one discovery → a.2, b.2 → one discovery: 7 calls, as Inngest makes.
+    assert len(targets) == 7
+    assert [t == "step" for t in targets] == [True, False, False, True, False, False, True]
+    assert sorted(s["name"] for s in server.steps(run["run_id"])) == ["a.1", "a.2", "b.1", "b.2"]
+
+
+def test_parallel_group_of_five_steps_then_a_step_after(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/parallel-five", "data": {}})
+    assert run["status"] == "Completed"
+    assert run["output"] == {"squares": [0, 1, 4, 9, 16], "sum": 30}
+    names = [s["name"] for s in server.steps(run["run_id"])]
+    assert sorted(names[:5]) == [f"square-{i}" for i in range(5)] and names[5] == "after"
+    targets = [a["step_target"] for a in server.attempts(run["run_id"])]
+    assert targets.count("step") == 3  # first discovery, once after the group, and the final call
+    assert len(targets) == 8
