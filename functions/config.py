@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from events.expressions import ExpressionError, compile_expression
+from functions.cron import CronError, parse_cron
 
 
 REQUEST_KEYS = (
@@ -124,6 +125,11 @@ def _read_trigger(raw: Any, name: str) -> TriggerSpec:
         raise ConfigError(f"Function '{name}' has a trigger with a non-string field")
     if len(event) > 255 or len(cron) > 255:
         raise ConfigError(f"Function '{name}' has a trigger longer than 255 characters")
+    if cron:
+        try:
+            parse_cron(cron)
+        except CronError as exc:
+            raise ConfigError(f"Function '{name}' has an invalid cron trigger: {exc}") from None
     if expression:
         try:
             compile_expression(expression)

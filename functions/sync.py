@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from functions.config import REQUEST_KEYS, ConfigError, FunctionSpec, canonical_keys, read_function
 from functions.models import App, Function, Trigger
+from functions.schedules import remove_cron_schedules, sync_cron_schedules
 
 log = logging.getLogger(__name__)
 SYNC_TIMEOUT_SECONDS = 10
@@ -97,8 +98,11 @@ def _replace_functions(app: App, specs: list[FunctionSpec]) -> None:
         Trigger.objects.bulk_create(
             [Trigger(function=function, event_name=t.event, expression=t.expression, cron=t.cron) for t in spec.triggers]
         )
+        sync_cron_schedules(function)
         kept.append(function.id)
-    app.functions.exclude(id__in=kept).update(is_archived=True, updated_at=now)
+    gone = list(app.functions.exclude(id__in=kept).filter(is_archived=False).values_list("id", flat=True))
+    app.functions.filter(id__in=gone).update(is_archived=True, updated_at=now)
+    remove_cron_schedules(gone)
 
 
 def _checksum(request: dict) -> str:

@@ -61,7 +61,7 @@ class SdkApp:
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
-            self._parallel_five(),
+            self._parallel_five(), self._cron(),
         ]
 
     @property
@@ -223,6 +223,13 @@ class SdkApp:
             return {"squares": squares, "sum": after}
 
         return parallel_five
+
+    def _cron(self) -> inngest.Function:
+        @self.client.create_function(fn_id="every-minute", trigger=inngest.TriggerCron(cron="TZ=UTC * * * * *"))
+        def every_minute(ctx: inngest.ContextSync) -> dict:
+            return {"scheduledAt": ctx.event.data["scheduledAt"], "name": ctx.event.name}
+
+        return every_minute
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

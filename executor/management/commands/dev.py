@@ -1,8 +1,8 @@
 """`python manage.py dev`: the whole server in one process, zero setup, like `inngest dev`.
 
 SQLite (unless DATABASE_URL is set), migrations applied at start, a Celery worker on the
-in-memory transport running in this process, the timer loop that wakes due calls, and app
-polling for the URLs given with --urls.
+in-memory transport and celery beat (cron triggers) running in this process, the timer loop
+that wakes sleeps, waits and due calls, and app polling for the URLs given with --urls.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import threading
 import time
 from typing import Any, Callable
 
+from celery.beat import EmbeddedService
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
@@ -41,6 +42,8 @@ class Command(BaseCommand):
         settings.INNGEST_DEV_URLS = urls
         call_command("migrate", interactive=False, verbosity=0)
         start_in_process_worker(options["workers"])
+        # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
+        EmbeddedService(celery_app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER).start()
         _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.tick)
         _start_sync(urls, poll=not options["no_poll"])
         self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
