@@ -64,9 +64,13 @@ def sweep_due_calls(now: datetime | None = None) -> int:
 
 
 def tick(now: datetime | None = None) -> None:
-    """One timer tick (beat in production, the timer loop in dev): time out waits, send due calls."""
-    from runs.waits import expire_waits  # runs imports this module; import late to avoid a cycle
+    """One timer tick (beat in production, the timer loop in dev): cancel runs past their
+    timeouts, wake sleeps, time out waits, send due calls."""
+    # runs imports this module; import late to avoid a cycle.
+    from runs.cancellations import expire_timeouts
+    from runs.waits import expire_waits
 
     now = now or timezone.now()
+    expire_timeouts(now)
     expire_waits(now)
     sweep_due_calls(now)

@@ -11,7 +11,7 @@ from ulid import ULID
 
 from events.models import Event
 from executor import dispatch
-from executor.durations import DurationError, resolve_due_time
+from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
 from runs.models import PendingCall, Run, RunIdempotencyKey, Wait, WaitKind
 
@@ -43,6 +43,7 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
         ]
         Run.objects.bulk_create(runs)
         open_cancel_waits(runs, now)
+        open_start_timeouts(runs, now)
         calls = PendingCall.objects.bulk_create(
             [PendingCall(run_id=run.id, due_at=now, enqueued_at=now) for run in runs]
         )
@@ -91,3 +92,18 @@ def _cancel_expiry(timeout: object, now: datetime) -> datetime:
         return resolve_due_time(str(timeout), now)
     except DurationError:
         return now + DEFAULT_CANCEL_TIMEOUT
+
+
+def open_start_timeouts(runs: list[Run], now: datetime) -> None:
+    """`timeouts.start`: a run not started within the period is cancelled (protocol.md §4.7)."""
+    waits = []
+    for run in runs:
+        period = (run.function.config.get("timeouts") or {}).get("start")
+        if not period:
+            continue
+        try:
+            waits.append(Wait(run=run, kind=WaitKind.TIMEOUT, step_id="timeout-start", step_name="timeout-start",
+                              event_name="", expires_at=now + parse_duration(str(period)), created_at=now))
+        except DurationError:
+            continue
+    Wait.objects.bulk_create(waits)

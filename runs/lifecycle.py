@@ -17,9 +17,10 @@ from events.ingest import store_events
 from events.system import run_ended_events
 from executor import dispatch
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from executor.durations import DurationError, parse_duration
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
-from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, sources_of
+from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
 
 
 # --- claiming a call -------------------------------------------------------------------------
@@ -51,9 +52,24 @@ def start_run(run: Run) -> bool:
     now = timezone.now()
     if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
         run.status, run.started_at = RunStatus.RUNNING, now
+        if (run.function.config.get("timeouts") or {}):
+            _switch_timeouts(run, now)
         return True
     run.status = Run.objects.values_list("status", flat=True).get(id=run.id)
     return run.status == RunStatus.RUNNING
+
+
+def _switch_timeouts(run: Run, now: datetime) -> None:
+    """The start timeout no longer applies; the finish timeout starts counting (§4.7)."""
+    Wait.objects.filter(run=run, kind=WaitKind.TIMEOUT, step_id="timeout-start").delete()
+    period = (run.function.config.get("timeouts") or {}).get("finish")
+    if period:
+        try:
+            expires_at = now + parse_duration(str(period))
+        except DurationError:
+            return
+        Wait.objects.create(run=run, kind=WaitKind.TIMEOUT, step_id="timeout-finish", step_name="timeout-finish",
+                            event_name="", expires_at=expires_at)
 
 
 def still_holds(call: PendingCall, owner: str) -> bool:

@@ -158,6 +158,7 @@ class WaitKind(models.TextChoices):
     INVOKE = "invoke"  # step.invoke: the memo is the child's result or error
     CANCEL = "cancel"  # the function's `cancel` config: a matching event cancels the run
     SLEEP = "sleep"  # step.sleep: resumed with a null memo at `expires_at`
+    TIMEOUT = "timeout"  # the function's `timeouts.start` / `timeouts.finish`: cancels the run when due
 
 
 class Wait(models.Model):
@@ -185,3 +186,16 @@ class Wait(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id} waits for {self.event_name}"
+
+
+class Cancellation(models.Model):
+    """A bulk cancellation (`POST /v1/cancellations`): the runs of a function started in a window."""
+
+    id = models.CharField(max_length=26, primary_key=True)  # ULID
+    app_id = models.CharField(max_length=255)
+    function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
+    started_after = models.DateTimeField(null=True, blank=True)
+    started_before = models.DateTimeField()
+    expression = models.TextField(blank=True, default="")
+    cancelled_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)

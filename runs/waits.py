@@ -78,7 +78,9 @@ def expire_waits(now: datetime | None = None) -> int:
     Wait.objects.filter(kind=WaitKind.CANCEL, expires_at__lte=now).delete()  # nothing to resume
     with transaction.atomic():
         # SKIP LOCKED: two timer ticks (two beats started by mistake) never wake the same wait.
-        due = Wait.objects.select_for_update(skip_locked=True).filter(expires_at__lte=now).order_by("expires_at")
+        due = Wait.objects.select_for_update(skip_locked=True).filter(
+            kind__in=[WaitKind.EVENT, WaitKind.SLEEP, WaitKind.INVOKE], expires_at__lte=now
+        ).order_by("expires_at")
         return sum(1 for wait in list(due[:EXPIRE_BATCH]) if resume(wait, None))
 
 

@@ -61,7 +61,7 @@ class SdkApp:
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
-            self._parallel_five(), self._cron(),
+            self._parallel_five(), self._cron(), self._times_out(),
         ]
 
     @property
@@ -230,6 +230,16 @@ class SdkApp:
             return {"scheduledAt": ctx.event.data["scheduledAt"], "name": ctx.event.name}
 
         return every_minute
+
+    def _times_out(self) -> inngest.Function:
+        timeouts = inngest.Timeouts(finish=datetime.timedelta(seconds=2))
+
+        @self.client.create_function(fn_id="times-out", trigger=inngest.TriggerEvent(event="test/times-out"), timeouts=timeouts)
+        def times_out(ctx: inngest.ContextSync) -> str:
+            ctx.step.sleep("too-long", datetime.timedelta(seconds=30))
+            return "finished after all"
+
+        return times_out
 
     def _slow_step(self) -> inngest.Function:
         @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))

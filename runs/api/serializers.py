@@ -1,8 +1,8 @@
 """How runs look in the REST API (§1.10)."""
 from __future__ import annotations
 
-from events.api.serializers import ENVIRONMENT_ID
-from runs.models import Run, RunStatus
+from events.api.serializers import ACCOUNT_ID, ENVIRONMENT_ID
+from runs.models import Cancellation, Run, RunStatus
 
 REST_STATUS = {
     RunStatus.QUEUED: "Running",
@@ -27,4 +27,23 @@ def run_json(run: Run) -> dict:
         "status": REST_STATUS[run.status],
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
         "output": run.output,
+    }
+
+
+def cancellation_json(cancellation: Cancellation) -> dict:
+    return {
+        "id": cancellation.id,
+        "created_at": cancellation.created_at.isoformat(),
+        "name": None,
+        "account_id": ACCOUNT_ID,
+        "environment_id": ENVIRONMENT_ID,
+        "app_id": cancellation.app_id,
+        "function_internal_id": str(cancellation.function_id),
+        "function_id": cancellation.function.slug,
+        "started_after": cancellation.started_after.isoformat() if cancellation.started_after else None,
+        "started_before": cancellation.started_before.isoformat(),
+        "if": cancellation.expression or None,
+        "kind": "bulk_run",
+        "cause": "api",
+        "cancelled_runs": cancellation.cancelled_count,
     }

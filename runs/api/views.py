@@ -1,5 +1,8 @@
-"""`GET /v1/runs/{id}` and `DELETE /v1/runs/{id}` (cancel)."""
+"""Runs over REST: `GET`/`DELETE /v1/runs/{id}`, `DELETE /v0/runs/{id}`, `/v1/cancellations`."""
 from __future__ import annotations
+
+from datetime import datetime
+from datetime import timezone as dt_timezone
 
 from django.http import HttpResponse
 from rest_framework.request import Request
@@ -8,8 +11,10 @@ from rest_framework.views import APIView
 
 from events.api.envelope import v1_error, v1_response
 from runs import lifecycle
-from runs.api.serializers import run_json
-from runs.models import Run
+from functions.models import Function
+from runs.api.serializers import cancellation_json, run_json
+from runs.cancellations import CancellationError, cancel_runs
+from runs.models import Cancellation, Run
 
 
 class RunDetailView(APIView):
@@ -25,3 +30,49 @@ class RunDetailView(APIView):
             return v1_error("run not found", 404)
         lifecycle.cancel_run(run)
         return HttpResponse(status=200)
+
+
+class LegacyRunCancelView(APIView):
+    """`DELETE /v0/runs/{id}`: cancel, answered with 204."""
+
+    def delete(self, request: Request, run_id: str) -> HttpResponse:
+        run = Run.objects.filter(id=run_id).first()
+        if run is None:
+            return v1_error("run not found", 404)
+        lifecycle.cancel_run(run)
+        return HttpResponse(status=204)
+
+
+class CancellationListView(APIView):
+    def get(self, request: Request) -> Response:
+        rows = Cancellation.objects.select_related("function").order_by("-created_at")[:100]
+        return v1_response([cancellation_json(c) for c in rows])
+
+    def post(self, request: Request) -> Response:
+        body = request.data if isinstance(request.data, dict) else {}
+        missing = [key for key in ("app_id", "function_id", "started_before") if not body.get(key)]
+        if missing:
+            return v1_error(f"missing fields: {', '.join(missing)}", 400)
+        function = Function.objects.filter(slug=body["function_id"]).first()
+        if function is None:
+            return v1_error(f"function not found: {body['function_id']}", 404)
+        try:
+            before = _instant(body["started_before"])
+            after = _instant(body["started_after"]) if body.get("started_after") else None
+            cancellation = cancel_runs(str(body["app_id"]), function, before, after, str(body.get("if") or ""))
+        except (ValueError, CancellationError) as exc:
+            return v1_error(str(exc), 400)
+        return v1_response(cancellation_json(cancellation))
+
+
+class CancellationDetailView(APIView):
+    def delete(self, request: Request, cancellation_id: str) -> Response:
+        deleted, _ = Cancellation.objects.filter(id=cancellation_id).delete()
+        if not deleted:
+            return v1_error("cancellation not found", 404)
+        return Response({"data": {"ok": True}})
+
+
+def _instant(text: object) -> datetime:
+    parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)

@@ -67,3 +67,10 @@ def test_cancel_event_that_does_not_match_leaves_the_run_alone(stack) -> None:
     (run,) = server.wait_for_runs(internal_id)
     server.send({"name": "test/cancel-order", "data": {"order": "not this one"}})
     assert server.wait_for_end(run["run_id"])["status"] == "Completed"
+
+
+def test_finish_timeout_cancels_a_run_that_takes_too_long(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/times-out", "data": {}}, timeout=20)
+    assert run["status"] == "Cancelled"
+    assert server.query("SELECT count(*) FROM runs_wait WHERE run_id = %s", [run["run_id"]])[0][0] == 0
