@@ -135,10 +135,10 @@ class ProductionStack(Stack):
     """`manage.py start --workers 0` (gunicorn and beat) plus celery workers this class controls."""
 
     def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]],
-                 workers: int = 1, worker_concurrency: int = 4) -> None:
+                 workers: int = 1, worker_concurrency: int = 4, port: int | None = None) -> None:
         from tests.sdk_app import free_port
 
-        self.port = free_port()
+        self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, **TEST_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
         self._query = query
