@@ -14,6 +14,7 @@ from executor import dispatch
 from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
 from runs.models import PendingCall, Run, RunIdempotencyKey, Wait, WaitKind
+from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 DEFAULT_CANCEL_TIMEOUT = timedelta(days=365)
@@ -78,9 +79,12 @@ def open_cancel_waits(runs: list[Run], now: datetime) -> None:
         for index, entry in enumerate(run.function.config.get("cancel") or []):
             if not isinstance(entry, dict) or not entry.get("event"):
                 continue
+            expression = str(entry.get("if") or "")
+            match_path, match_value = equality_key(expression, (run.events or [{}])[0])
             waits.append(Wait(
                 run=run, kind=WaitKind.CANCEL, step_id=f"cancel-{index}", event_name=str(entry["event"]),
-                expression=str(entry.get("if") or ""), expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
+                expression=expression, match_path=match_path, match_value=match_value,
+                expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
             ))
     Wait.objects.bulk_create(waits)
 

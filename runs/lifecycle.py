@@ -20,6 +20,7 @@ from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, Rec
 from executor.durations import DurationError, parse_duration
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
+from runs.wait_matching import equality_key
 from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
 
 
@@ -152,10 +153,12 @@ def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
 
 
 def _open_waits(run: Run, waits: list[OpenWait]) -> None:
+    trigger = (run.events or [{}])[0]
     Wait.objects.bulk_create(
         [
             Wait(run=run, kind=w.kind, step_id=w.step_id, step_name=w.name[:255], event_name=w.event_name,
-                 expression=w.expression, expires_at=w.expires_at)
+                 expression=w.expression, expires_at=w.expires_at,
+                 **dict(zip(("match_path", "match_value"), equality_key(w.expression, trigger))))
             for w in waits
         ],
         ignore_conflicts=True,  # the same wait reported again by a repeated call

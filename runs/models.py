@@ -174,13 +174,17 @@ class Wait(models.Model):
     event_name = models.CharField(max_length=255)
     # CEL over `event` (the run's triggering event) and `async` (the candidate event).
     expression = models.TextField(blank=True, default="")
+    # When the expression is `event.<a> == async.<b>`, the value it needs: ingestion looks the
+    # wait up by (event_name, match_path, match_value) instead of evaluating every open wait.
+    match_path = models.CharField(max_length=255, blank=True, default="")  # "<b>" of async.<b>
+    match_value = models.CharField(max_length=255, blank=True, default="")  # JSON of event.<a>
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="wait_unique_per_step")]
         indexes = [
-            models.Index(fields=["event_name", "expires_at"], name="wait_event_open"),  # ingestion: waits for these names
+            models.Index(fields=["event_name", "match_path", "match_value"], name="wait_match"),  # ingestion lookups
             models.Index(fields=["expires_at"], name="wait_expiry"),  # the sweeper: expired waits
         ]
 

@@ -16,10 +16,12 @@ from events.models import Event
 from executor import dispatch
 from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
+from runs.wait_matching import candidate_filter, indexed_paths
 
 EXPIRE_BATCH = 500
 FINISHED = "inngest/function.finished"
 INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
+_EVENT_KINDS = [WaitKind.EVENT, WaitKind.CANCEL]
 _OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction", WaitKind.SLEEP: "Sleep"}
 
 
@@ -29,18 +31,21 @@ def resume_waiting_runs(events: list[Event]) -> int:
     if not names:
         return 0
     now = timezone.now()
-    # Only waits that existed before these events: an event never satisfies a wait (or cancels
-    # a run) that it caused itself.
-    waits = list(
-        Wait.objects.filter(event_name__in=names, kind__in=[WaitKind.EVENT, WaitKind.CANCEL], expires_at__gt=now,
-                            created_at__lt=min(e.received_at for e in events)).select_related("run", "run__function")
-    )
+    received_at = min(e.received_at for e in events)
+    open_names = set(Wait.objects.filter(event_name__in=names, kind__in=_EVENT_KINDS).values_list("event_name", flat=True).distinct())
     resumed = 0
+    paths = {name: indexed_paths(name) for name in open_names}
     for event in events:
+        if event.name not in open_names:
+            continue
         payload = event.as_payload()
-        for wait in waits:
-            if wait.event_name == event.name and _matches(wait, payload) and _act_on(wait, payload):
-                resumed += 1
+        # Only waits that existed before this event: an event never satisfies a wait (or
+        # cancels a run) that it caused itself.
+        candidates = Wait.objects.filter(
+            candidate_filter(payload, paths[event.name]), event_name=event.name, kind__in=_EVENT_KINDS,
+            expires_at__gt=now, created_at__lt=received_at,
+        ).select_related("run", "run__function")
+        resumed += sum(1 for wait in candidates if _matches(wait, payload) and _act_on(wait, payload))
     return resumed + _resume_invokers(events)
 
 

@@ -56,3 +56,29 @@ def test_cancelling_a_run_removes_its_waits() -> None:
     wait = waiting_run()
     lifecycle.cancel_run(wait.run)
     assert not Wait.objects.exists()
+
+
+@pytest.mark.parametrize("expression, key", [
+    ("event.data.order == async.data.order", ("data.order", '"o-1"')),
+    ("async.data.ref == event.data.n", ("data.ref", "7")),
+    ("event.data.f == async.data.f", ("data.f", "2")),  # 2.0 keys like 2: CEL compares them equal
+    ("event.data.order == async.data.order && async.data.ok", ("", "")),
+    ("event.data.missing == async.data.x", ("", "")),
+    ("event.data.a == event.data.b", ("", "")),
+    ("", ("", "")),
+])
+def test_equality_conditions_get_an_index_key(expression: str, key: tuple) -> None:
+    from runs.wait_matching import equality_key
+
+    trigger = {"name": "t", "data": {"order": "o-1", "n": 7, "f": 2.0}}
+    assert equality_key(expression, trigger) == key
+
+
+def test_indexed_wait_is_found_only_by_an_event_with_the_value() -> None:
+    wait = waiting_run("event.data.id == async.data.id")
+    Wait.objects.filter(id=wait.id).update(match_path="data.id", match_value="7")
+    ingest(b'{"name": "app/approved", "data": {"id": 8}}')
+    assert Wait.objects.filter(id=wait.id).exists()
+    ingest(b'{"name": "app/approved", "data": {"id": 7.0}}')
+    assert not Wait.objects.filter(id=wait.id).exists()
+    assert Step.objects.get(run=wait.run).output["data"] == {"id": 7.0}
