@@ -8,6 +8,7 @@ the benchmark can subtract it from the run's duration.
 """
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import time
@@ -34,8 +35,24 @@ def three_steps(ctx: inngest.ContextSync) -> dict:
     return {"first_call_at": first_call_at, "sum": two + three, "sent_at": ctx.event.data.get("sent_at")}
 
 
+@client.create_function(fn_id="bench-sleeper", trigger=inngest.TriggerEvent(event="bench/sleeper"))
+def sleeper(ctx: inngest.ContextSync) -> dict:
+    seconds = ctx.event.data["seconds"]
+    wake_at = ctx.step.run("plan", lambda: time.time() + seconds)
+    ctx.step.sleep("nap", datetime.timedelta(seconds=seconds))
+    woke_at = ctx.step.run("woke", time.time)
+    return {"wake_at": wake_at, "woke_at": woke_at}
+
+
+@client.create_function(fn_id="bench-waiter", trigger=inngest.TriggerEvent(event="bench/waiter"))
+def waiter(ctx: inngest.ContextSync) -> object:
+    found = ctx.step.wait_for_event("approval", event="bench/approve", if_exp="event.data.k == async.data.k",
+                                    timeout=datetime.timedelta(hours=1))
+    return found.data if found else None
+
+
 flask_app = flask.Flask("bench")
-inngest.flask.serve(flask_app, client, [three_steps])
+inngest.flask.serve(flask_app, client, [three_steps, sleeper, waiter])
 
 
 def app(environ: dict, start_response: Callable) -> Iterable[bytes]:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from inngest_project.celery import app as celery_app
 
 EXECUTE_CALL_TASK = "executor.execute_call"
+TICK_TASK = "executor.sweep_due_calls"
 # Countdowns longer than this are left to the sweeper: a message held for hours by a worker
 # is more fragile than a row.
 MAX_COUNTDOWN_SECONDS = 60.0
@@ -35,6 +36,16 @@ def enqueue_calls_on_commit(call_ids: list[int], due_at: datetime | None = None)
         if countdown > MAX_COUNTDOWN_SECONDS:
             return  # the sweeper sends it when it is due
     transaction.on_commit(lambda: send_calls(call_ids, max(countdown, 0.0)))
+
+
+def tick_at_on_commit(due_at: datetime) -> None:
+    """Ask for a timer tick when a sleep or wait comes due, rather than at the next beat second.
+
+    The row stays the record: if this message is lost, the regular tick still finds it.
+    """
+    countdown = (due_at - timezone.now()).total_seconds()
+    if countdown <= MAX_COUNTDOWN_SECONDS:
+        transaction.on_commit(lambda: celery_app.send_task(TICK_TASK, countdown=max(countdown, 0.0) or None))
 
 
 def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:

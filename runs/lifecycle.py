@@ -163,6 +163,8 @@ def _open_waits(run: Run, waits: list[OpenWait]) -> None:
         ],
         ignore_conflicts=True,  # the same wait reported again by a repeated call
     )
+    for wait in waits:
+        dispatch.tick_at_on_commit(wait.expires_at)
 
 
 def _start_invokes(run: Run, invokes: list[InvokeFunction]) -> None:

@@ -38,10 +38,18 @@ def candidate_filter(incoming: dict, paths: list[str]) -> Q:
     """Waits of the event's name that could match: no usable key, or the key's value equals."""
     condition = Q(match_path="")
     for path in paths:
-        value = _lookup(incoming, path)
-        if value is not _MISSING and not isinstance(value, (dict, list)):
-            condition |= Q(match_path=path, match_value=_encode(value))
+        value = key_value(incoming, path)
+        if value is not None:
+            condition |= Q(match_path=path, match_value=value)
     return condition
+
+
+def key_value(incoming: dict, path: str) -> str | None:
+    """The incoming event's value at `path` as stored in `match_value`, or None when unusable."""
+    value = _lookup(incoming, path)
+    if value is _MISSING or isinstance(value, (dict, list)):
+        return None
+    return _encode(value)
 
 
 def indexed_paths(event_name: str) -> list[str]:

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from events.expressions import ExpressionError, compile_expression
@@ -16,7 +17,7 @@ from events.models import Event
 from executor import dispatch
 from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
-from runs.wait_matching import candidate_filter, indexed_paths
+from runs.wait_matching import candidate_filter, indexed_paths, key_value
 
 EXPIRE_BATCH = 500
 FINISHED = "inngest/function.finished"
@@ -30,23 +31,37 @@ def resume_waiting_runs(events: list[Event]) -> int:
     names = {event.name for event in events}
     if not names:
         return 0
-    now = timezone.now()
-    received_at = min(e.received_at for e in events)
-    open_names = set(Wait.objects.filter(event_name__in=names, kind__in=_EVENT_KINDS).values_list("event_name", flat=True).distinct())
-    resumed = 0
-    paths = {name: indexed_paths(name) for name in open_names}
-    for event in events:
-        if event.name not in open_names:
-            continue
-        payload = event.as_payload()
-        # Only waits that existed before this event: an event never satisfies a wait (or
-        # cancels a run) that it caused itself.
-        candidates = Wait.objects.filter(
-            candidate_filter(payload, paths[event.name]), event_name=event.name, kind__in=_EVENT_KINDS,
-            expires_at__gt=now, created_at__lt=received_at,
-        ).select_related("run", "run__function")
-        resumed += sum(1 for wait in candidates if _matches(wait, payload) and _act_on(wait, payload))
+    open_names = set(
+        Wait.objects.filter(event_name__in=names, kind__in=_EVENT_KINDS).values_list("event_name", flat=True).distinct()
+    )
+    resumed = sum(_resume_for_name(name, [e for e in events if e.name == name]) for name in open_names)
     return resumed + _resume_invokers(events)
+
+
+def _resume_for_name(name: str, events: list[Event]) -> int:
+    """One candidate query for all of a request's events of one name, then CEL on the candidates."""
+    payloads = [event.as_payload() for event in events]
+    paths = indexed_paths(name)
+    condition = Q()
+    for payload in payloads:
+        condition |= candidate_filter(payload, paths)
+    # Only waits that existed before these events: an event never satisfies a wait (or cancels
+    # a run) that it caused itself.
+    candidates = list(
+        Wait.objects.filter(condition, event_name=name, kind__in=_EVENT_KINDS, expires_at__gt=timezone.now(),
+                            created_at__lt=min(e.received_at for e in events)).select_related("run", "run__function")
+    )
+    resumed, done = 0, set()
+    for payload in payloads:
+        for wait in candidates:
+            if wait.id not in done and _could_match(wait, payload) and _matches(wait, payload) and _act_on(wait, payload):
+                done.add(wait.id)
+                resumed += 1
+    return resumed
+
+
+def _could_match(wait: Wait, payload: dict) -> bool:
+    return not wait.match_path or key_value(payload, wait.match_path) == wait.match_value
 
 
 def _act_on(wait: Wait, payload: dict) -> bool:
