@@ -61,7 +61,7 @@ class SdkApp:
             self._three_steps(), self._flaky(), self._non_retriable(), self._retry_after(),
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
-            self._parallel_five(), self._cron(), self._times_out(),
+            self._parallel_five(), self._cron(), self._times_out(), self._parallel_mixed(),
         ]
 
     @property
@@ -241,8 +241,23 @@ class SdkApp:
 
         return times_out
 
+    def _parallel_mixed(self) -> inngest.Function:
+        @self.client.create_function(fn_id="parallel-mixed", trigger=inngest.TriggerEvent(event="test/parallel-mixed"))
+        def parallel_mixed(ctx: inngest.ContextSync) -> list:
+            results = ctx.group.parallel((
+                lambda: ctx.step.invoke_by_id("child", function_id="invokee", data={"value": 4}),
+                lambda: ctx.step.run("local", lambda: "local"),
+                lambda: ctx.step.send_event("send", [inngest.Event(name="test/parallel-sent", data={"from": ctx.run_id})]),
+            ))
+            after = ctx.step.run("after", lambda: "after")
+            return [results[0], results[1], len(results[2]), after]
+
+        return parallel_mixed
+
     def _slow_step(self) -> inngest.Function:
-        @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"))
+        cancel = inngest.Cancel(event="test/stop-slow", if_exp="event.data.tag == async.data.tag")
+
+        @self.client.create_function(fn_id="slow-step", trigger=inngest.TriggerEvent(event="test/slow-step"), cancel=[cancel])
         def slow_step(ctx: inngest.ContextSync) -> dict:
             def slow() -> str:
                 self.count(f"slow:{ctx.run_id}")

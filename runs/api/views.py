@@ -25,22 +25,23 @@ class RunDetailView(APIView):
         return v1_response(run_json(run))
 
     def delete(self, request: Request, run_id: str) -> HttpResponse:
-        run = Run.objects.filter(id=run_id).first()
-        if run is None:
-            return v1_error("run not found", 404)
-        lifecycle.cancel_run(run)
-        return HttpResponse(status=200)
+        return cancel_by_id(run_id, success_status=200)
 
 
 class LegacyRunCancelView(APIView):
     """`DELETE /v0/runs/{id}`: cancel, answered with 204."""
 
     def delete(self, request: Request, run_id: str) -> HttpResponse:
-        run = Run.objects.filter(id=run_id).first()
-        if run is None:
-            return v1_error("run not found", 404)
-        lifecycle.cancel_run(run)
-        return HttpResponse(status=204)
+        return cancel_by_id(run_id, success_status=204)
+
+
+def cancel_by_id(run_id: str, success_status: int) -> HttpResponse:
+    """Cancel one run; cancelling a run that already ended is a no-op, not an error."""
+    run = Run.objects.select_related("function").filter(id=run_id).first()
+    if run is None:
+        return v1_error("run not found", 404)
+    lifecycle.cancel_run(run)
+    return HttpResponse(status=success_status)
 
 
 class CancellationListView(APIView):

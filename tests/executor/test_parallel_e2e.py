@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.e2e
 
@@ -28,3 +29,12 @@ def test_parallel_group_of_five_steps_then_a_step_after(stack) -> None:
     targets = [a["step_target"] for a in server.attempts(run["run_id"])]
     assert targets.count("step") == 3  # first discovery, once after the group, and the final call
     assert len(targets) == 8
+
+
+def test_invoke_and_send_event_inside_a_parallel_group(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/parallel-mixed", "data": {}})
+    assert run["status"] == "Completed"
+    assert run["output"] == [{"doubled": 8}, "local", 1, "after"]
+    sent = requests.get(f"{server.base_url}/v1/events", params={"name": "test/parallel-sent"}, timeout=5).json()["data"]
+    assert run["run_id"] in [e["data"]["from"] for e in sent]

@@ -1,6 +1,7 @@
 """Sleeps and waits for events end to end, in both modes, with the official SDK."""
 from __future__ import annotations
 
+import time
 import uuid
 
 import pytest
@@ -74,3 +75,16 @@ def test_finish_timeout_cancels_a_run_that_takes_too_long(stack) -> None:
     run = server.run_once({"name": "test/times-out", "data": {}}, timeout=20)
     assert run["status"] == "Cancelled"
     assert server.query("SELECT count(*) FROM runs_wait WHERE run_id = %s", [run["run_id"]])[0][0] == 0
+
+
+def test_cancel_event_while_a_call_is_in_flight_discards_its_answer(stack) -> None:
+    server, app = stack
+    tag = uuid.uuid4().hex
+    app.slow_step_started.clear()
+    (internal_id,) = server.send({"name": "test/slow-step", "data": {"seconds": 1.5, "tag": tag}})
+    (run,) = server.wait_for_runs(internal_id)
+    wait_for(app.slow_step_started.is_set, timeout=20, what="the slow step to start")
+    server.send({"name": "test/stop-slow", "data": {"tag": tag}})
+    assert server.wait_for_end(run["run_id"], timeout=10)["status"] == "Cancelled"
+    time.sleep(2.5)  # the in-flight call answers meanwhile; its step must not be recorded
+    assert [s["name"] for s in server.steps(run["run_id"])] == ["before"]
