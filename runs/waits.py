@@ -124,7 +124,8 @@ def resume(wait: Wait, event: dict | None) -> bool:
         deleted, _ = Wait.objects.filter(id=wait.id).delete()
         if not deleted:
             return False
-        if not Run.objects.filter(id=wait.run_id, status=RunStatus.RUNNING).exists():
+        # The run's row lock orders this step among parallel steps finishing at the same time.
+        if not Run.objects.select_for_update().filter(id=wait.run_id, status=RunStatus.RUNNING).exists():
             return False
         position = Step.objects.filter(run_id=wait.run_id).count()
         Step.objects.bulk_create(
