@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "executor.middleware.ServerKindMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -133,7 +134,10 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env_str("DJANGO_STATIC_ROOT") or None  # only for `collectstatic`; not needed to serve
+# The admin's CSS and JS, served by the app itself in both modes (no web server in front
+# needed); found in the installed apps, so no collectstatic step either.
+WHITENOISE_USE_FINDERS = True
 
 # Events may be up to 3 MiB each and 5,000 per request; the event API enforces those limits
 # itself with the documented 400s, so Django's own cap only guards against absurd bodies.
