@@ -136,7 +136,7 @@ def bench_latency(base_url: str, db, store: redis.Redis, args: argparse.Namespac
         sent_at = time.time()
         (internal_id,) = session.post(f"{base_url}/e/bench", json={"name": "bench/three-steps", "data": {"sent_at": sent_at}},
                                       timeout=10).json()["ids"]
-        run_id, output, ended_at = wait_for(lambda: finished_run(db, internal_id), timeout=30, interval=0.002, what="run")
+        run_id, output, ended_at = wait_for(lambda iid=internal_id: finished_run(db, iid), timeout=30, interval=0.002, what="run")
         app_seconds = float(store.hget("bench:app-seconds", run_id) or 0)
         total = ended_at - sent_at
         first_call.append(output["first_call_at"] - sent_at)

@@ -7,7 +7,6 @@ that match none of them). Same stack as bench/core.py; see bench/README.md.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -59,7 +58,7 @@ def main() -> None:
 def bench_sleep_lateness(base_url: str, db, runs: int) -> dict[str, str]:
     """Runs sleeping 2 s, sent over a few seconds; lateness = woke − (planned wake time)."""
     session = requests.Session()
-    for index in range(runs):
+    for _ in range(runs):
         session.post(f"{base_url}/e/bench", json={"name": "bench/sleeper", "data": {"seconds": 2}}, timeout=10)
         time.sleep(3.0 / runs)
     done = lambda: query(db, "SELECT output FROM runs_run r JOIN functions_function f ON f.id = r.function_id "  # noqa: E731

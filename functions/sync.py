@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -111,8 +112,6 @@ def _checksum(request: dict) -> str:
 
 
 def _strip_sync_params(url: str) -> str:
-    from urllib.parse import urlsplit, urlunsplit
-
     parts = urlsplit(url)
     kept = [p for p in parts.query.split("&") if p and not p.startswith(("deployId=", "probe="))]
     return urlunsplit(parts._replace(query="&".join(kept)))

@@ -30,7 +30,7 @@ def test_start_runs_server_workers_and_beat_and_stops_them_together(tmp_path: Pa
     port = free_port()
     config = tmp_path / "inngest.yaml"
     # The file names a port that the flag overrides, and the broker the flag does not give.
-    config.write_text(f"port: 1\nredis_url: redis://127.0.0.1:6379/12\nworkers: 1\nconcurrency: 2\n")
+    config.write_text("port: 1\nredis_url: redis://127.0.0.1:6379/12\nworkers: 1\nconcurrency: 2\n")
     env = {**os.environ, **TEST_ENV}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
