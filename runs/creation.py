@@ -100,14 +100,18 @@ def _cancel_expiry(timeout: object, now: datetime) -> datetime:
 
 def open_start_timeouts(runs: list[Run], now: datetime) -> None:
     """`timeouts.start`: a run not started within the period is cancelled (protocol.md §4.7)."""
-    waits = []
-    for run in runs:
-        period = (run.function.config.get("timeouts") or {}).get("start")
-        if not period:
-            continue
-        try:
-            waits.append(Wait(run=run, kind=WaitKind.TIMEOUT, step_id="timeout-start", step_name="timeout-start",
-                              event_name="", expires_at=now + parse_duration(str(period)), created_at=now))
-        except DurationError:
-            continue
-    Wait.objects.bulk_create(waits)
+    Wait.objects.bulk_create([wait for run in runs if (wait := timeout_wait(run, "start", now)) is not None])
+
+
+def timeout_wait(run: Run, which: str, now: datetime) -> Wait | None:
+    """The Wait that cancels `run` when its `timeouts.<which>` ("start" or "finish") runs out."""
+    period = (run.function.config.get("timeouts") or {}).get(which)
+    if not period:
+        return None
+    try:
+        expires_at = now + parse_duration(str(period))
+    except DurationError:
+        return None  # validated at sync
+    step_id = f"timeout-{which}"
+    return Wait(run=run, kind=WaitKind.TIMEOUT, step_id=step_id, step_name=step_id, event_name="",
+                expires_at=expires_at, created_at=now)

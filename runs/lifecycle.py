@@ -17,7 +17,7 @@ from events.ingest import store_events
 from events.system import run_ended_events
 from executor import dispatch
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
-from executor.durations import DurationError, parse_duration
+from runs.creation import timeout_wait
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
@@ -63,14 +63,9 @@ def start_run(run: Run) -> bool:
 def _switch_timeouts(run: Run, now: datetime) -> None:
     """The start timeout no longer applies; the finish timeout starts counting (§4.7)."""
     Wait.objects.filter(run=run, kind=WaitKind.TIMEOUT, step_id="timeout-start").delete()
-    period = (run.function.config.get("timeouts") or {}).get("finish")
-    if period:
-        try:
-            expires_at = now + parse_duration(str(period))
-        except DurationError:
-            return
-        Wait.objects.create(run=run, kind=WaitKind.TIMEOUT, step_id="timeout-finish", step_name="timeout-finish",
-                            event_name="", expires_at=expires_at)
+    finish = timeout_wait(run, "finish", now)
+    if finish is not None:
+        finish.save()
 
 
 def still_holds(call: PendingCall, owner: str) -> bool:
