@@ -1,7 +1,7 @@
 """What a decision asks for. Applied together in one transaction by runs/lifecycle.py."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Union
 
@@ -79,7 +79,6 @@ class Decision:
     error: Any = None
     request_version: int | None = None
     disable_immediate_execution: bool | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def finish(self) -> FinishRun | None:

@@ -179,7 +179,7 @@ def _on_sleep(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> De
     if wake_at - clock.now > MAX_SLEEP:
         return _fail_early(op, "InngestErrTimeoutTooLong", "A sleep may last at most 366 days.")
     sleep = OpenWait(op.id, op.display_name or op.id, "", "", wake_at, kind="sleep")
-    return _step_decision(op, (sleep,), extra={"wake_at": wake_at.isoformat()})
+    return _step_decision(op, (sleep,))
 
 
 def _on_wait_for_event(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
@@ -197,7 +197,7 @@ def _on_wait_for_event(op: Op, call: CallView, response: SdkResponse, clock: Clo
     if expires_at - clock.now > MAX_SLEEP:
         return _fail_early(op, "InngestErrTimeoutTooLong", "A wait may last at most 366 days.")
     wait = OpenWait(op.id, op.display_name or op.id, event_name, str(expression), expires_at)
-    return _step_decision(op, (wait,), extra={"event": event_name, "expires_at": expires_at.isoformat()})
+    return _step_decision(op, (wait,))
 
 
 def _on_invoke(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
@@ -212,7 +212,7 @@ def _on_invoke(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> D
     except DurationError as exc:
         return _fail_early(op, "InngestErrInvalidInvoke", f"Invalid invoke timeout: {exc}")
     invoke = InvokeFunction(op.id, op.display_name or op.id, function_id, payload, expires_at)
-    return _step_decision(op, (invoke,), extra={"function_id": function_id})
+    return _step_decision(op, (invoke,))
 
 
 def _on_run_complete(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:

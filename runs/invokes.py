@@ -19,8 +19,6 @@ from runs.creation import RunRequest, create_runs
 from runs.models import Run, Wait, WaitKind
 from runs.waits import resume
 
-TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
-
 
 def find_function(function_id: str) -> Function | None:
     """The active function with this slug (composite id) or internal UUID."""

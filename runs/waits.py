@@ -14,13 +14,13 @@ from django.utils import timezone
 
 from events.expressions import ExpressionError, compile_expression
 from events.models import Event
+from events.system import FINISHED
 from executor import dispatch
 from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
 from runs.wait_matching import candidate_filter, indexed_paths, key_value
 
 EXPIRE_BATCH = 500
-FINISHED = "inngest/function.finished"
 INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
 _EVENT_KINDS = [WaitKind.EVENT, WaitKind.CANCEL]
 _OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction", WaitKind.SLEEP: "Sleep"}
