@@ -6,6 +6,7 @@ is in flight. When the process dies the renewals stop and the sweeper hands the 
 """
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import threading
@@ -15,6 +16,8 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
+
+log = logging.getLogger(__name__)
 
 
 def new_owner_token() -> str:
@@ -60,6 +63,7 @@ class LeaseKeeper:
                 for call_id, owner in held:
                     PendingCall.objects.filter(id=call_id, lease_owner=owner).update(lease_expires_at=expires)
             except Exception:  # noqa: BLE001 - a database blip must not kill the renewing thread
+                log.warning("renewing leases failed; retrying in %.1fs", interval, exc_info=True)
                 close_old_connections()
 
 
