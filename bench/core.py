@@ -15,7 +15,9 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 import psycopg2
 import redis
@@ -29,34 +31,43 @@ from tests.stacks import ProductionStack, recreate_database, stop_process, wait_
 
 DATABASE = "inngest_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
+APP_FUNCTIONS = 3  # bench/sdk_app.py registers three functions
 
 
 def main() -> None:
     args = parse_args()
+    figures: dict[str, str] = {}
+    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as (base_url, db):
+        store = redis.Redis.from_url(REDIS_URL)
+        figures |= bench_ingest(base_url, db, args)
+        figures |= bench_latency(base_url, db, store, args)
+        figures |= bench_throughput(base_url, db, args)
+    print_summary(f"core benchmark ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x "
+                  f"{args.concurrency}, SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)", figures)
+
+
+@contextmanager
+def bench_stack(database: str, workers: int, concurrency: int, app_workers: int) -> Iterator[tuple[str, Any]]:
+    """A fresh database and Redis db, the production stack and the synced SDK app; all removed after."""
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
-    database_url = recreate_database(DATABASE)
-    store = redis.Redis.from_url(REDIS_URL)
-    store.flushdb()
+    database_url = recreate_database(database)
+    redis.Redis.from_url(REDIS_URL).flushdb()
     db = psycopg2.connect(database_url)
     db.autocommit = True
     stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: query(db, sql, params),
-                            worker_concurrency=args.concurrency, workers=args.workers)
+                            worker_concurrency=concurrency, workers=workers)
     app_process = None
-    figures: dict[str, str] = {}
     try:
-        app_process, app_url = start_sdk_app(stack.base_url, args.app_workers)
+        app_process, app_url = start_sdk_app(stack.base_url, app_workers)
         requests.put(app_url, timeout=30).raise_for_status()
-        wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= 1, what="sync")
-        figures |= bench_ingest(stack.base_url, db, args)
-        figures |= bench_latency(stack.base_url, db, store, args)
-        figures |= bench_throughput(stack.base_url, db, args)
+        wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= APP_FUNCTIONS, what="sync")
+        yield stack.base_url, db
     finally:
         if app_process is not None:
             stop_process(app_process)
         stack.stop()
         db.close()
-        recreate_database(DATABASE, create=False)
-    print_summary(figures, args)
+        recreate_database(database, create=False)
 
 
 def parse_args() -> argparse.Namespace:
@@ -181,10 +192,8 @@ def bench_throughput(base_url: str, db, args: argparse.Namespace) -> dict[str, s
             "runs not completed": str(failed)}
 
 
-def print_summary(figures: dict[str, str], args: argparse.Namespace) -> None:
-    print()
-    print(f"core benchmark ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency}, "
-          f"SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)")
+def print_summary(title: str, figures: dict[str, str]) -> None:
+    print(f"\n{title}")
     width = max(len(k) for k in figures)
     for key, value in figures.items():
         print(f"  {key:<{width}}  {value}")

@@ -12,15 +12,13 @@ import sys
 import time
 from pathlib import Path
 
-import psycopg2
-import redis
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.core import REDIS_URL, hammer, query, start_sdk_app  # noqa: E402
-from tests.stacks import ProductionStack, recreate_database, stop_process, wait_for  # noqa: E402
+from bench.core import bench_stack, hammer, print_summary, query  # noqa: E402
+from tests.stacks import wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_durable"
 
@@ -30,29 +28,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--waits", type=int, default=10_000)
     args = parser.parse_args()
-    database_url = recreate_database(DATABASE)
-    redis.Redis.from_url(REDIS_URL).flushdb()
-    db = psycopg2.connect(database_url)
-    db.autocommit = True
-    stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: query(db, sql, params), worker_concurrency=4)
-    app_process = None
     figures: dict[str, str] = {}
-    try:
-        app_process, app_url = start_sdk_app(stack.base_url, 2)
-        requests.put(app_url, timeout=30).raise_for_status()
-        wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= 3, what="sync")
-        figures |= bench_sleep_lateness(stack.base_url, db, 20 if args.quick else 100)
-        figures |= bench_ingest_with_waits(stack.base_url, db, args.waits, 3 if args.quick else 10)
-    finally:
-        if app_process is not None:
-            stop_process(app_process)
-        stack.stop()
-        db.close()
-        recreate_database(DATABASE, create=False)
-    print("\ndurable steps benchmark")
-    width = max(len(k) for k in figures)
-    for key, value in figures.items():
-        print(f"  {key:<{width}}  {value}")
+    with bench_stack(DATABASE, workers=1, concurrency=4, app_workers=2) as (base_url, db):
+        figures |= bench_sleep_lateness(base_url, db, 20 if args.quick else 100)
+        figures |= bench_ingest_with_waits(base_url, db, args.waits, 3 if args.quick else 10)
+    print_summary("durable steps benchmark", figures)
 
 
 def bench_sleep_lateness(base_url: str, db, runs: int) -> dict[str, str]:
