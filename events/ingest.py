@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,7 +19,10 @@ from django.utils import timezone
 from events.ids import EventIdSeed, new_event_id
 from events.models import Event
 from events.triggers import match_functions
+from functions.flow_config import flow_config_of
+from runs.batches import batch_events
 from runs.creation import RunRequest, create_runs
+from runs.debounces import debounce_event
 from runs.waits import resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"
@@ -152,4 +156,24 @@ def start_triggered_runs(events: list[Event]) -> None:
         for event, payload, functions in zip(events, payloads, match_functions(payloads))
         for function in functions
     ]
-    create_runs(requests)
+    create_runs(_hold_debounced_and_batched(requests))
+
+
+def _hold_debounced_and_batched(requests: list[RunRequest]) -> list[RunRequest]:
+    """Requests for debounced or batched functions wait in their rows; the rest start now."""
+    ready: list[RunRequest] = []
+    held: dict[Any, list[RunRequest]] = defaultdict(list)
+    for request in requests:
+        if flow_config_of(request.function).is_deferred:
+            held[request.function.id].append(request)
+        else:
+            ready.append(request)
+    now = timezone.now()
+    for group in held.values():
+        flow = flow_config_of(group[0].function)
+        if flow.batch is not None:
+            ready.extend(batch_events(group, flow.batch, now))
+        else:
+            for request in group:
+                debounce_event(request, flow.debounce, now)
+    return ready

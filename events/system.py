@@ -19,7 +19,7 @@ FAILED = "inngest/function.failed"
 CANCELLED = "inngest/function.cancelled"
 # A run started by one of these emits none itself: no handler of a handler's end.
 _NO_ECHO = {FINISHED, FAILED}
-_REST_STATUS = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled"}
+_REST_STATUS = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled", "skipped": "Skipped"}
 
 
 def run_ended_events(run_id: str, function_slug: str, events: list[dict], status: str, output: Any) -> list[Event]:
@@ -38,7 +38,7 @@ def run_ended_events(run_id: str, function_slug: str, events: list[dict], status
         data["correlation_id"] = correlation_id  # the invoking parent waits for this
     if status == "completed":
         data["result"] = output
-    elif status == "failed":
+    elif status in ("failed", "skipped"):  # a skipped invoked run fails its caller's step
         data["error"] = _error_of(output)
         data["result"] = output  # Inngest also passes the raw error body as the result
     rows = [_event(FINISHED, str(ULID()), data)]

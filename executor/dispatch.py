@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -76,12 +76,17 @@ def sweep_due_calls(now: datetime | None = None) -> int:
 
 def tick(now: datetime | None = None) -> None:
     """One timer tick (beat in production, the timer loop in dev): cancel runs past their
-    timeouts, wake sleeps, time out waits, send due calls."""
+    timeouts, wake sleeps, time out waits, start debounced and batched runs, send due calls."""
     # runs imports this module; import late to avoid a cycle.
+    from runs.batches import start_due_batches
     from runs.cancellations import expire_timeouts
+    from runs.debounces import start_due_debounces
     from runs.waits import expire_waits
 
     now = now or timezone.now()
-    expire_timeouts(now)
-    expire_waits(now)
-    sweep_due_calls(now)
+    for part in (expire_timeouts, expire_waits, start_due_debounces, start_due_batches, sweep_due_calls):
+        try:
+            part(now)
+        except DatabaseError:
+            # One part failing (a lock timeout, a bad row) must not stop the others every tick.
+            log.exception("timer tick: %s failed", part.__name__)

@@ -17,6 +17,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
+from executor.counters import Slot, counters
+
 log = logging.getLogger(__name__)
 
 
@@ -27,18 +29,23 @@ def new_owner_token() -> str:
 class LeaseKeeper:
     def __init__(self) -> None:
         self._held: dict[int, str] = {}
+        self._slots: dict[int, list[Slot]] = {}
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._pid = 0
 
-    def hold(self, call_id: int, owner: str) -> None:
+    def hold(self, call_id: int, owner: str, slots: list[Slot] | None = None) -> None:
+        """Keep the call's lease, and the concurrency slots it holds, alive until `release`."""
         with self._lock:
             self._held[call_id] = owner
+            if slots:
+                self._slots[call_id] = slots
         self._ensure_thread()
 
     def release(self, call_id: int) -> None:
         with self._lock:
             self._held.pop(call_id, None)
+            self._slots.pop(call_id, None)
 
     def _ensure_thread(self) -> None:
         # A forked Celery child inherits the object but not the thread: start one per process.
@@ -56,14 +63,17 @@ class LeaseKeeper:
         while not stop.wait(interval):
             with self._lock:
                 held = list(self._held.items())
+                slots = [slot for call_slots in self._slots.values() for slot in call_slots]
             if not held:
                 continue
             try:
-                expires = timezone.now() + timedelta(seconds=settings.INNGEST_LEASE_SECONDS)
+                now = timezone.now()
+                expires = now + timedelta(seconds=settings.INNGEST_LEASE_SECONDS)
                 for call_id, owner in held:
                     PendingCall.objects.filter(id=call_id, lease_owner=owner).update(lease_expires_at=expires)
+                counters().renew(slots, int(now.timestamp() * 1000))
             except Exception:  # noqa: BLE001 - a database blip must not kill the renewing thread
-                log.warning("renewing leases failed; retrying in %.1fs", interval, exc_info=True)
+                log.warning("renewing leases or slots failed; retrying in %.1fs", interval, exc_info=True)
                 close_old_connections()
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
+from executor import flow_control
 from executor.decision import Clock, decide
 from executor.leases import lease_keeper, new_owner_token
 from executor.responses import CallView, SdkResponse
@@ -55,11 +56,19 @@ def run_call(call_id: int) -> None:
     if call is None:
         _requeue_if_early(call_id)
         return
-    lease_keeper.hold(call.id, owner)
+    slots = flow_control.slots_for(call.run, call.id, settings.INNGEST_LEASE_SECONDS)
+    if slots and lifecycle.is_active(call.run):
+        full = flow_control.take_slots(call, slots)
+        if full is not None:
+            flow_control.park(call, owner, full)
+            return
+    lease_keeper.hold(call.id, owner, slots)
     try:
         _drive(call, owner)
     finally:
         lease_keeper.release(call.id)
+        # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
+        flow_control.give_back([slot for slot in slots if not slot.holder.startswith("run:")])
 
 
 def _requeue_if_early(call_id: int) -> None:

@@ -33,7 +33,9 @@ class CallRequest:
     request_version: int
     disable_immediate_execution: bool
 
-    def body(self) -> dict[str, Any]:
+    def body(self, use_api: bool = False) -> dict[str, Any]:
+        """The call body; with `use_api` the events and steps are left for the SDK to fetch
+        from /v0/runs/{id}/batch and /actions (§1.9), because they are too large to send."""
         ctx = {
             "fn_id": self.fn_id,
             "run_id": self.run_id,
@@ -43,15 +45,15 @@ class CallRequest:
             "max_attempts": self.max_attempts,
             "stack": {"stack": self.stack, "current": len(self.stack)},
             "disable_immediate_execution": self.disable_immediate_execution,
-            "use_api": False,
+            "use_api": use_api,
         }
         return {
             "event": self.event,
-            "events": self.events,
-            "steps": self.steps,
+            "events": [] if use_api else self.events,
+            "steps": {} if use_api else self.steps,
             "ctx": ctx,
             "version": self.request_version,
-            "use_api": False,
+            "use_api": use_api,
         }
 
 
@@ -82,6 +84,8 @@ def call_function(request: CallRequest) -> SdkResponse:
         "x-inngest-req-version": str(request.request_version),
     }
     payload = json.dumps(request.body(), separators=(",", ":")).encode()
+    if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:
+        payload = json.dumps(request.body(use_api=True), separators=(",", ":")).encode()
     try:
         answer = _pool().request(
             "POST", with_step_id(request.url, request.step_target), body=payload, headers=headers,

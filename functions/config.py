@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from events.expressions import ExpressionError, compile_expression
 from functions.cron import CronError, parse_cron
+from functions.flow_config import FlowConfigError, read_flow_config
 
 
 REQUEST_KEYS = (
@@ -81,6 +82,10 @@ def read_function(raw: Any) -> FunctionSpec:
         raise ConfigError(f"Function '{name}' has more than {MAX_TRIGGERS} triggers")
     if len(set(triggers)) != len(triggers):
         raise ConfigError(f"Function '{name}' has duplicate triggers")
+    try:
+        read_flow_config(config)
+    except FlowConfigError as exc:
+        raise ConfigError(f"Function '{name}' has an invalid configuration: {exc}") from None
     config["triggers"] = [_trigger_json(t) for t in triggers]
     config["steps"] = {"step": step}
     return FunctionSpec(slug, name, step["runtime"]["url"], _read_retries(config, step), triggers, config)

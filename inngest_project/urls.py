@@ -3,7 +3,9 @@ from django.urls import path
 
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
 from functions.api.views import DevInfoView, HealthView, RegisterView
-from runs.api.views import CancellationDetailView, CancellationListView, LegacyRunCancelView, RunDetailView
+from runs.api.views import (
+    CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
+)
 
 urlpatterns = [
     path("health", HealthView.as_view()),
@@ -16,6 +18,8 @@ urlpatterns = [
     path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),
     path("v1/runs/<str:run_id>", RunDetailView.as_view()),
     path("v0/runs/<str:run_id>", LegacyRunCancelView.as_view()),
+    path("v0/runs/<str:run_id>/batch", RunBatchView.as_view()),
+    path("v0/runs/<str:run_id>/actions", RunActionsView.as_view()),
     path("v1/cancellations", CancellationListView.as_view()),
     path("v1/cancellations/<str:cancellation_id>", CancellationDetailView.as_view()),
     path("admin/", admin.site.urls),

@@ -21,7 +21,7 @@ class StepAttemptInline(admin.TabularInline):
 
 class PendingCallInline(admin.TabularInline):
     model = PendingCall
-    fields = ("step_target", "attempt", "due_at", "enqueued_at", "lease_owner", "lease_expires_at")
+    fields = ("step_target", "attempt", "due_at", "enqueued_at", "lease_owner", "lease_expires_at", "parked_on")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -29,12 +29,13 @@ class PendingCallInline(admin.TabularInline):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ("id", "function", "status", "created_at", "started_at", "ended_at")
-    list_filter = ("status",)
+    list_display = ("id", "function", "status", "flow_action", "created_at", "started_at", "ended_at")
+    list_filter = ("status", "flow_action")
     list_select_related = ("function",)
     search_fields = ("=id",)
     raw_id_fields = ("function", "event")
-    readonly_fields = ("id", "function", "event", "events", "status", "output", "request_version",
+    readonly_fields = ("id", "function", "event", "events", "status", "flow_action", "flow_reason", "singleton_key",
+                       "output", "request_version",
                        "is_immediate_execution_disabled", "created_at", "started_at", "ended_at")
     inlines = [StepInline, StepAttemptInline, PendingCallInline]
     show_full_result_count = False

@@ -5,15 +5,16 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
 from events.models import Event
-from executor import dispatch
+from events.system import INVOKED
+from executor import dispatch, flow_control
 from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
-from runs.models import PendingCall, Run, RunIdempotencyKey, Wait, WaitKind
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
 from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -28,48 +29,144 @@ class RunRequest:
     event: Event | None
     events: list[dict]
     idempotency_key: str
+    # Why the run starts later than its event (a debounce, a batch), shown as a delay reason.
+    delay_reason: str = ""
 
 
 def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
-    """Insert the runs whose idempotency key is fresh, each with its first call; enqueue after commit."""
+    """Insert the runs whose idempotency keys are fresh, through flow control's admission; each
+    admitted run gets its first call, enqueued after commit. Skipped runs are stored as such."""
     requests = list(requests)
     if not requests:
         return []
     now = timezone.now()
     with transaction.atomic():
         winners = _claim_idempotency_keys(requests, now)
-        runs = [
-            Run(id=run_id, function=req.function, event=req.event, events=req.events, created_at=now)
-            for run_id, req in winners
-        ]
-        Run.objects.bulk_create(runs)
-        open_cancel_waits(runs, now)
-        open_start_timeouts(runs, now)
-        calls = PendingCall.objects.bulk_create(
-            [PendingCall(run_id=run.id, due_at=now, enqueued_at=now) for run in runs]
-        )
-        dispatch.enqueue_calls_on_commit([call.id for call in calls])
-    return runs
+        admitted = _admit(winners, now)
+        Run.objects.bulk_create([run for run, _ in admitted if not run.singleton_key])
+        for run, admission in admitted:
+            if run.singleton_key:
+                insert_singleton_run(run, admission.singleton_mode, now)
+        queued = [(run, admission) for run, admission in admitted if run.status == RunStatus.QUEUED]
+        open_cancel_waits([run for run, _ in queued], now)
+        open_start_timeouts([run for run, _ in queued], now)
+        _create_first_calls(queued, now)
+        _report_skipped_invokes([run for run, _ in admitted if run.status == RunStatus.SKIPPED])
+    return [run for run, _ in admitted]
+
+
+def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[Run, flow_control.Admission]]:
+    """Run rows (not saved yet) as flow control admits them: queued, delayed or skipped."""
+    taken = _claim_function_idempotency(winners, now)
+    admitted = []
+    for run_id, req in winners:
+        run = Run(id=run_id, function=req.function, event=req.event, events=req.events, created_at=now)
+        if run_id in taken:
+            admission = flow_control.Admission(
+                is_skipped=True, reason=f"idempotency: run {taken[run_id]} already ran for this key in the last 24h"
+            )
+        else:
+            admission = flow_control.admit(req.function, req.events, now)
+        if admission.is_skipped:
+            run.status, run.flow_action, run.flow_reason, run.ended_at = RunStatus.SKIPPED, FlowAction.SKIPPED, admission.reason, now
+        elif admission.is_delayed or req.delay_reason:
+            reasons = [text for text in (req.delay_reason, admission.reason) if text]
+            run.flow_action, run.flow_reason = FlowAction.DELAYED, "; ".join(reasons)
+        run.singleton_key = admission.singleton_key
+        admitted.append((run, admission))
+    return admitted
+
+
+def _create_first_calls(queued: list[tuple[Run, flow_control.Admission]], now: datetime) -> None:
+    calls = PendingCall.objects.bulk_create(
+        [PendingCall(run_id=run.id, due_at=admission.start_at or now, enqueued_at=now) for run, admission in queued]
+    )
+    due_now = [call.id for call in calls if call.due_at <= now]
+    dispatch.enqueue_calls_on_commit(due_now)
+    for call in calls:
+        if call.due_at > now:
+            dispatch.enqueue_calls_on_commit([call.id], due_at=call.due_at)
 
 
 def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
-    """Insert one key row per request; the requests whose row we inserted win a run id."""
+    """One key row per request (its event id, §6.7); the requests whose row we inserted win a run id."""
     wanted: dict[tuple, tuple[str, RunRequest]] = {}
     for req in requests:
         # Within one request the first event with a key wins, as it would across requests.
         wanted.setdefault((req.function.id, req.idempotency_key), (str(ULID()), req))
-    keys = [key for _, key in wanted]
+    won = _claim_keys({pair: run_id for pair, (run_id, _) in wanted.items()}, now)
+    return [wanted[pair] for pair in wanted if won.get(pair) == wanted[pair][0]]
+
+
+def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: datetime) -> dict[str, str]:
+    """The function `idempotency` keys (§6.4): {run id: id of the run that holds its key} for losers."""
+    claims: dict[tuple, str] = {}
+    losers: dict[str, str] = {}
+    pending: dict[str, tuple] = {}
+    for run_id, req in winners:
+        key = flow_control.idempotency_key(req.function, req.events)
+        if not key:
+            continue
+        pair = (req.function.id, key)
+        if pair in claims:
+            losers[run_id] = claims[pair]  # a second event with the same key in one request
+            continue
+        claims[pair] = run_id
+        pending[run_id] = pair
+    if claims:
+        holders = _claim_keys(claims, now)
+        losers.update({run_id: holders.get(pair, "") for run_id, pair in pending.items() if holders.get(pair) != run_id})
+    return losers
+
+
+def _claim_keys(claims: dict[tuple, str], now: datetime) -> dict[tuple, str]:
+    """Insert (function, key) → run id rows where none is fresh; returns who holds each key now."""
+    keys = [key for _, key in claims]
     RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
     RunIdempotencyKey.objects.bulk_create(
         [
             RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
-            for (fn_id, key), (run_id, _) in wanted.items()
+            for (fn_id, key), run_id in claims.items()
         ],
         ignore_conflicts=True,
     )
-    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in wanted})
-    won = {(row.function_id, row.key) for row in stored if wanted.get((row.function_id, row.key), ("",))[0] == row.run_id}
-    return [wanted[pair] for pair in wanted if pair in won]
+    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in claims})
+    return {(row.function_id, row.key): row.run_id for row in stored if (row.function_id, row.key) in claims}
+
+
+def insert_singleton_run(run: Run, mode: str, now: datetime) -> None:
+    """Insert a singleton run (§6.9): skipped while another run holds its key, or, in cancel mode,
+    after cancelling that run. The partial unique index decides between concurrent inserts."""
+    from runs.lifecycle import cancel_runs_for_singleton  # lifecycle imports this module
+
+    for _ in range(3):
+        if mode == "cancel":
+            cancel_runs_for_singleton(run, now)
+        try:
+            with transaction.atomic():
+                run.save(force_insert=True)
+            return
+        except IntegrityError:
+            if mode != "cancel":
+                break
+    holder = Run.objects.filter(
+        function=run.function, singleton_key=run.singleton_key, status__in=ACTIVE_STATUSES
+    ).values_list("id", flat=True).first()
+    run.status, run.flow_action, run.ended_at = RunStatus.SKIPPED, FlowAction.SKIPPED, now
+    run.flow_reason = f"singleton: run {holder or 'another run'} is active for this key"
+    run.singleton_key = ""
+    run.save(force_insert=True)
+
+
+def _report_skipped_invokes(runs: list[Run]) -> None:
+    """An invoked run that flow control skipped ends its caller's wait with an error (§6.3)."""
+    from runs.lifecycle import emit_run_ended  # lifecycle imports this module
+
+    for run in runs:
+        if (run.events or [{}])[0].get("name") == INVOKED:
+            run.output = {"name": "Error", "message": f"the invoked function was skipped by flow control ({run.flow_reason})"}
+            Run.objects.filter(id=run.id).update(output=run.output)
+            emit_run_ended(run)
 
 
 def open_cancel_waits(runs: list[Run], now: datetime) -> None:

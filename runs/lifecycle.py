@@ -15,13 +15,14 @@ from django.utils import timezone
 
 from events.ingest import store_events
 from events.system import run_ended_events
-from executor import dispatch
+from executor import dispatch, flow_control
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from functions.flow_config import flow_config_of
 from runs.creation import timeout_wait
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
-from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
 
 
 # --- claiming a call -------------------------------------------------------------------------
@@ -32,7 +33,7 @@ def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | 
     claimed = (
         PendingCall.objects.filter(id=call_id, due_at__lte=now)
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds))
+        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="")
     )
     if not claimed:
         return None
@@ -195,11 +196,13 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     PendingCall.objects.filter(run_id=run.id).delete()
     Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
-    _emit_run_ended(run)
+    emit_run_ended(run)
+    if any(limit.is_per_run for limit in flow_config_of(run.function).concurrency):
+        transaction.on_commit(lambda: flow_control.release_run_slots(run))
     return True
 
 
-def _emit_run_ended(run: Run) -> None:
+def emit_run_ended(run: Run) -> None:
     """function.finished/failed/cancelled, in the transaction that ended the run."""
     store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output))
 
@@ -234,6 +237,18 @@ def cancel_run(run: Run) -> bool:
     """Cancel an active run: no further call is made, and an answer in flight is discarded."""
     with transaction.atomic():
         return finish_run(run, RunStatus.CANCELLED, None)
+
+
+def cancel_runs_for_singleton(newcomer: Run, now: datetime) -> None:
+    """Singleton `cancel` mode (§6.9): the active run holding the newcomer's key is cancelled."""
+    holders = Run.objects.select_related("function").filter(
+        function_id=newcomer.function_id, singleton_key=newcomer.singleton_key, status__in=ACTIVE_STATUSES
+    ).exclude(id=newcomer.id)
+    for holder in holders:
+        if finish_run(holder, RunStatus.CANCELLED, None, now):
+            Run.objects.filter(id=holder.id).update(
+                flow_action=FlowAction.CANCELLED, flow_reason=f"singleton: replaced by run {newcomer.id}"
+            )
 
 
 def is_active(run: Run) -> bool:

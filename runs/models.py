@@ -11,6 +11,7 @@ class RunStatus(models.TextChoices):
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    SKIPPED = "skipped"  # refused by flow control (rate limit, idempotency, singleton skip) at creation
 
 
 # The legal transitions, in one place. Every status change is a guarded update
@@ -21,12 +22,14 @@ class RunStatus(models.TextChoices):
 #     │           └──────► cancelled
 #     ├──────────────────► failed      (fails before its first call, e.g. unknown function)
 #     └──────────────────► cancelled   (cancelled before its first call)
+#   skipped                            (created skipped by flow control; never runs)
 RUN_TRANSITIONS: dict[str, frozenset[str]] = {
     RunStatus.QUEUED: frozenset({RunStatus.RUNNING, RunStatus.FAILED, RunStatus.CANCELLED}),
     RunStatus.RUNNING: frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED}),
     RunStatus.COMPLETED: frozenset(),
     RunStatus.FAILED: frozenset(),
     RunStatus.CANCELLED: frozenset(),
+    RunStatus.SKIPPED: frozenset(),
 }
 ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
@@ -34,6 +37,15 @@ ACTIVE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 def sources_of(target: str) -> list[str]:
     """The statuses a run may move to `target` from."""
     return [source for source, targets in RUN_TRANSITIONS.items() if target in targets]
+
+
+class FlowAction(models.TextChoices):
+    """What flow control last did to a run; `Run.flow_reason` says why."""
+
+    NONE = ""
+    DELAYED = "delayed"  # throttle, concurrency: it waited, then ran
+    SKIPPED = "skipped"  # rate limit, idempotency, singleton skip: it never ran
+    CANCELLED = "cancelled"  # singleton cancel: a newer run for the same key replaced it
 
 
 class Run(models.Model):
@@ -51,6 +63,10 @@ class Run(models.Model):
     # group's mode: "wait" (discover once all are done) or "race" (discover after each).
     parallel_pending = models.JSONField(default=list, blank=True)
     parallel_mode = models.CharField(max_length=8, blank=True, default="")
+    flow_action = models.CharField(max_length=16, choices=FlowAction.choices, blank=True, default="")
+    flow_reason = models.TextField(blank=True, default="")
+    # The evaluated `singleton.key` (a digest), "" when the function is not a singleton.
+    singleton_key = models.CharField(max_length=64, blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -61,6 +77,14 @@ class Run(models.Model):
             models.Index(fields=["function", "-id"], name="run_function_newest"),
             # Runs filtered by status, newest first.
             models.Index(fields=["status", "-id"], name="run_status_newest"),
+        ]
+        constraints = [
+            # Singleton (§6.9): at most one active run per (function, key), enforced by the
+            # database itself, so two workers admitting runs at once cannot both win.
+            models.UniqueConstraint(
+                fields=["function", "singleton_key"], name="run_singleton_active",
+                condition=models.Q(status__in=["queued", "running"]) & ~models.Q(singleton_key=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -144,6 +168,9 @@ class PendingCall(models.Model):
     enqueued_at = models.DateTimeField(null=True, blank=True)  # last broker message sent for it
     lease_owner = models.CharField(max_length=64, blank=True, default="")
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The concurrency limit (counter key) it waits on, "" when not waiting: a released slot
+    # wakes the head of that line; `due_at` is then a recheck in case the wake-up is lost.
+    parked_on = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]
@@ -203,3 +230,35 @@ class Cancellation(models.Model):
     expression = models.TextField(blank=True, default="")
     cancelled_count = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(default=timezone.now)
+
+
+class Debounce(models.Model):
+    """A debounced run not started yet (§6.5): the latest event, and when it starts unless pushed out."""
+
+    id = models.CharField(max_length=26, primary_key=True)  # ULID; the run's idempotency key
+    function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
+    key = models.CharField(max_length=64)  # digest of the evaluated `debounce.key`
+    event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True)
+    payload = models.JSONField()
+    first_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["function", "key"], name="debounce_unique_key")]
+        indexes = [models.Index(fields=["due_at"], name="debounce_due")]  # the timer tick: due_at <= now
+
+
+class EventBatch(models.Model):
+    """Events collecting for one batched run (§6.6), until `maxSize` of them or the timeout."""
+
+    id = models.CharField(max_length=26, primary_key=True)  # ULID; the run's idempotency key
+    function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
+    key = models.CharField(max_length=64)  # digest of the evaluated `batchEvents.key`
+    first_event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True)
+    payloads = models.JSONField(default=list)
+    opened_at = models.DateTimeField()
+    due_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["function", "key"], name="batch_unique_key")]
+        indexes = [models.Index(fields=["due_at"], name="batch_due")]  # the timer tick: due_at <= now

@@ -19,6 +19,8 @@ import inngest
 import inngest.flask
 from werkzeug.serving import make_server
 
+from tests.sdk_flow_functions import flow_functions, record_call_bodies
+
 logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
@@ -44,6 +46,7 @@ class SdkApp:
         self.slow_step_started = threading.Event()
         self.lock = threading.Lock()
         flask_app = flask.Flask(app_id)
+        record_call_bodies(self, flask_app)
         inngest.flask.serve(flask_app, self.client, self._functions())
         self._server = make_server("127.0.0.1", self.port, flask_app, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
@@ -62,6 +65,7 @@ class SdkApp:
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
             self._parallel_five(), self._cron(), self._times_out(), self._parallel_mixed(),
+            *flow_functions(self),
         ]
 
     @property

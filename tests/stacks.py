@@ -24,6 +24,8 @@ TEST_ENV = {
     "INNGEST_LEASE_SECONDS": "3",
     "INNGEST_SWEEP_SECONDS": "0.5",
     "INNGEST_LOG_LEVEL": "WARNING",
+    # Small enough that the large-batch test goes through `use_api` with events of 40 KB.
+    "INNGEST_MAX_CALL_BODY_BYTES": "65536",
 }
 
 

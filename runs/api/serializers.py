@@ -10,6 +10,7 @@ REST_STATUS = {
     RunStatus.COMPLETED: "Completed",
     RunStatus.FAILED: "Failed",
     RunStatus.CANCELLED: "Cancelled",
+    RunStatus.SKIPPED: "Skipped",
 }
 
 
@@ -27,6 +28,8 @@ def run_json(run: Run) -> dict:
         "status": REST_STATUS[run.status],
         "ended_at": run.ended_at.isoformat() if run.ended_at else None,
         "output": run.output,
+        # Why flow control delayed, skipped or cancelled the run; null when it did nothing.
+        "flow_control": {"action": run.flow_action, "reason": run.flow_reason} if run.flow_action else None,
     }
 
 

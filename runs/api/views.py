@@ -4,7 +4,8 @@ from __future__ import annotations
 from datetime import datetime
 from datetime import timezone as dt_timezone
 
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
+from ulid import ULID
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +15,7 @@ from runs import lifecycle
 from functions.models import Function
 from runs.api.serializers import cancellation_json, run_json
 from runs.cancellations import CancellationError, cancel_runs
-from runs.models import Cancellation, Run
+from runs.models import Cancellation, Run, Step
 
 
 class RunDetailView(APIView):
@@ -42,6 +43,37 @@ def cancel_by_id(run_id: str, success_status: int) -> HttpResponse:
         return v1_error("run not found", 404)
     lifecycle.cancel_run(run)
     return HttpResponse(status=success_status)
+
+
+class RunBatchView(APIView):
+    """`GET /v0/runs/{id}/batch`: the run's events, for SDKs called with `use_api` (§1.9)."""
+
+    def get(self, request: Request, run_id: str) -> HttpResponse:
+        run_or_error = _runtime_run(run_id)
+        if isinstance(run_or_error, HttpResponse):
+            return run_or_error
+        return JsonResponse(run_or_error.events or [], safe=False)
+
+
+class RunActionsView(APIView):
+    """`GET /v0/runs/{id}/actions`: the run's memoized steps, shaped like a call's `steps` map."""
+
+    def get(self, request: Request, run_id: str) -> HttpResponse:
+        run_or_error = _runtime_run(run_id)
+        if isinstance(run_or_error, HttpResponse):
+            return run_or_error
+        return JsonResponse(dict(Step.objects.filter(run=run_or_error).values_list("step_id", "output")))
+
+
+def _runtime_run(run_id: str) -> Run | HttpResponse:
+    try:
+        ULID.from_str(run_id)
+    except ValueError:
+        return JsonResponse({"error": f"invalid run id: {run_id}"}, status=400)
+    run = Run.objects.filter(id=run_id).only("id", "events").first()
+    if run is None:
+        return JsonResponse({"error": f"runtime state is no longer available for runID: {run_id}"}, status=410)
+    return run
 
 
 class CancellationListView(APIView):

@@ -79,7 +79,8 @@ def test_missing_retries_default_to_four() -> None:
     (lambda f: f.update(steps={}), "must have exactly one step"),
     (lambda f: f.update(triggers=[{"event": "x", "cron": "* * * * *"}]), "exactly one of event or cron"),
     (lambda f: f.update(triggers=[{"event": "x", "expression": "event.data.a =="}]), "invalid trigger expression"),
-], ids=["no name", "no url", "no step", "event and cron", "bad expression"])
+    (lambda f: f.update(concurrency=[{"limit": 1, "scope": "env"}]), "concurrency with scope 'env' needs a key"),
+], ids=["no name", "no url", "no step", "event and cron", "bad expression", "bad flow control"])
 def test_invalid_function_is_refused_and_the_error_kept_on_the_app(client: Client, mutate, detail) -> None:
     register(client, python_sdk_body(function_config("ok")))
     config = function_config("a")

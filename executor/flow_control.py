@@ -1,0 +1,236 @@
+"""Flow control (protocol.md §6): whether a run may exist, when it may start, and when its calls may run.
+
+Two gates, in Inngest's order:
+- at creation, `admit`: rate limit, then singleton, then throttle (idempotency keys are claimed
+  with the event-id keys in `runs.creation`; debounce and batching hold events before this,
+  in `runs.debounces` and `runs.batches`);
+- at every claimed call, the concurrency slots: `take_slots` before the SDK call, `give_back`
+  after it. A call that finds no free slot is parked in line and woken when one frees.
+
+Counters live in Redis (`executor.counters`); every decision that affects a run is written on
+its row (`flow_action`, `flow_reason`) so the REST API and the admin say why.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.utils import timezone
+
+from events.expressions import ExpressionError, compile_expression
+from executor.counters import PREFIX, Slot, counters
+from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
+
+log = logging.getLogger(__name__)
+
+# A parked call is looked at again after this long even if no wake-up comes (lost message,
+# Redis restarted without its data); a wake-up normally comes much sooner.
+PARK_RECHECK = timedelta(seconds=60)
+# A `concurrency.fn` slot is held by the run, not a call; it is renewed by every call of the run.
+PER_RUN_SLOT_TTL = timedelta(days=1)
+INVALID_KEY = "<invalid>"  # §6.5: a key that cannot be evaluated still gets a (shared) key
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What flow control decided for a new run."""
+
+    is_skipped: bool = False
+    reason: str = ""
+    start_at: datetime | None = None  # later than now when a throttle delays it
+    singleton_key: str = ""
+    singleton_mode: str = ""
+
+    @property
+    def is_delayed(self) -> bool:
+        return self.start_at is not None
+
+
+ADMITTED = Admission()
+
+
+def key_value(expression: str, event: dict) -> Any:
+    """The evaluated key expression, or INVALID_KEY when it cannot be evaluated."""
+    try:
+        return compile_expression(expression).evaluate(event)
+    except ExpressionError:
+        return INVALID_KEY
+
+
+def digest(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def _ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
+
+
+# --- at creation -----------------------------------------------------------------------------
+
+def idempotency_key(function: Any, events: list[dict]) -> str:
+    """The run-idempotency key from the function's `idempotency` expression, "" when it has none."""
+    expression = flow_config_of(function).idempotency
+    if not expression:
+        return ""
+    value = key_value(expression, events[0] if events else {})
+    if value in (None, "", False):
+        return ""
+    return f"idempotency:{digest(value)}"
+
+
+def admit(function: Any, events: list[dict], now: datetime) -> Admission:
+    """Rate limit (skip), singleton (its key; the database arbitrates), throttle (a later start)."""
+    flow = flow_config_of(function)
+    if flow is NO_FLOW_CONTROL:
+        return ADMITTED
+    event = events[0] if events else {}
+    if flow.rate_limit is not None and not _within_rate(function, flow.rate_limit, event, now):
+        spec = flow.rate_limit
+        return Admission(is_skipped=True, reason=f"rate limit: more than {spec.limit} runs per {_span(spec.period)}{_for_key(spec.key, event)}")
+    singleton_key, singleton_mode = "", ""
+    if flow.singleton is not None:
+        value = key_value(flow.singleton.key, event) if flow.singleton.key else ""
+        if value is not False:  # §6.9: a key evaluating to false means "not a singleton"
+            singleton_key, singleton_mode = digest(value), flow.singleton.mode
+    start_at, reason = None, ""
+    if flow.throttle is not None:
+        delay_ms = _reserve_start(function, flow.throttle, event, now)
+        if delay_ms > 0:
+            start_at = now + timedelta(milliseconds=delay_ms)
+            spec = flow.throttle
+            reason = f"throttle: {spec.limit} starts per {_span(spec.period)}{_for_key(spec.key, event)}; starts at {start_at.isoformat()}"
+    return Admission(reason=reason, start_at=start_at, singleton_key=singleton_key, singleton_mode=singleton_mode)
+
+
+def _rate_key(kind: str, function: Any, spec: RateSpec, event: dict) -> str | None:
+    value = key_value(spec.key, event) if spec.key else ""
+    if value is False:
+        return None  # §6.3: a key evaluating to false is not limited
+    return f"{PREFIX}{kind}:{function.id}:{digest(value)}"
+
+
+def _gcra_args(spec: RateSpec) -> tuple[int, int]:
+    emission = max(1, int(spec.period.total_seconds() * 1000) // spec.limit)
+    return emission, emission * spec.burst
+
+
+def _within_rate(function: Any, spec: RateSpec, event: dict, now: datetime) -> bool:
+    key = _rate_key("rl", function, spec, event)
+    if key is None:
+        return True
+    return counters().allow_rate(key, *_gcra_args(spec), _ms(now))
+
+
+def _reserve_start(function: Any, spec: RateSpec, event: dict, now: datetime) -> int:
+    key = _rate_key("th", function, spec, event)
+    if key is None:
+        return 0
+    return counters().reserve_start(key, *_gcra_args(spec), _ms(now))
+
+
+def _span(period: timedelta) -> str:
+    seconds = int(period.total_seconds())
+    for unit, size in (("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _for_key(expression: str, event: dict) -> str:
+    return f" for key {key_value(expression, event)!r}" if expression else ""
+
+
+# --- at every call: concurrency ----------------------------------------------------------------
+
+def slots_for(run: Any, call_id: int, lease_seconds: float) -> list[Slot]:
+    """The concurrency slots a call of this run must hold while it runs (none for most functions)."""
+    limits = flow_config_of(run.function).concurrency
+    if not limits:
+        return []
+    event = (run.events or [{}])[0]
+    return [_slot(run, call_id, limit, event, lease_seconds) for limit in limits]
+
+
+def _slot(run: Any, call_id: int, limit: ConcurrencyLimit, event: dict, lease_seconds: float) -> Slot:
+    value = key_value(limit.key, event) if limit.key else ""
+    scope_id = str(run.function_id) if limit.scope == "fn" else limit.scope
+    kind = "cr" if limit.is_per_run else "cc"
+    if limit.is_per_run:
+        return Slot(f"{PREFIX}{kind}:{scope_id}:{digest(value)}", limit.limit, f"run:{run.id}", int(PER_RUN_SLOT_TTL.total_seconds() * 1000))
+    return Slot(f"{PREFIX}{kind}:{scope_id}:{digest(value)}", limit.limit, str(call_id), int(lease_seconds * 1000))
+
+
+def call_score(run: Any) -> int:
+    """A call's place in line: older runs first, moved ahead by `priority.run` seconds (§6.8)."""
+    expression = flow_config_of(run.function).priority
+    factor = clamp_priority(key_value(expression, (run.events or [{}])[0])) if expression else 0
+    return _ms(run.created_at) - factor * 1000
+
+
+def line_member(call_id: int) -> str:
+    return f"{call_id:012d}"  # fixed width: equal scores fall back to call order
+
+
+def take_slots(call: Any, slots: list[Slot]) -> Slot | None:
+    """Take every slot the call needs, or none; returns the full one the call must wait on."""
+    return counters().acquire(slots, line_member(call.id), call_score(call.run), _ms(timezone.now()))
+
+
+def park(call: Any, owner: str, full: Slot) -> None:
+    """Put a call that found no free slot back, waiting in line; the run says why."""
+    from runs.models import FlowAction, PendingCall, Run
+
+    now = timezone.now()
+    PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
+        lease_owner="", lease_expires_at=None, parked_on=full.key, due_at=now + PARK_RECHECK, enqueued_at=now,
+    )
+    run = call.run
+    limit = next((l for l in flow_config_of(run.function).concurrency if l.limit == full.limit), None)
+    key_text = _for_key(limit.key, (run.events or [{}])[0]) if limit else ""
+    reason = f"concurrency: {full.limit} at once{key_text}; waited for a free slot"
+    if (run.flow_action, run.flow_reason) != (FlowAction.DELAYED, reason):
+        Run.objects.filter(id=run.id).update(flow_action=FlowAction.DELAYED, flow_reason=reason)
+
+
+def give_back(slots: list[Slot]) -> None:
+    """Release the slots and wake whoever is at the head of their lines."""
+    if slots:
+        wake(counters().release(slots, _ms(timezone.now())), slots)
+
+
+def wake(members: list[str], slots: list[Slot]) -> None:
+    """Send the parked calls among `members`; drop from the lines those whose run is gone."""
+    if not members:
+        return
+    from executor import dispatch
+    from runs.models import PendingCall
+
+    ids = [int(m) for m in members]
+    existing = dict(PendingCall.objects.filter(id__in=ids).values_list("id", "parked_on"))
+    gone = [line_member(i) for i in ids if i not in existing]
+    counters().leave_line(slots, gone)
+    parked = [i for i, key in existing.items() if key]
+    if parked:
+        now = timezone.now()
+        woken = list(PendingCall.objects.filter(id__in=parked).exclude(parked_on="").values_list("id", flat=True))
+        PendingCall.objects.filter(id__in=woken).update(parked_on="", due_at=now, enqueued_at=now)
+        dispatch.send_calls(woken)
+    if gone:
+        # Waiters behind the departed ones may now be at the head of the line.
+        heads = [m for slot in slots for m in counters().line(slot, slot.limit)]
+        if heads and set(heads) - set(gone):
+            wake([m for m in dict.fromkeys(heads) if m not in gone], [])
+
+
+def release_run_slots(run: Any) -> None:
+    """A finished run gives back its `concurrency.fn` slots (limits on whole runs)."""
+    slots = [s for s in slots_for(run, 0, 0) if s.holder.startswith("run:")]
+    try:
+        give_back(slots)
+    except Exception:  # noqa: BLE001 - the slot expires by itself; a Redis blip must not fail the run's end
+        log.warning("run %s: releasing its run-level concurrency slots failed", run.id, exc_info=True)
