@@ -31,7 +31,7 @@ from tests.stacks import ProductionStack, recreate_database, stop_process, wait_
 
 DATABASE = "inngest_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"
-APP_FUNCTIONS = 3  # bench/sdk_app.py registers three functions
+APP_FUNCTIONS = 7  # the functions bench/sdk_app.py registers
 
 
 def main() -> None:

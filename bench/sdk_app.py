@@ -51,8 +51,50 @@ def waiter(ctx: inngest.ContextSync) -> object:
     return found.data if found else None
 
 
+def _three_steps_limited(fn_id: str, limit: inngest.Concurrency) -> inngest.Function:
+    """The three-step function under a concurrency limit high enough never to make it wait:
+    what it costs is the price of the slot bookkeeping alone (bench/flow_control.py)."""
+
+    @client.create_function(fn_id=fn_id, trigger=inngest.TriggerEvent(event=f"bench/{fn_id}"), concurrency=[limit])
+    def limited(ctx: inngest.ContextSync) -> dict:
+        ctx.step.run("first-call-at", time.time)
+        two = ctx.step.run("two", lambda: 2)
+        three = ctx.step.run("three", lambda: 3)
+        return {"sum": two + three}
+
+    return limited
+
+
+IN_FLIGHT_KEY, PEAK_KEY = "bench:in-flight", "bench:peak"
+
+
+def _io_bound(fn_id: str, concurrency: list[inngest.Concurrency] | None) -> inngest.Function:
+    """One step that waits 50 ms (an API call, say) and counts how many run at once."""
+
+    @client.create_function(fn_id=fn_id, trigger=inngest.TriggerEvent(event=f"bench/{fn_id}"), concurrency=concurrency)
+    def io_bound(ctx: inngest.ContextSync) -> None:
+        def call_api() -> int:
+            now = store.incr(f"{IN_FLIGHT_KEY}:{fn_id}")
+            store.eval("if tonumber(redis.call('GET', KEYS[1]) or 0) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end",
+                       1, f"{PEAK_KEY}:{fn_id}", now)
+            time.sleep(0.05)
+            store.decr(f"{IN_FLIGHT_KEY}:{fn_id}")
+            return now
+
+        ctx.step.run("call-api", call_api)
+
+    return io_bound
+
+
+FUNCTIONS = [
+    three_steps, sleeper, waiter,
+    _three_steps_limited("limited-unkeyed", inngest.Concurrency(limit=1000)),
+    _three_steps_limited("limited-keyed", inngest.Concurrency(limit=1000, key="event.data.user")),
+    _io_bound("io-limited-10", [inngest.Concurrency(limit=10)]),
+    _io_bound("io-unlimited", None),
+]
 flask_app = flask.Flask("bench")
-inngest.flask.serve(flask_app, client, [three_steps, sleeper, waiter])
+inngest.flask.serve(flask_app, client, FUNCTIONS)
 
 
 def app(environ: dict, start_response: Callable) -> Iterable[bytes]:
