@@ -36,11 +36,33 @@ def main() -> None:
     args = parser.parse_args()
     samples, load = (40, 300) if args.quick else (200, 1000)
     figures: dict[str, str] = {}
+    figures |= bench_slot_scripts(10_000 if not args.quick else 2_000)
     with bench_stack(DATABASE, workers=1, concurrency=args.concurrency, app_workers=2) as (base_url, db):
         figures |= bench_overhead(base_url, db, samples)
         figures |= bench_limited_throughput(base_url, db, load)
     print_summary(f"flow-control benchmark ({'quick' if args.quick else 'full'}; 1 celery worker x {args.concurrency}, "
                   f"SDK app on 2 gunicorn processes; {os.cpu_count()} cores)", figures)
+
+
+def bench_slot_scripts(rounds: int) -> dict[str, str]:
+    """The slot bookkeeping alone, against the Redis on this machine: take + give back, one key and two."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
+    from executor.counters import Counters, Slot
+
+    client = redis.Redis.from_url(REDIS_URL)
+    counters = Counters(client)
+    figures = {}
+    for label, count in (("one limit", 1), ("two limits", 2)):
+        slots = [Slot(f"inngest:fc:bench:{i}", 1000, "", 30_000) for i in range(count)]
+        started = time.perf_counter()
+        for i in range(rounds):
+            held = [Slot(s.key, s.limit, str(i), s.ttl_ms) for s in slots]
+            now_ms = int(time.time() * 1000)
+            counters.acquire(held, str(i), now_ms, now_ms)
+            counters.release(held, now_ms)
+        figures[f"slot take + give back, {label}, per call (µs)"] = f"{(time.perf_counter() - started) / rounds * 1e6:.0f}"
+    client.flushdb()
+    return figures
 
 
 def bench_overhead(base_url: str, db, samples: int) -> dict[str, str]:

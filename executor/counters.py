@@ -154,6 +154,10 @@ class Counters:
             args += [slot.holder, slot.limit]
         return list(dict.fromkeys(_text(m) for m in self._release(keys=keys, args=args)))
 
+    def heads(self, slots: list[Slot], now_ms: int) -> list[str]:
+        """The waiters a free slot is there for right now (the release script, releasing nothing)."""
+        return self.release([Slot(slot.key, slot.limit, "", slot.ttl_ms) for slot in slots], now_ms)
+
     def renew(self, slots: list[Slot], now_ms: int) -> None:
         if not slots:
             return

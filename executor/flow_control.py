@@ -195,6 +195,8 @@ def park(call: Any, owner: str, full: Slot) -> None:
     reason = f"concurrency: {full.limit} at once{key_text}; waited for a free slot"
     if (run.flow_action, run.flow_reason) != (FlowAction.DELAYED, reason):
         Run.objects.filter(id=run.id).update(flow_action=FlowAction.DELAYED, flow_reason=reason)
+    # A slot freed between our attempt and the park found nobody parked to wake: look once more.
+    wake(counters().heads([full], _ms(timezone.now())), [full])
 
 
 def give_back(slots: list[Slot]) -> None:

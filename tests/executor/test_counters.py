@@ -65,3 +65,10 @@ def test_rate_limit_refuses_what_comes_too_early(counters: Counters) -> None:
 def test_throttle_hands_out_distinct_start_times_after_the_burst(counters: Counters) -> None:
     delays = [counters.reserve_start("inngest:fc:th", 1000, 1000, NOW) for _ in range(5)]
     assert delays == [0, 0, 1000, 2000, 3000]
+
+
+def test_heads_are_the_waiters_a_free_slot_is_there_for(counters: Counters) -> None:
+    counters.acquire([slot("a", limit=1)], "a", 1, NOW)
+    counters.acquire([slot("b", limit=1)], "b", 2, NOW)
+    assert counters.heads([slot("x", limit=1)], NOW) == []  # a still holds the only slot
+    assert counters.heads([slot("x", limit=1)], NOW + 31_000) == ["b"]  # a's lease ran out
