@@ -27,6 +27,7 @@ from tests.stacks import wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_flow"
 PEAK_KEY = "bench:peak"  # written by bench/sdk_app.py
+COUNT_RUNS = "SELECT count(*) FROM runs_run r JOIN functions_function f ON f.id = r.function_id WHERE f.slug = %s"
 
 
 def main() -> None:
@@ -106,12 +107,11 @@ def bench_limited_throughput(base_url: str, db, runs: int) -> dict[str, str]:
         batches = [[{"name": f"bench/{fn}", "data": {}} for _ in range(100)] for _ in range(runs // 100)]
         with ThreadPoolExecutor(4) as pool:
             list(pool.map(lambda batch: requests.post(f"{base_url}/e/bench", json=batch, timeout=60).raise_for_status(), batches))
-        count = f"SELECT count(*) FROM runs_run r JOIN functions_function f ON f.id = r.function_id WHERE f.slug = %s"
-        wait_for(lambda: query(db, count + " AND r.status = 'completed'", [slug])[0][0] >= runs, timeout=900, interval=0.2,
-                 what=f"{runs} runs of {slug}")
+        wait_for(lambda s=slug: query(db, COUNT_RUNS + " AND r.status = 'completed'", [s])[0][0] >= runs, timeout=900,
+                 interval=0.2, what=f"{runs} runs of {slug}")
         last_end = query(db, "SELECT extract(epoch from max(r.ended_at)) FROM runs_run r JOIN functions_function f "
                              "ON f.id = r.function_id WHERE f.slug = %s", [slug])[0][0]
-        not_completed = query(db, count + " AND r.status <> 'completed'", [slug])[0][0]
+        not_completed = query(db, COUNT_RUNS + " AND r.status <> 'completed'", [slug])[0][0]
         label = "concurrency 10" if fn.endswith("10") else "no limit"
         figures[f"runs/s of a 50 ms step, {label} ({runs} runs)"] = f"{runs / (float(last_end) - started):.1f}"
         figures[f"  most steps in flight at once, {label}"] = (store.get(f"{PEAK_KEY}:{fn}") or b"0").decode()
