@@ -19,6 +19,7 @@ from django.utils import timezone
 from events.ids import EventIdSeed, new_event_id
 from events.models import Event
 from events.triggers import match_functions
+from executor import metrics
 from functions.flow_config import flow_config_of
 from runs.batches import batch_events
 from runs.creation import RunRequest, create_runs
@@ -132,6 +133,7 @@ def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
             result.error = str(exc)
             break
     store_events(accepted)
+    metrics.count("inngest_events_received", amount=len(accepted))
     result.ids = [event.internal_id for event in accepted]
     return result
 

@@ -181,6 +181,15 @@ class Counters:
     def in_use(self, slot: Slot, now_ms: int) -> int:
         return int(self._client.zcount(slot.holders_key, now_ms, "+inf"))
 
+    def add_to_hash(self, key: str, increments: dict[str, float]) -> None:
+        pipe = self._client.pipeline(transaction=False)
+        for field, amount in increments.items():
+            pipe.hincrbyfloat(key, field, amount)
+        pipe.execute()
+
+    def read_hash(self, key: str) -> dict[str, str]:
+        return {_text(k): _text(v) for k, v in self._client.hgetall(key).items()}
+
     def allow_rate(self, key: str, emission_ms: int, tolerance_ms: int, now_ms: int) -> bool:
         return bool(int(self._gcra(keys=[key], args=[now_ms, emission_ms, tolerance_ms, 0])))
 

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.utils import timezone
 
-from executor import flow_control
+from executor import flow_control, metrics
 from executor.decision import Clock, decide
 from executor.leases import lease_keeper, new_owner_token
+from executor.log_context import about_run, set_step
 from executor.responses import CallView, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle
@@ -56,19 +57,21 @@ def run_call(call_id: int) -> None:
     if call is None:
         _requeue_if_early(call_id)
         return
-    slots = flow_control.slots_for(call.run, call.id, settings.INNGEST_LEASE_SECONDS)
-    if slots and lifecycle.is_active(call.run):
-        full = flow_control.take_slots(call, slots)
-        if full is not None:
-            flow_control.park(call, owner, full)
-            return
-    lease_keeper.hold(call.id, owner, slots)
-    try:
-        _drive(call, owner)
-    finally:
-        lease_keeper.release(call.id)
-        # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
-        flow_control.give_back([slot for slot in slots if not slot.holder.startswith("run:")])
+    with about_run(call.run_id, call.run.function.slug, call.step_target):
+        slots = flow_control.slots_for(call.run, call.id, settings.INNGEST_LEASE_SECONDS)
+        if slots and lifecycle.is_active(call.run):
+            full = flow_control.take_slots(call, slots)
+            if full is not None:
+                flow_control.park(call, owner, full)
+                log.info("parked: no free concurrency slot")
+                return
+        lease_keeper.hold(call.id, owner, slots)
+        try:
+            _drive(call, owner)
+        finally:
+            lease_keeper.release(call.id)
+            # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
+            flow_control.give_back([slot for slot in slots if not slot.holder.startswith("run:")])
 
 
 def _requeue_if_early(call_id: int) -> None:
@@ -101,12 +104,14 @@ def _drive(call: PendingCall, owner: str) -> None:
 
 def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applied:
     run, function = call.run, call.run.function
+    set_step(call.step_target)
     started_at = timezone.now()
     response = call_function(_build_request(call, memo))
     ended_at = timezone.now()
     view = CallView(call.step_target, call.attempt, function.max_attempts, run.is_immediate_execution_disabled)
     clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
     decision = decide(view, response, clock)
+    _count_call(function.slug, call, decision, response, (ended_at - started_at).total_seconds())
     attempt = StepAttempt(
         run=run, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
         attempt=call.attempt, status_code=response.status, opcode=decision.opcode,
@@ -126,6 +131,13 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
             memo.add(record.step_id, record.output)
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
+
+
+def _count_call(function: str, call: PendingCall, decision, response: SdkResponse, seconds: float) -> None:
+    metrics.observe_call(function, seconds)
+    metrics.count("inngest_step_calls", function, decision.opcode or (f"http_{response.status}" if response.status else "no_answer"))
+    if any(s.step_target == call.step_target and s.attempt == call.attempt + 1 for s in decision.schedules):
+        metrics.count("inngest_step_retries", function)
 
 
 def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
@@ -154,7 +166,6 @@ def _transport_error(response: SdkResponse) -> dict | None:
 
 
 def _log_call(run: Run, call: PendingCall, opcode: str, step_name: str, status: int | None) -> None:
-    log.debug(
-        "call done run_id=%s function_id=%s step_id=%s attempt=%s status=%s opcode=%s",
-        run.id, run.function.slug, step_name or call.step_target, call.attempt, status, opcode,
-    )
+    # run_id and function_id come from the log context; the step is named once known.
+    set_step(step_name or call.step_target)
+    log.debug("call done attempt=%s status=%s opcode=%s", call.attempt, status, opcode)

@@ -151,11 +151,23 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": None,
 }
 
+# `json` (one object per line, for log shippers) or `text`. Lines about a run carry its run id,
+# function id and step id in both (executor/log_context.py).
+INNGEST_LOG_FORMAT = env_str("INNGEST_LOG_FORMAT", "text")
+if INNGEST_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"INNGEST_LOG_FORMAT must be json or text, got {INNGEST_LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"run_context": {"()": "executor.log_context.RunContextFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s run_id=%(run_id)s function_id=%(function_id)s "
+                           "step_id=%(step_id)s %(message)s"},
+        "json": {"()": "pythonjsonlogger.json.JsonFormatter",
+                 "fmt": "%(asctime)s %(levelname)s %(name)s %(run_id)s %(function_id)s %(step_id)s %(message)s",
+                 "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": INNGEST_LOG_FORMAT, "filters": ["run_context"]}},
     "root": {"handlers": ["console"], "level": env_str("INNGEST_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import path
 
+from executor.api.views import metrics_view
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
 from functions.api.views import DevInfoView, HealthView, RegisterView
 from runs.api.views import (
@@ -9,6 +10,7 @@ from runs.api.views import (
 
 urlpatterns = [
     path("health", HealthView.as_view()),
+    path("metrics", metrics_view),
     path("dev", DevInfoView.as_view()),
     path("e/<str:event_key>", EventIngestView.as_view()),
     path("fn/register", RegisterView.as_view()),

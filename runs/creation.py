@@ -11,7 +11,7 @@ from ulid import ULID
 
 from events.models import Event
 from events.system import INVOKED
-from executor import dispatch, flow_control
+from executor import dispatch, flow_control, metrics
 from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
@@ -51,7 +51,10 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
         open_cancel_waits([run for run, _ in queued], now)
         open_start_timeouts([run for run, _ in queued], now)
         _create_first_calls(queued, now)
-        _report_skipped_invokes([run for run, _ in admitted if run.status == RunStatus.SKIPPED])
+        skipped = [run for run, _ in admitted if run.status == RunStatus.SKIPPED]
+        _report_skipped_invokes(skipped)
+    for run in skipped:
+        metrics.count("inngest_runs_ended", run.function.slug, RunStatus.SKIPPED)
     return [run for run, _ in admitted]
 
 

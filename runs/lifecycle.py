@@ -15,7 +15,7 @@ from django.utils import timezone
 
 from events.ingest import store_events
 from events.system import run_ended_events
-from executor import dispatch, flow_control
+from executor import dispatch, flow_control, metrics
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from functions.flow_config import flow_config_of
 from runs.creation import timeout_wait
@@ -54,6 +54,7 @@ def start_run(run: Run) -> bool:
     now = timezone.now()
     if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
         run.status, run.started_at = RunStatus.RUNNING, now
+        metrics.count("inngest_runs_started", run.function.slug)
         if (run.function.config.get("timeouts") or {}):
             _switch_timeouts(run, now)
         return True
@@ -196,6 +197,7 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     PendingCall.objects.filter(run_id=run.id).delete()
     Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
+    metrics.count("inngest_runs_ended", run.function.slug, status)
     emit_run_ended(run)
     if any(limit.is_per_run for limit in flow_config_of(run.function).concurrency):
         transaction.on_commit(lambda: flow_control.release_run_slots(run))
