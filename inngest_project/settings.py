@@ -73,6 +73,7 @@ INSTALLED_APPS = [
     "functions",
     "runs",
     "executor",
+    "ui",
 ]
 
 MIDDLEWARE = [
@@ -214,3 +215,9 @@ INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000,
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# The operator UI (ui/) needs a signed-in Django user; `manage.py dev` turns this off, like
+# Inngest's dev server, unless the variable is set.
+INNGEST_UI_REQUIRE_LOGIN = env_bool("INNGEST_UI_REQUIRE_LOGIN", True)
+LOGIN_URL = "ui:login"
+LOGIN_REDIRECT_URL = "ui:runs"
+LOGOUT_REDIRECT_URL = "ui:login"

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from executor.api.views import metrics_view
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
@@ -25,4 +25,5 @@ urlpatterns = [
     path("v1/cancellations", CancellationListView.as_view()),
     path("v1/cancellations/<str:cancellation_id>", CancellationDetailView.as_view()),
     path("admin/", admin.site.urls),
+    path("", include("ui.urls")),
 ]

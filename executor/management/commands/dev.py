@@ -7,6 +7,7 @@ that wakes sleeps, waits and due calls, and app polling for the URLs given with 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Any, Callable
@@ -40,6 +41,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         urls = [_with_scheme(url) for url in options["urls"]]
         settings.INNGEST_DEV_URLS = urls
+        if "INNGEST_UI_REQUIRE_LOGIN" not in os.environ:
+            settings.INNGEST_UI_REQUIRE_LOGIN = False  # the dev server's UI is open, as Inngest's is
         call_command("migrate", interactive=False, verbosity=0)
         start_in_process_worker(options["workers"])
         # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
