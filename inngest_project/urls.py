@@ -4,6 +4,7 @@ from django.urls import include, path
 from executor.api.views import metrics_view
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
 from functions.api.views import DevInfoView, HealthView, RegisterView
+from runs.api.gql import graphql_view
 from runs.api.views import (
     CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
 )
@@ -19,6 +20,7 @@ urlpatterns = [
     path("v1/events/<str:internal_id>", EventDetailView.as_view()),
     path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),
     path("v1/runs/<str:run_id>", RunDetailView.as_view()),
+    path("v0/gql", graphql_view),
     path("v0/runs/<str:run_id>", LegacyRunCancelView.as_view()),
     path("v0/runs/<str:run_id>/batch", RunBatchView.as_view()),
     path("v0/runs/<str:run_id>/actions", RunActionsView.as_view()),

@@ -65,7 +65,7 @@ class SdkApp:
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
             self._parallel_five(), self._cron(), self._times_out(), self._parallel_mixed(),
-            *flow_functions(self),
+            self._repeated_steps(), self._failing_step(), *flow_functions(self),
         ]
 
     @property
@@ -257,6 +257,23 @@ class SdkApp:
             return [results[0], results[1], len(results[2]), after]
 
         return parallel_mixed
+
+    def _repeated_steps(self) -> inngest.Function:
+        @self.client.create_function(fn_id="repeated-steps", trigger=inngest.TriggerEvent(event="test/repeated-steps"))
+        def repeated_steps(ctx: inngest.ContextSync) -> list:
+            return [ctx.step.run("foo", lambda i=i: i) for i in range(2)]  # the same step id twice
+
+        return repeated_steps
+
+    def _failing_step(self) -> inngest.Function:
+        @self.client.create_function(fn_id="failing-step", trigger=inngest.TriggerEvent(event="test/failing-step"), retries=0)
+        def failing_step(ctx: inngest.ContextSync) -> None:
+            def explode() -> None:
+                raise ValueError("the step gave up")
+
+            ctx.step.run("explode", explode)
+
+        return failing_step
 
     def _slow_step(self) -> inngest.Function:
         cancel = inngest.Cancel(event="test/stop-slow", if_exp="event.data.tag == async.data.tag")
