@@ -45,3 +45,19 @@ def test_a_released_slot_skips_waiters_whose_run_ended_and_wakes_the_next() -> N
 def test_functions_without_concurrency_take_no_slot() -> None:
     (run,) = create_runs([RunRequest(make_function(), None, [{"name": "test/event"}], "only")])
     assert flow_control.slots_for(run, 1, 30) == []
+
+
+def test_env_scoped_limits_share_one_line_across_functions_and_fn_scoped_ones_do_not() -> None:
+    shared = {"concurrency": [{"limit": 3, "key": "event.data.tenant", "scope": "env"}]}
+    own = {"concurrency": [{"limit": 3, "key": "event.data.tenant"}]}
+    functions = []
+    for config in (shared, shared, own, own):
+        function = make_function()
+        function.config = config
+        function.save()
+        functions.append(function)
+    runs = [create_runs([RunRequest(f, None, [{"name": "test/event", "data": {"tenant": "t1"}}], f"k{i}")])[0]
+            for i, f in enumerate(functions)]
+    keys = [flow_control.slots_for(run, 1, 30)[0].key for run in runs]
+    assert keys[0] == keys[1]  # env scope: one limit for the key across functions
+    assert len({keys[0], keys[2], keys[3]}) == 3  # fn scope: a line per function
