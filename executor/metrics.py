@@ -3,7 +3,8 @@
 Counters are kept in Redis, not in each process: HTTP and worker processes on many machines add
 to the same numbers, and one scrape of any server process sees them all (prometheus_client's
 per-process registries would need one scrape target per worker process). Each process buffers
-its increments and writes them in one pipelined call at the end of each request and task.
+its increments and a daemon thread writes them in one pipelined call every second, so requests
+and tasks never wait on Redis for a metric.
 Gauges that describe current state (queue depth, open sleeps and waits) are read from the
 database at scrape time.
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 from collections import defaultdict
 from typing import Iterator
@@ -36,8 +38,11 @@ COUNTERS = {
     "inngest_step_retries": ("Calls scheduled again after an error", ("function",)),
 }
 
+FLUSH_SECONDS = 1.0
+
 _lock = threading.Lock()
 _pending: dict[str, float] = defaultdict(float)
+_flusher_pid = 0
 
 
 def _field(name: str, labels: tuple[str, ...]) -> str:
@@ -47,6 +52,7 @@ def _field(name: str, labels: tuple[str, ...]) -> str:
 def count(name: str, *labels: str, amount: float = 1) -> None:
     with _lock:
         _pending[_field(name, labels)] += amount
+    _ensure_flusher()
 
 
 def observe_call(function: str, seconds: float) -> None:
@@ -55,10 +61,29 @@ def observe_call(function: str, seconds: float) -> None:
     with _lock:
         _pending[_field("inngest_step_call_seconds_bucket", (function, bucket))] += 1
         _pending[_field("inngest_step_call_seconds_sum", (function,))] += seconds
+    _ensure_flusher()
+
+
+def _ensure_flusher() -> None:
+    """One flushing thread per process (a forked worker child starts its own)."""
+    global _flusher_pid
+    if _flusher_pid == os.getpid():
+        return
+    with _lock:
+        if _flusher_pid == os.getpid():
+            return
+        _flusher_pid = os.getpid()
+    threading.Thread(target=_flush_forever, name="metrics-flush", daemon=True).start()
+
+
+def _flush_forever() -> None:
+    stop = threading.Event()
+    while not stop.wait(FLUSH_SECONDS):
+        flush()
 
 
 def flush() -> None:
-    """Write this process's buffered increments (end of a request or task)."""
+    """Write this process's buffered increments."""
     with _lock:
         if not _pending:
             return

@@ -11,6 +11,7 @@ from executor.log_context import RunContextFilter
 from executor.run_loop import run_call
 from runs import creation
 from tests.factories import make_function
+from tests.stacks import wait_for
 
 
 @pytest.mark.django_db
@@ -42,11 +43,17 @@ def test_metrics_count_events_runs_and_calls_as_they_happen(stack) -> None:
     before = scrape(server.base_url)
     run = server.run_once({"name": "test/three-steps", "data": {"start": 1}})
     assert run["status"] == "Completed"
-    after = scrape(server.base_url)
+    after: dict = {}
 
     def moved(name: str, **labels: str) -> float:
         key = (name, tuple(sorted(labels.items())))
         return after.get(key, 0) - before.get(key, 0)
+
+    def counted() -> bool:
+        after.update(scrape(server.base_url))  # each process writes its counts within a second
+        return moved("inngest_runs_ended_total", function=slug, status="completed") >= 1 and moved("inngest_events_received_total") >= 1
+
+    wait_for(counted, timeout=10, what="the event and the run's end to be counted")
 
     assert moved("inngest_events_received_total") >= 1
     assert moved("inngest_runs_started_total", function=slug) >= 1
