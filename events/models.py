@@ -35,3 +35,16 @@ class Event(models.Model):
         if self.v:
             payload["v"] = self.v
         return payload
+
+
+class EventKey(models.Model):
+    """A key apps send events with (`POST /e/{key}`). Only its SHA-256 is stored."""
+
+    name = models.CharField(max_length=255)
+    key_hash = models.CharField(max_length=64, unique=True)  # /e/ looks keys up by hash
+    hint = models.CharField(max_length=12)  # the key's first characters, to tell keys apart in lists
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"

@@ -7,9 +7,11 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import rfc8785
 import urllib3
 from django.conf import settings
 
+from executor import signing
 from executor.responses import SdkResponse
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
@@ -83,9 +85,12 @@ def call_function(request: CallRequest) -> SdkResponse:
         "X-Run-ID": request.run_id,
         "x-inngest-req-version": str(request.request_version),
     }
-    payload = json.dumps(request.body(), separators=(",", ":")).encode()
+    keys = signing.configured_keys()
+    payload = _encode(request.body(), keys)
     if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:
-        payload = json.dumps(request.body(use_api=True), separators=(",", ":")).encode()
+        payload = _encode(request.body(use_api=True), keys)
+    if keys:
+        headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
     try:
         answer = _pool().request(
             "POST", with_step_id(request.url, request.step_target), body=payload, headers=headers,
@@ -96,7 +101,22 @@ def call_function(request: CallRequest) -> SdkResponse:
         return SdkResponse(status=None, transport_error=f"{type(exc).__name__}: {exc}")
     if content is None:
         return SdkResponse(status=None, transport_error=f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes")
+    answer_signature = answer.headers.get("X-Inngest-Signature")
+    if keys and answer_signature and not signing.is_valid_signature(content, answer_signature, keys):
+        # A signed answer that does not verify did not come from the app (or was altered).
+        return SdkResponse(status=None, transport_error="signature_mismatch: the app's answer is not signed with the signing key")
     return read_response(answer.status, answer.headers, content)
+
+
+def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
+    """The body as sent. Signed bodies are JCS-canonical (RFC 8785), which is what SDKs verify."""
+    if keys:
+        try:
+            return rfc8785.dumps(body)
+        except rfc8785.CanonicalizationError:
+            # Integers beyond ±2^53 have no JCS form; sorted keys are the closest we can sign.
+            return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+    return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _read_capped(answer: urllib3.BaseHTTPResponse) -> bytes | None:

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "executor.middleware.ServerKindMiddleware",
+    "executor.middleware.SigningKeyAuthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -195,6 +196,19 @@ CELERY_DB_REUSE_MAX = 1000
 
 # --- The server's own knobs ------------------------------------------------------------------
 INNGEST_SIGNING_KEY = env_str("INNGEST_SIGNING_KEY")
+# Accepted wherever the signing key is (bearer tokens, answers' signatures): key rotation.
+INNGEST_SIGNING_KEY_FALLBACK = env_str("INNGEST_SIGNING_KEY_FALLBACK")
+for _name, _key in (("INNGEST_SIGNING_KEY", INNGEST_SIGNING_KEY), ("INNGEST_SIGNING_KEY_FALLBACK", INNGEST_SIGNING_KEY_FALLBACK)):
+    if _key:
+        from executor.signing import check_key
+
+        if _problem := check_key(_name, _key):
+            raise ImproperlyConfigured(_problem)
+if INNGEST_SIGNING_KEY_FALLBACK and not INNGEST_SIGNING_KEY:
+    raise ImproperlyConfigured("INNGEST_SIGNING_KEY_FALLBACK needs INNGEST_SIGNING_KEY")
+# Production /e/{key} accepts only event keys created with `manage.py event_keys create`;
+# on by default whenever a signing key is set (dev mode accepts any key).
+INNGEST_REQUIRE_EVENT_KEYS = env_bool("INNGEST_REQUIRE_EVENT_KEYS", bool(INNGEST_SIGNING_KEY))
 # Without a signing key the server cannot talk to cloud-mode SDKs, so it presents itself as a
 # dev server (SDKs in dev mode refuse a `cloud` server and vice versa).
 INNGEST_SERVER_KIND = env_str("INNGEST_SERVER_KIND", "cloud" if INNGEST_SIGNING_KEY else "dev")

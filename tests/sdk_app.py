@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import datetime
 import logging
+import os
 import socket
 import threading
 import time
@@ -30,17 +31,35 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _client(app_id: str, server_url: str, signing_key: str | None, fallback: str | None, event_key: str | None) -> inngest.Inngest:
+    """The SDK's client; with a signing key it runs in cloud mode: it signs and verifies, as in production.
+
+    The SDK reads its fallback key only from INNGEST_SIGNING_KEY_FALLBACK, at construction.
+    """
+    saved = os.environ.pop("INNGEST_SIGNING_KEY_FALLBACK", None)
+    if fallback:
+        os.environ["INNGEST_SIGNING_KEY_FALLBACK"] = fallback
+    try:
+        return inngest.Inngest(
+            app_id=app_id, is_production=signing_key is not None, api_base_url=server_url, event_api_base_url=server_url,
+            signing_key=signing_key, event_key=event_key, logger=logging.getLogger("sdk-app"),
+        )
+    finally:
+        os.environ.pop("INNGEST_SIGNING_KEY_FALLBACK", None)
+        if saved is not None:
+            os.environ["INNGEST_SIGNING_KEY_FALLBACK"] = saved
+
+
 class SdkApp:
     """The SDK app and its HTTP server. `url` is what the server syncs and calls."""
 
-    def __init__(self, app_id: str, server_url: str) -> None:
+    def __init__(self, app_id: str, server_url: str, signing_key: str | None = None,
+                 signing_key_fallback: str | None = None, event_key: str | None = None) -> None:
         self.app_id = app_id
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/inngest"
-        self.client = inngest.Inngest(
-            app_id=app_id, is_production=False, api_base_url=server_url, event_api_base_url=server_url,
-            logger=logging.getLogger("sdk-app"),
-        )
+        # With a signing key the app runs in cloud mode: it signs and verifies, as in production.
+        self.client = _client(app_id, server_url, signing_key, signing_key_fallback, event_key)
         self.counters: collections.Counter[str] = collections.Counter()
         self.seen: collections.defaultdict[str, list] = collections.defaultdict(list)
         self.slow_step_started = threading.Event()

@@ -64,14 +64,16 @@ class Stack:
     """What every test needs of a running server, whatever its mode."""
 
     base_url: str
+    event_key = "test-key"
+    headers: dict[str, str] = {}  # Authorization for /v1 when the server has a signing key
 
     def send(self, events: Any) -> list[str]:
-        answer = requests.post(f"{self.base_url}/e/test-key", json=events, timeout=10)
+        answer = requests.post(f"{self.base_url}/e/{self.event_key}", json=events, timeout=10)
         assert answer.status_code == 200, answer.text
         return answer.json()["ids"]
 
     def runs_of_event(self, internal_id: str) -> list[dict]:
-        answer = requests.get(f"{self.base_url}/v1/events/{internal_id}/runs", timeout=10)
+        answer = requests.get(f"{self.base_url}/v1/events/{internal_id}/runs", headers=self.headers, timeout=10)
         assert answer.status_code == 200, answer.text
         return answer.json()["data"]
 
@@ -81,7 +83,7 @@ class Stack:
 
     def wait_for_end(self, run_id: str, timeout: float = 30) -> dict:
         def ended() -> dict | None:
-            run = requests.get(f"{self.base_url}/v1/runs/{run_id}", timeout=10).json()["data"]
+            run = requests.get(f"{self.base_url}/v1/runs/{run_id}", headers=self.headers, timeout=10).json()["data"]
             return run if run["status"] != "Running" else None
 
         return wait_for(ended, timeout=timeout, what=f"run {run_id} to end")
@@ -137,12 +139,13 @@ class ProductionStack(Stack):
     """`manage.py start --workers 0` (gunicorn and beat) plus celery workers this class controls."""
 
     def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]],
-                 workers: int = 1, worker_concurrency: int = 4, port: int | None = None) -> None:
+                 workers: int = 1, worker_concurrency: int = 4, port: int | None = None,
+                 extra_env: dict[str, str] | None = None) -> None:
         from tests.sdk_app import free_port
 
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **TEST_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url}
+        self.env = {**os.environ, **TEST_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **(extra_env or {})}
         self._query = query
         self.server = subprocess.Popen(
             [sys.executable, MANAGE, "start", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "0"],

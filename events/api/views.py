@@ -14,6 +14,7 @@ from rest_framework.views import APIView
 
 from events.api.envelope import v1_error, v1_response
 from events.api.serializers import event_json
+from events.keys import is_accepted
 from events.ingest import EventError, ingest
 from events.models import Event
 from runs.api.serializers import run_json
@@ -27,8 +28,8 @@ class EventIngestView(APIView):
     parser_classes: list = []  # the body is parsed by events.ingest, which knows the limits
 
     def post(self, request: Request, event_key: str) -> Response:
-        if not event_key:
-            return Response({"status": 401, "error": "Event key not found"}, status=401)
+        if not is_accepted(event_key):
+            return Response({"status": 401, "message": "Event key not found", "error": "Event key not found"}, status=401)
         try:
             body = request._request.body
         except RequestDataTooBig:
