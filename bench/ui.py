@@ -29,7 +29,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
     recreate_database(DATABASE)
-    os.environ.update({"DATABASE_URL": f"{POSTGRES_URL}/{DATABASE}", "INNGEST_UI_REQUIRE_LOGIN": "false",
+    os.environ.update({"DATABASE_URL": f"{POSTGRES_URL}/{DATABASE}", "INNGEST_OPERATOR_LOGIN": "false",
                        "DJANGO_SETTINGS_MODULE": "inngest_project.settings", "INNGEST_LOG_LEVEL": "WARNING"})
     os.environ.pop("REDIS_URL", None)
     import django

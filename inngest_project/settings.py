@@ -68,6 +68,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "events",
     "functions",
@@ -151,6 +154,17 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Inngest-compatible server: operator API",
+    "DESCRIPTION": "Functions, events and runs for people and tools that operate the server. "
+                   "Production: `Authorization: Token <token>` (`manage.py drf_create_token <user>`) or a UI session.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",  # served by the server itself: no CDN
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "PREPROCESSING_HOOKS": ["inngest_project.openapi.only_operator_api"],
 }
 
 # `json` (one object per line, for log shippers) or `text`. Lines about a run carry its run id,
@@ -229,9 +243,10 @@ INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000,
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
-# The operator UI (ui/) needs a signed-in Django user; `manage.py dev` turns this off, like
+# The operator UI (ui/) and the operator REST API (/api/v1) need a signed-in Django user (or, for
+# the API, a token: `manage.py drf_create_token <user>`); `manage.py dev` turns this off, like
 # Inngest's dev server, unless the variable is set.
-INNGEST_UI_REQUIRE_LOGIN = env_bool("INNGEST_UI_REQUIRE_LOGIN", True)
+INNGEST_OPERATOR_LOGIN = env_bool("INNGEST_OPERATOR_LOGIN", True)
 LOGIN_URL = "ui:login"
 LOGIN_REDIRECT_URL = "ui:runs"
 LOGOUT_REDIRECT_URL = "ui:login"

@@ -1,10 +1,14 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from executor.api.views import metrics_view
+from events.api.rest import EventsView
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
+from executor.api.views import metrics_view
+from functions.api.rest import FunctionsView
 from functions.api.views import DevInfoView, HealthView, RegisterView
 from runs.api.gql import graphql_view
+from runs.api.rest import RunsView, RunView
 from runs.api.views import (
     CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
 )
@@ -26,6 +30,12 @@ urlpatterns = [
     path("v0/runs/<str:run_id>/actions", RunActionsView.as_view()),
     path("v1/cancellations", CancellationListView.as_view()),
     path("v1/cancellations/<str:cancellation_id>", CancellationDetailView.as_view()),
+    path("api/v1/functions", FunctionsView.as_view()),
+    path("api/v1/events", EventsView.as_view()),
+    path("api/v1/runs", RunsView.as_view()),
+    path("api/v1/runs/<str:run_id>", RunView.as_view()),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("", include("ui.urls")),
 ]

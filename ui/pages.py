@@ -6,19 +6,16 @@ id, so the pages stay fast with hundreds of thousands of runs.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlencode
 
 from django.db.models import Count, Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from ulid import ULID
 
 from events.models import Event
 from functions.models import App, Function, Trigger
 from runs.models import FlowAction, Run, RunStatus
+from runs.queries import RunFilter
 from ui.access import operator_view
 from ui.timeline import build_timeline
 
@@ -77,54 +74,6 @@ def event_detail(request: HttpRequest, internal_id: str) -> HttpResponse:
         raise Http404("no such event")
     runs = Run.objects.select_related("function").filter(event=event).order_by("id")
     return render(request, "ui/event.html", {"event": event, "payload": _pretty(event.as_payload()), "runs": runs, "nav": "events"})
-
-
-@dataclass(frozen=True)
-class RunFilter:
-    status: str = ""
-    function: str = ""
-    event_name: str = ""
-    since: str = ""
-    until: str = ""
-    before: str = ""  # the cursor: runs older than this id
-
-    @classmethod
-    def from_query(cls, query: Any) -> "RunFilter":
-        return cls(**{name: str(query.get(name, "")).strip() for name in cls.__dataclass_fields__})
-
-    def apply(self, runs: Any) -> Any:
-        if self.status in RunStatus.values:
-            runs = runs.filter(status=self.status)
-        if self.function:
-            runs = runs.filter(function__slug=self.function)
-        if self.event_name:
-            runs = runs.filter(event__name=self.event_name)
-        # Run ids are ULIDs: a time range is a range of the primary key, which is indexed.
-        if (since := _ulid_floor(self.since)) is not None:
-            runs = runs.filter(id__gte=since)
-        if (until := _ulid_floor(self.until)) is not None:
-            runs = runs.filter(id__lt=until)
-        if self.before:
-            runs = runs.filter(id__lt=self.before)
-        return runs
-
-    def next_page(self, last_id: str) -> str:
-        params = {k: v for k, v in self.__dict__.items() if v and k != "before"}
-        return "?" + urlencode({**params, "before": last_id})
-
-
-def _ulid_floor(text: str) -> str | None:
-    """The smallest run id created at the given time (HTML datetime-local, read as UTC)."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    millis = int(moment.timestamp() * 1000)
-    return str(ULID.from_bytes(millis.to_bytes(6, "big") + bytes(10)))
 
 
 @operator_view

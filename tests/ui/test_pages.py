@@ -26,7 +26,7 @@ def make_runs(count: int) -> list[Run]:
     ])
 
 
-@override_settings(INNGEST_UI_REQUIRE_LOGIN=False)
+@override_settings(INNGEST_OPERATOR_LOGIN=False)
 def test_the_runs_list_takes_the_same_few_queries_for_many_rows(django_assert_max_num_queries) -> None:
     runs = make_runs(120)
     client = Client()
@@ -39,7 +39,7 @@ def test_the_runs_list_takes_the_same_few_queries_for_many_rows(django_assert_ma
     assert filtered.status_code == 200
 
 
-@override_settings(INNGEST_UI_REQUIRE_LOGIN=False)
+@override_settings(INNGEST_OPERATOR_LOGIN=False)
 def test_a_run_page_takes_the_same_few_queries_for_many_calls(django_assert_max_num_queries) -> None:
     (run,) = make_runs(1)
     now = timezone.now()
@@ -52,7 +52,7 @@ def test_a_run_page_takes_the_same_few_queries_for_many_calls(django_assert_max_
     assert page.status_code == 200 and page.content.decode().count("HTTP 206 StepRun") == 60
 
 
-@override_settings(INNGEST_UI_REQUIRE_LOGIN=True)
+@override_settings(INNGEST_OPERATOR_LOGIN=True)
 def test_anonymous_users_are_sent_to_sign_in_in_production() -> None:
     answer = Client().get("/runs/")
     assert answer.status_code == 302 and answer["Location"].startswith("/login/?next=/runs/")

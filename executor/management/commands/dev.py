@@ -41,8 +41,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         urls = [_with_scheme(url) for url in options["urls"]]
         settings.INNGEST_DEV_URLS = urls
-        if "INNGEST_UI_REQUIRE_LOGIN" not in os.environ:
-            settings.INNGEST_UI_REQUIRE_LOGIN = False  # the dev server's UI is open, as Inngest's is
+        if "INNGEST_OPERATOR_LOGIN" not in os.environ:
+            settings.INNGEST_OPERATOR_LOGIN = False  # the dev server's UI is open, as Inngest's is
         call_command("migrate", interactive=False, verbosity=0)
         start_in_process_worker(options["workers"])
         # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
