@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 
@@ -20,4 +21,8 @@ app.conf.beat_schedule = {
         "task": "executor.sweep_due_calls",
         "schedule": max(1.0, round(float(os.environ.get("INNGEST_SWEEP_SECONDS") or 1.0))),
     },
+    # Run history past INNGEST_RUN_RETENTION_DAYS (0 keeps everything), once a day at 03:00 UTC.
+    "prune-run-history": {"task": "runs.prune_history", "schedule": crontab(hour=3, minute=0)},
+    # Active runs with nothing pending and nothing to wait for: a safety net, every 5 minutes.
+    "requeue-stuck-runs": {"task": "runs.requeue_stuck_runs", "schedule": 300.0},
 }

@@ -250,3 +250,5 @@ INNGEST_OPERATOR_LOGIN = env_bool("INNGEST_OPERATOR_LOGIN", True)
 LOGIN_URL = "ui:login"
 LOGIN_REDIRECT_URL = "ui:runs"
 LOGOUT_REDIRECT_URL = "ui:login"
+# Days of run history kept; older ended runs and their events are pruned daily (0 = keep all).
+INNGEST_RUN_RETENTION_DAYS = env_int("INNGEST_RUN_RETENTION_DAYS", 30)

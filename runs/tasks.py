@@ -1,0 +1,27 @@
+"""Celery entry points for run history upkeep (scheduled in inngest_project/celery.py)."""
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.utils import timezone
+
+from runs import maintenance
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="runs.prune_history", acks_late=True, ignore_result=True)
+def prune_history() -> None:
+    if settings.INNGEST_RUN_RETENTION_DAYS > 0:
+        result = maintenance.prune(timezone.now() - timedelta(days=settings.INNGEST_RUN_RETENTION_DAYS))
+        log.info("pruned %d runs, %d events, %d idempotency keys", result.runs, result.events, result.keys)
+
+
+@shared_task(name="runs.requeue_stuck_runs", acks_late=True, ignore_result=True)
+def requeue_stuck_runs() -> None:
+    stuck = maintenance.requeue_stuck()
+    if stuck.lost_calls or stuck.orphans:
+        log.warning("requeued %d lost calls and %d orphaned runs", len(stuck.lost_calls), len(stuck.orphans))
