@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "inngest_project.urls"
@@ -252,3 +253,19 @@ LOGIN_REDIRECT_URL = "ui:runs"
 LOGOUT_REDIRECT_URL = "ui:login"
 # Days of run history kept; older ended runs and their events are pruned daily (0 = keep all).
 INNGEST_RUN_RETENTION_DAYS = env_int("INNGEST_RUN_RETENTION_DAYS", 30)
+
+# --- Behind TLS (production) -----------------------------------------------------------------
+# INNGEST_HTTPS=true when the server is reached over HTTPS (usually a proxy terminating TLS):
+# secure cookies, HSTS, redirects to HTTPS (not for /health and /metrics, which probes and
+# scrapers call directly). `manage.py check --deploy` is clean with it and a real secret key.
+INNGEST_HTTPS = env_bool("INNGEST_HTTPS", False)
+if INNGEST_HTTPS:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = True
+    SECURE_REDIRECT_EXEMPT = [r"^health$", r"^metrics$"]
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("INNGEST_HSTS_SECONDS", 31_536_000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("INNGEST_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = env_bool("INNGEST_HSTS_PRELOAD", True)
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS")
