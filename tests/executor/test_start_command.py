@@ -59,6 +59,23 @@ def test_start_refuses_to_run_without_a_broker(empty_database: str) -> None:
     assert "--redis-url" in result.stderr
 
 
+@pytest.mark.parametrize(("config", "message"), [
+    ("lease_seconds: soon\n", "invalid configuration: INNGEST_LEASE_SECONDS"),
+    ("signing_key: signkey-prod-xyz\n", "invalid configuration: INNGEST_SIGNING_KEY must be a hex string"),
+    ("log_format: xml\n", "invalid configuration: INNGEST_LOG_FORMAT must be json or text"),
+    ("colour: blue\n", "unknown keys colour"),
+])
+def test_start_refuses_a_bad_configuration_with_a_clear_message(tmp_path: Path, empty_database: str, config: str,
+                                                               message: str) -> None:
+    path = tmp_path / "settings.yaml"
+    path.write_text(config)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
+    result = subprocess.run([sys.executable, MANAGE, "start", "--config", str(path), "--database-url", empty_database,
+                             "--redis-url", "redis://127.0.0.1:6379/11"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
 def _children(pid: int) -> list[int]:
     output = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(line) for line in output.split()]

@@ -22,8 +22,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 CONFIG_KEYS = {
     "port": "INNGEST_PORT", "host": "INNGEST_HOST", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
     "workers": "INNGEST_WORKERS", "concurrency": "INNGEST_WORKER_CONCURRENCY", "http_workers": "INNGEST_HTTP_WORKERS",
-    "signing_key": "INNGEST_SIGNING_KEY", "retry_interval": "INNGEST_RETRY_INTERVAL",
-    "lease_seconds": "INNGEST_LEASE_SECONDS", "log_level": "INNGEST_LOG_LEVEL",
+    "signing_key": "INNGEST_SIGNING_KEY", "signing_key_fallback": "INNGEST_SIGNING_KEY_FALLBACK",
+    "require_event_keys": "INNGEST_REQUIRE_EVENT_KEYS", "operator_login": "INNGEST_OPERATOR_LOGIN",
+    "https": "INNGEST_HTTPS", "secret_key": "DJANGO_SECRET_KEY", "allowed_hosts": "DJANGO_ALLOWED_HOSTS",
+    "retry_interval": "INNGEST_RETRY_INTERVAL", "lease_seconds": "INNGEST_LEASE_SECONDS",
+    "time_slice_seconds": "INNGEST_TIME_SLICE_SECONDS", "max_call_body_bytes": "INNGEST_MAX_CALL_BODY_BYTES",
+    "run_retention_days": "INNGEST_RUN_RETENTION_DAYS", "log_level": "INNGEST_LOG_LEVEL", "log_format": "INNGEST_LOG_FORMAT",
 }
 DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
             "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2"}
@@ -49,10 +53,20 @@ class Command(BaseCommand):
             raise CommandError("production mode needs a database and a broker: set --database-url and --redis-url "
                                "(or DATABASE_URL and REDIS_URL, or database_url and redis_url in --config)")
         manage = [sys.executable, str(Path(__file__).resolve().parents[3] / "manage.py")]
+        check_configuration(manage, env)
         subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
         children = [subprocess.Popen(cmd, env=env) for cmd in child_commands(env)]
         self.stdout.write(f"serving on http://{env['INNGEST_HOST']}:{env['INNGEST_PORT']} ({len(children)} processes)")
         supervise(children)
+
+
+def check_configuration(manage: list[str], env: dict[str, str]) -> None:
+    """Load the settings as the children will, once, and stop with the settings' own message."""
+    done = subprocess.run([*manage, "check", "--fail-level", "ERROR"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        reason = lines[-1].split("ImproperlyConfigured: ", 1)[-1] if lines else "manage.py check failed"
+        raise CommandError(f"invalid configuration: {reason}")
 
 
 def build_environment(options: dict[str, Any]) -> dict[str, str]:
