@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
@@ -28,7 +28,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @operator_view
 def apps(request: HttpRequest) -> HttpResponse:
-    rows = App.objects.annotate(function_count=Count("functions")).order_by("name")
+    active = Prefetch("functions", queryset=Function.objects.filter(is_archived=False).order_by("slug"))
+    rows = App.objects.prefetch_related(active).order_by("name")
     return render(request, "ui/apps.html", {"apps": rows, "nav": "apps"})
 
 
