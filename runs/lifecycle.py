@@ -189,6 +189,9 @@ def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
 def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) -> bool:
     """Move a run to a terminal status and drop its pending calls. False if it had already ended."""
     now = now or timezone.now()
+    # Lock order: a worker applying a decision holds its pending call's row, then updates the
+    # run; take the run's pending calls first here too, so a cancel and a worker never deadlock.
+    list(PendingCall.objects.select_for_update().filter(run_id=run.id).order_by("id").values_list("id", flat=True))
     changed = Run.objects.filter(id=run.id, status__in=sources_of(status)).update(
         status=status, output=output, ended_at=now
     )
