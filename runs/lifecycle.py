@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -240,8 +240,16 @@ def _continue_inline(call: PendingCall, schedule: ScheduleCall) -> Applied:
 
 def cancel_run(run: Run) -> bool:
     """Cancel an active run: no further call is made, and an answer in flight is discarded."""
-    with transaction.atomic():
-        return finish_run(run, RunStatus.CANCELLED, None)
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return finish_run(run, RunStatus.CANCELLED, None)
+        except OperationalError:
+            # Chosen as a deadlock victim (PostgreSQL rolled this transaction back): the other
+            # one has finished, so try again, unless an outer transaction is now unusable.
+            if transaction.get_connection().in_atomic_block or attempt == 2:
+                raise
+    return False
 
 
 def cancel_runs_for_singleton(newcomer: Run, now: datetime) -> None:
