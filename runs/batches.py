@@ -17,10 +17,8 @@ from events.expressions import compile_expression
 from executor import dispatch
 from executor.flow_control import digest, key_value
 from functions.flow_config import BatchSpec
-from runs.creation import RunRequest, create_runs
+from runs.creation import RunRequest, start_due_held_runs
 from runs.models import EventBatch
-
-FIRE_BATCH = 200
 
 
 def batch_events(requests: list[RunRequest], spec: BatchSpec, now: datetime) -> list[RunRequest]:
@@ -85,17 +83,5 @@ def _run_request(batch: EventBatch, function, why: str) -> RunRequest:
 
 def start_due_batches(now: datetime | None = None) -> int:
     """Start the runs of batches whose timeout has passed. Returns how many started."""
-    now = now or timezone.now()
-    with transaction.atomic():
-        batches = list(
-            EventBatch.objects.select_for_update(skip_locked=True, of=("self",)).select_related("function", "first_event")
-            .filter(due_at__lte=now).order_by("due_at")[:FIRE_BATCH]
-        )
-        if not batches:
-            return 0
-        EventBatch.objects.filter(id__in=[batch.id for batch in batches]).delete()
-        create_runs([
-            _run_request(batch, batch.function, "timed out")
-            for batch in batches if batch.payloads and not batch.function.is_archived
-        ])
-    return len(batches)
+    return start_due_held_runs(EventBatch, "first_event", now or timezone.now(),
+                               lambda batch: _run_request(batch, batch.function, "timed out") if batch.payloads else None)

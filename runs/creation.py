@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Any, Callable, Iterable
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -19,6 +19,7 @@ from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 DEFAULT_CANCEL_TIMEOUT = timedelta(days=365)
+START_BATCH = 200  # due debounces or batches started per timer tick
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,21 @@ def _report_skipped_invokes(runs: list[Run]) -> None:
             run.output = {"name": "Error", "message": f"the invoked function was skipped by flow control ({run.flow_reason})"}
             Run.objects.filter(id=run.id).update(output=run.output)
             emit_run_ended(run)
+
+
+def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Callable[[Any], RunRequest | None]) -> int:
+    """Debounces and batches are rows with a due time: take the due ones (SKIP LOCKED, so two
+    timer ticks never take the same row), delete them and start their runs, in one transaction."""
+    with transaction.atomic():
+        rows = list(
+            model.objects.select_for_update(skip_locked=True, of=("self",)).select_related("function", related)
+            .filter(due_at__lte=now).order_by("due_at")[:START_BATCH]
+        )
+        if not rows:
+            return 0
+        model.objects.filter(pk__in=[row.pk for row in rows]).delete()
+        create_runs([req for row in rows if not row.function.is_archived and (req := to_request(row)) is not None])
+    return len(rows)
 
 
 def open_cancel_waits(runs: list[Run], now: datetime) -> None:

@@ -17,10 +17,8 @@ from ulid import ULID
 from executor import dispatch
 from executor.flow_control import digest, key_value
 from functions.flow_config import DebounceSpec
-from runs.creation import RunRequest, create_runs
+from runs.creation import RunRequest, start_due_held_runs
 from runs.models import Debounce
-
-FIRE_BATCH = 200
 
 
 def debounce_event(request: RunRequest, spec: DebounceSpec, now: datetime) -> None:
@@ -61,17 +59,7 @@ def _seconds(start: datetime, end: datetime) -> str:
 def start_due_debounces(now: datetime | None = None) -> int:
     """Start the runs of debounces whose quiet period is over. Returns how many started."""
     now = now or timezone.now()
-    with transaction.atomic():
-        rows = list(
-            Debounce.objects.select_for_update(skip_locked=True, of=("self",)).select_related("function", "event")
-            .filter(due_at__lte=now).order_by("due_at")[:FIRE_BATCH]
-        )
-        if not rows:
-            return 0
-        Debounce.objects.filter(id__in=[row.id for row in rows]).delete()
-        create_runs([
-            RunRequest(row.function, row.event, [row.payload], f"debounce-{row.id}",
-                       delay_reason=f"debounce: started with the last event, {_seconds(row.first_at, now)} after the first")
-            for row in rows if not row.function.is_archived
-        ])
-    return len(rows)
+    return start_due_held_runs(Debounce, "event", now, lambda row: RunRequest(
+        row.function, row.event, [row.payload], f"debounce-{row.id}",
+        delay_reason=f"debounce: started with the last event, {_seconds(row.first_at, now)} after the first",
+    ))

@@ -4,12 +4,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterator
 
-import psycopg2
 import pytest
 import redis
 
 from tests.sdk_app import SdkApp, sync
-from tests.stacks import DevStack, ProductionStack, recreate_database, wait_for
+from tests.stacks import DevStack, ProductionStack, query_function, recreate_database, wait_for
 
 TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
 E2E_DATABASE = "inngest_e2e"
@@ -42,13 +41,7 @@ def production_stack() -> Iterator[tuple[ProductionStack, SdkApp]]:
     """
     database_url = recreate_database(E2E_DATABASE)
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
-    connection = psycopg2.connect(database_url)
-    connection.autocommit = True
-
-    def query(sql: str, params: list) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+    query, connection = query_function(database_url)
 
     stack = ProductionStack(database_url, TEST_REDIS_URL, query)
     app = SdkApp("core-prod", stack.base_url)

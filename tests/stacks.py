@@ -172,6 +172,19 @@ class ProductionStack(Stack):
         return self._query(sql, params)
 
 
+def query_function(database_url: str) -> tuple[Callable[[str, list], list[tuple]], Any]:
+    """An autocommit connection to a stack's database and a `query(sql, params)` over it."""
+    connection = psycopg2.connect(database_url)
+    connection.autocommit = True
+
+    def query(sql: str, params: list) -> list[tuple]:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+
+    return query, connection
+
+
 def recreate_database(name: str, create: bool = True) -> str:
     admin = psycopg2.connect(f"{POSTGRES_URL}/postgres")
     admin.autocommit = True

@@ -9,14 +9,13 @@ import sys
 from typing import Iterator
 
 import inngest
-import psycopg2
 import pytest
 import redis
 import requests
 
 from executor.signing import signature
 from tests.sdk_app import SdkApp, sync
-from tests.stacks import MANAGE, ROOT, ProductionStack, recreate_database
+from tests.stacks import MANAGE, ROOT, ProductionStack, query_function, recreate_database
 
 pytestmark = pytest.mark.e2e
 
@@ -36,13 +35,7 @@ def manage(stack: ProductionStack, *args: str) -> str:
 def cloud_stack() -> Iterator[ProductionStack]:
     database_url = recreate_database(DATABASE)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    connection = psycopg2.connect(database_url)
-    connection.autocommit = True
-
-    def query(sql: str, params: list) -> list[tuple]:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall()
+    query, connection = query_function(database_url)
 
     stack = ProductionStack(database_url, REDIS_URL, query,
                             extra_env={"INNGEST_SIGNING_KEY": KEY, "INNGEST_SIGNING_KEY_FALLBACK": OLD_KEY})
