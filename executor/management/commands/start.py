@@ -28,6 +28,9 @@ CONFIG_KEYS = {
     "retry_interval": "INNGEST_RETRY_INTERVAL", "lease_seconds": "INNGEST_LEASE_SECONDS",
     "time_slice_seconds": "INNGEST_TIME_SLICE_SECONDS", "max_call_body_bytes": "INNGEST_MAX_CALL_BODY_BYTES",
     "run_retention_days": "INNGEST_RUN_RETENTION_DAYS", "log_level": "INNGEST_LOG_LEVEL", "log_format": "INNGEST_LOG_FORMAT",
+    "call_timeout_seconds": "INNGEST_CALL_TIMEOUT_SECONDS", "sweep_seconds": "INNGEST_SWEEP_SECONDS",
+    "max_event_bytes": "INNGEST_MAX_EVENT_BYTES", "max_events_per_request": "INNGEST_MAX_EVENTS_PER_REQUEST",
+    "hsts_seconds": "INNGEST_HSTS_SECONDS",
 }
 DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
             "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2"}
