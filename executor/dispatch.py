@@ -53,23 +53,33 @@ def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:
         celery_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None)
 
 
-def sweep_due_calls(now: datetime | None = None) -> int:
-    """Send a message for every due call that has none in flight. Returns how many were sent."""
-    now = now or timezone.now()
+def unsent_due_calls(now: datetime) -> Q:
+    """Due calls with no message known to be in flight: the lease ran out (the worker died), or
+    the message was never sent or sent so long ago that it is presumed lost."""
     stale = now - LOST_MESSAGE_AFTER
-    due = (
-        Q(due_at__lte=now)
-        & (Q(lease_expires_at__lt=now) | (Q(lease_expires_at__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale))))
+    return Q(due_at__lte=now) & (
+        Q(lease_expires_at__lt=now) | (Q(lease_expires_at__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)))
     )
+
+
+def resend_calls(call_ids: list[int], now: datetime) -> None:
+    """Send these calls again. Marking them first keeps the next tick from sending them twice;
+    an expired lease is cleared, so a worker that was only slow loses its guard and stops."""
     from runs.models import PendingCall  # runs imports this module; import late to avoid a cycle
 
-    call_ids = list(PendingCall.objects.filter(due).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
-    if not call_ids:
-        return 0
-    # Marking them first keeps the next tick from sending the same calls again; an expired
-    # lease is cleared, so a worker that was only slow loses its guard and stops.
     PendingCall.objects.filter(id__in=call_ids).update(enqueued_at=now, lease_owner="", lease_expires_at=None)
     send_calls(call_ids)
+
+
+def sweep_due_calls(now: datetime | None = None) -> int:
+    """Send a message for every due call that has none in flight. Returns how many were sent."""
+    from runs.models import PendingCall  # runs imports this module; import late to avoid a cycle
+
+    now = now or timezone.now()
+    call_ids = list(PendingCall.objects.filter(unsent_due_calls(now)).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
+    if not call_ids:
+        return 0
+    resend_calls(call_ids, now)
     log.info("sweeper sent %d due calls", len(call_ids))
     return len(call_ids)
 

@@ -59,11 +59,8 @@ class StuckRuns:
 
 def find_stuck(now: datetime | None = None) -> StuckRuns:
     now = now or timezone.now()
-    stale = now - dispatch.LOST_MESSAGE_AFTER
-    lost = PendingCall.objects.filter(due_at__lte=now, parked_on="").filter(
-        Q(lease_expires_at__lt=now) | (Q(lease_expires_at__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)))
-    )
-    orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=stale).exclude(
+    lost = PendingCall.objects.filter(dispatch.unsent_due_calls(now), parked_on="")
+    orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=now - dispatch.LOST_MESSAGE_AFTER).exclude(
         Exists(PendingCall.objects.filter(run_id=OuterRef("pk")))
     ).exclude(Exists(Wait.objects.filter(run_id=OuterRef("pk"))))
     return StuckRuns(list(lost.values_list("id", flat=True)[:10_000]), list(orphans.values_list("id", flat=True)[:10_000]))
@@ -75,8 +72,7 @@ def requeue_stuck(now: datetime | None = None) -> StuckRuns:
     now = now or timezone.now()
     stuck = find_stuck(now)
     if stuck.lost_calls:
-        PendingCall.objects.filter(id__in=stuck.lost_calls).update(enqueued_at=now, lease_owner="", lease_expires_at=None)
-        dispatch.send_calls(stuck.lost_calls)
+        dispatch.resend_calls(stuck.lost_calls, now)
     if stuck.orphans:
         # No message: rows never enqueued are what the sweeper sends on its next tick.
         PendingCall.objects.bulk_create(
