@@ -9,14 +9,13 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
-from ulid import ULID
 
 from events.ingest import EventError, ingest
 from functions.models import App, Function
 from functions.sync import request_sync
 from runs import lifecycle
-from runs.creation import RunRequest, create_runs
 from runs.invokes import invoke_function
+from runs.maintenance import replay
 from runs.models import Run
 from ui.access import operator_view
 
@@ -80,10 +79,7 @@ def cancel_run(request: HttpRequest, run_id: str) -> HttpResponse:
 def rerun(request: HttpRequest, run_id: str) -> HttpResponse:
     """A new run of the same function with the same events, from the first step."""
     run = get_object_or_404(Run.objects.select_related("function", "event"), id=run_id)
-    (new_run,) = create_runs([RunRequest(run.function, run.event, run.events or [], f"rerun-{ULID()}")]) or (None,)
-    if new_run is None:
-        messages.error(request, "The rerun was not created")
-        return redirect("ui:run", run_id=run.id)
+    new_run = replay(run)
     messages.success(request, f"Rerun of {run.id}")
     return redirect("ui:run", run_id=new_run.id)
 

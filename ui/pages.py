@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from events.models import Event
-from functions.models import App, Function, Trigger
+from functions.models import App, Function
 from runs.models import FlowAction, Run, RunStatus
 from runs.queries import RunFilter
 from ui.access import operator_view
@@ -95,8 +95,7 @@ def runs(request: HttpRequest) -> HttpResponse:
 
 @operator_view
 def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
-    run = (Run.objects.select_related("function", "event")
-           .prefetch_related(Prefetch("function__triggers", queryset=Trigger.objects.all())).filter(id=run_id).first())
+    run = Run.objects.select_related("function", "event").filter(id=run_id).first()
     if run is None:
         raise Http404("no such run")
     return render(request, "ui/run.html", {
