@@ -19,12 +19,13 @@ data loses holds and places in line, and the parked calls' rows put them back (Â
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
 
 PREFIX = "inngest:fc:"
+PER_RUN_HOLDER = "run:"  # holders of run-level slots are "run:<run id>"; call-level ones a call id
 WAITING_TTL_MS = 86_400_000  # a line nobody joined for a day is dropped; parked rows rejoin it
 
 _ACQUIRE = """
@@ -116,6 +117,12 @@ class Slot:
     limit: int
     holder: str
     ttl_ms: int
+    label: str = ""  # the limit in words, for the reason a parked run shows; not sent to Redis
+
+    @property
+    def is_per_run(self) -> bool:
+        """Held by the run from its start to its end (`concurrency.fn`), not by one call."""
+        return self.holder.startswith(PER_RUN_HOLDER)
 
     @property
     def holders_key(self) -> str:
@@ -156,7 +163,7 @@ class Counters:
 
     def heads(self, slots: list[Slot], now_ms: int) -> list[str]:
         """The waiters a free slot is there for right now (the release script, releasing nothing)."""
-        return self.release([Slot(slot.key, slot.limit, "", slot.ttl_ms) for slot in slots], now_ms)
+        return self.release([replace(slot, holder="") for slot in slots], now_ms)
 
     def renew(self, slots: list[Slot], now_ms: int) -> None:
         if not slots:

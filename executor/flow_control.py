@@ -22,7 +22,7 @@ from typing import Any
 from django.utils import timezone
 
 from events.expressions import ExpressionError, compile_expression
-from executor.counters import PREFIX, Slot, counters
+from executor.counters import PER_RUN_HOLDER, PREFIX, Slot, counters
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
 
 log = logging.getLogger(__name__)
@@ -159,10 +159,11 @@ def slots_for(run: Any, call_id: int, lease_seconds: float) -> list[Slot]:
 def _slot(run: Any, call_id: int, limit: ConcurrencyLimit, event: dict, lease_seconds: float) -> Slot:
     value = key_value(limit.key, event) if limit.key else ""
     scope_id = str(run.function_id) if limit.scope == "fn" else limit.scope
-    kind = "cr" if limit.is_per_run else "cc"
+    key = f"{PREFIX}{'cr' if limit.is_per_run else 'cc'}:{scope_id}:{digest(value)}"
+    label = f"{limit.limit} at once" + (f" for key {value!r}" if limit.key else "")
     if limit.is_per_run:
-        return Slot(f"{PREFIX}{kind}:{scope_id}:{digest(value)}", limit.limit, f"run:{run.id}", int(PER_RUN_SLOT_TTL.total_seconds() * 1000))
-    return Slot(f"{PREFIX}{kind}:{scope_id}:{digest(value)}", limit.limit, str(call_id), int(lease_seconds * 1000))
+        return Slot(key, limit.limit, f"{PER_RUN_HOLDER}{run.id}", int(PER_RUN_SLOT_TTL.total_seconds() * 1000), label)
+    return Slot(key, limit.limit, str(call_id), int(lease_seconds * 1000), label)
 
 
 def call_score(run: Any) -> int:
@@ -190,9 +191,7 @@ def park(call: Any, owner: str, full: Slot) -> None:
         lease_owner="", lease_expires_at=None, parked_on=full.key, due_at=now + PARK_RECHECK, enqueued_at=now,
     )
     run = call.run
-    limit = next((l for l in flow_config_of(run.function).concurrency if l.limit == full.limit), None)
-    key_text = _for_key(limit.key, (run.events or [{}])[0]) if limit else ""
-    reason = f"concurrency: {full.limit} at once{key_text}; waited for a free slot"
+    reason = f"concurrency: {full.label}; waited for a free slot"
     if (run.flow_action, run.flow_reason) != (FlowAction.DELAYED, reason):
         Run.objects.filter(id=run.id).update(flow_action=FlowAction.DELAYED, flow_reason=reason)
     # A slot freed between our attempt and the park found nobody parked to wake: look once more.
@@ -231,7 +230,7 @@ def wake(members: list[str], slots: list[Slot]) -> None:
 
 def release_run_slots(run: Any) -> None:
     """A finished run gives back its `concurrency.fn` slots (limits on whole runs)."""
-    slots = [s for s in slots_for(run, 0, 0) if s.holder.startswith("run:")]
+    slots = [s for s in slots_for(run, 0, 0) if s.is_per_run]
     try:
         give_back(slots)
     except Exception:  # noqa: BLE001 - the slot expires by itself; a Redis blip must not fail the run's end

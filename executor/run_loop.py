@@ -71,7 +71,7 @@ def run_call(call_id: int) -> None:
         finally:
             lease_keeper.release(call.id)
             # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
-            flow_control.give_back([slot for slot in slots if not slot.holder.startswith("run:")])
+            flow_control.give_back([slot for slot in slots if not slot.is_per_run])
 
 
 def _requeue_if_early(call_id: int) -> None:
