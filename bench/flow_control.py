@@ -22,7 +22,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.core import REDIS_URL, bench_stack, pair, print_summary, query  # noqa: E402
+from bench.core import REDIS_URL, bench_stack, finished_run, pair, print_summary, query  # noqa: E402
 from tests.stacks import wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_flow"
@@ -88,14 +88,8 @@ def run_once(session: requests.Session, base_url: str, db, name: str, i: int) ->
     sent_at = time.time()
     (internal_id,) = session.post(f"{base_url}/e/bench", json={"name": name, "data": {"user": f"user-{i % 50}"}},
                                   timeout=10).json()["ids"]
-    ended_at = wait_for(lambda: ended(db, internal_id), timeout=30, interval=0.002, what="run")
+    _, _, ended_at = wait_for(lambda: finished_run(db, internal_id), timeout=30, interval=0.002, what="run")
     return ended_at - sent_at
-
-
-def ended(db, internal_id: str) -> float | None:
-    rows = query(db, "SELECT extract(epoch from r.ended_at) FROM runs_run r JOIN events_event e ON e.id = r.event_id "
-                     "WHERE e.internal_id = %s AND r.status = 'completed'", [internal_id])
-    return float(rows[0][0]) if rows else None
 
 
 def bench_limited_throughput(base_url: str, db, runs: int) -> dict[str, str]:
