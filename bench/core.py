@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -37,7 +38,8 @@ APP_FUNCTIONS = 7  # the functions bench/sdk_app.py registers
 def main() -> None:
     args = parse_args()
     figures: dict[str, str] = {}
-    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as (base_url, db):
+    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
+        base_url, db = running.base_url, running.db
         store = redis.Redis.from_url(REDIS_URL)
         figures |= bench_ingest(base_url, db, args)
         figures |= bench_latency(base_url, db, store, args)
@@ -46,8 +48,19 @@ def main() -> None:
                   f"{args.concurrency}, SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)", figures)
 
 
+@dataclass(frozen=True)
+class Running:
+    """What bench_stack started: the server's URL, an autocommit connection to its database,
+    the SDK app's URL and the stack itself (its worker processes, for memory and profiles)."""
+
+    base_url: str
+    db: Any
+    app_url: str
+    stack: ProductionStack
+
+
 @contextmanager
-def bench_stack(database: str, workers: int, concurrency: int, app_workers: int) -> Iterator[tuple[str, Any]]:
+def bench_stack(database: str, workers: int, concurrency: int, app_workers: int) -> Iterator[Running]:
     """A fresh database and Redis db, the production stack and the synced SDK app; all removed after."""
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
     database_url = recreate_database(database)
@@ -61,7 +74,7 @@ def bench_stack(database: str, workers: int, concurrency: int, app_workers: int)
         app_process, app_url = start_sdk_app(stack.base_url, app_workers)
         requests.put(app_url, timeout=30).raise_for_status()
         wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= APP_FUNCTIONS, what="sync")
-        yield stack.base_url, db
+        yield Running(stack.base_url, db, app_url, stack)
     finally:
         if app_process is not None:
             stop_process(app_process)
@@ -139,7 +152,8 @@ def hammer(base_url: str, per_request: int, seconds: float, clients: int, name: 
 
 # --- 2 and 3. latency and overhead, unloaded ---------------------------------------------------
 
-def bench_latency(base_url: str, db, store: redis.Redis, args: argparse.Namespace) -> dict[str, str]:
+def bench_latency(base_url: str, db, store: redis.Redis, args: argparse.Namespace, raw: bool = False) -> dict[str, Any]:
+    """One run at a time. With `raw`, the samples in seconds instead of printed figures."""
     session = requests.Session()
     session.trust_env = False
     first_call, overhead_per_call, end_to_end = [], [], []
@@ -153,6 +167,8 @@ def bench_latency(base_url: str, db, store: redis.Redis, args: argparse.Namespac
         first_call.append(output["first_call_at"] - sent_at)
         end_to_end.append(total)
         overhead_per_call.append((total - app_seconds) / 4)  # 3 steps + the final call
+    if raw:
+        return {"first_call": first_call, "end_to_end": end_to_end, "overhead_per_call": overhead_per_call}
     return {
         "event → first SDK call p50 / p95 (ms)": pair(first_call),
         "3-step run end to end p50 / p95 (ms)": pair(end_to_end),

@@ -29,7 +29,8 @@ def main() -> None:
     parser.add_argument("--waits", type=int, default=10_000)
     args = parser.parse_args()
     figures: dict[str, str] = {}
-    with bench_stack(DATABASE, workers=1, concurrency=4, app_workers=2) as (base_url, db):
+    with bench_stack(DATABASE, workers=1, concurrency=4, app_workers=2) as running:
+        base_url, db = running.base_url, running.db
         figures |= bench_sleep_lateness(base_url, db, 20 if args.quick else 100)
         figures |= bench_ingest_with_waits(base_url, db, args.waits, 3 if args.quick else 10)
     print_summary("durable steps benchmark", figures)

@@ -38,7 +38,8 @@ def main() -> None:
     samples, load = (40, 300) if args.quick else (200, 1000)
     figures: dict[str, str] = {}
     figures |= bench_slot_scripts(10_000 if not args.quick else 2_000)
-    with bench_stack(DATABASE, workers=1, concurrency=args.concurrency, app_workers=2) as (base_url, db):
+    with bench_stack(DATABASE, workers=1, concurrency=args.concurrency, app_workers=2) as running:
+        base_url, db = running.base_url, running.db
         figures |= bench_overhead(base_url, db, samples)
         figures |= bench_limited_throughput(base_url, db, load)
     print_summary(f"flow-control benchmark ({'quick' if args.quick else 'full'}; 1 celery worker x {args.concurrency}, "

@@ -1,0 +1,260 @@
+"""Our server beside its floors and a peer, in one run: `.venv/bin/python bench/peers.py [--quick]`.
+
+On the same machine, one after the other while the others sit idle, each measured the same way
+(p50 / p95 of one workflow at a time, then workflows/s with many at once):
+
+- ours: the 3-step function of bench/sdk_app.py, event sent → run ended in the database;
+- celery floor: a chain of 4 no-op Celery tasks through the same Redis (bench/celery_floor.py);
+- HTTP floor: the same SDK app called directly 4 times, no server between;
+- DBOS: the same 3-step workflow in DBOS Transact on the same PostgreSQL (bench/dbos_flow.py).
+
+Then the server's own targets: event → first SDK call, orchestration overhead per step, /e/
+ingestion, and a worker's resident memory over many steps. See bench/README.md.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import redis
+import urllib3
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import celery_floor  # noqa: E402
+from bench.core import (  # noqa: E402
+    REDIS_URL, Running, bench_ingest, bench_latency, bench_stack, pair, print_summary, query,
+)
+from tests.stacks import recreate_database, stop_process, wait_for  # noqa: E402
+
+DATABASE = "inngest_bench_peers"
+DBOS_DATABASE = "dbos_bench"
+FUNCTION_ID = "bench-bench-three-steps"
+
+
+def main() -> None:
+    args = parse_args()
+    rows: dict[str, dict[str, float]] = {}
+    figures: dict[str, str] = {}
+    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
+        rows["ours"], ours_figures = measure_ours(running, args)
+        rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args)
+        rows["celery floor (4 chained tasks)"] = measure_celery_chain(args)
+        rows["DBOS Transact"] = measure_dbos(args)
+        figures |= ours_figures
+        figures |= derived_figures(rows)
+        figures |= bench_ingest(running.base_url, running.db, args)
+        if args.memory_steps:
+            figures |= measure_worker_memory(running, args)
+    print_table(rows)
+    print_summary(f"targets ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency}, "
+                  f"SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)", figures)
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small samples: about two minutes")
+    parser.add_argument("--workers", type=int, default=1, help="celery worker processes of our server")
+    parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker (and of the floor's)")
+    parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
+    parser.add_argument("--memory-steps", type=int, default=None, help="steps for the worker memory figure (0: skip)")
+    args = parser.parse_args()
+    args.ingest_seconds = 3 if args.quick else 10
+    args.latency_samples = 40 if args.quick else 200
+    args.load_runs = 300 if args.quick else 2000
+    if args.memory_steps is None:
+        args.memory_steps = 6_000 if args.quick else 100_000
+    return args
+
+
+# --- ours --------------------------------------------------------------------------------------
+
+def measure_ours(running: Running, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, str]]:
+    store = redis.Redis.from_url(REDIS_URL)
+    bench_latency(running.base_url, running.db, store, argparse.Namespace(latency_samples=10))  # warm up
+    latency = bench_latency(running.base_url, running.db, store, args, raw=True)
+    per_second = run_load(running, args.load_runs)
+    row = {"p50": statistics.median(latency["end_to_end"]), "p95": p95(latency["end_to_end"]), "per_second": per_second}
+    figures = {
+        "event → first SDK call p50 / p95 (ms)": pair(latency["first_call"]),
+        "overhead per step, (run − app time) / 3, p50 / p95 (ms)": pair([o * 4 / 3 for o in latency["overhead_per_call"]]),
+    }
+    return row, figures
+
+
+def run_load(running: Running, runs: int) -> float:
+    """Runs/s of `runs` events sent in batches of 100: runs / (last run's end − first send)."""
+    import requests
+
+    db = running.db
+    before = query(db, "SELECT count(*) FROM runs_run WHERE status = 'completed'", [])[0][0]
+    started = time.time()
+    batches = [[{"name": "bench/three-steps", "data": {"sent_at": started}} for _ in range(100)] for _ in range(runs // 100)]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda batch: requests.post(f"{running.base_url}/e/bench", json=batch, timeout=60).raise_for_status(), batches))
+    target = before + len(batches) * 100
+    wait_for(lambda: query(db, "SELECT count(*) FROM runs_run WHERE status = 'completed'", [])[0][0] >= target,
+             timeout=900, interval=0.1, what="all runs to complete")
+    last_end = float(query(db, "SELECT extract(epoch from max(ended_at)) FROM runs_run", [])[0][0])
+    not_completed = query(db, "SELECT count(*) FROM runs_run WHERE status <> 'completed'", [])[0][0]
+    if not_completed:
+        raise SystemExit(f"{not_completed} runs did not complete")
+    return len(batches) * 100 / (last_end - started)
+
+
+# --- the HTTP floor ----------------------------------------------------------------------------
+
+def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str) -> None:
+    """The calls the server makes for one run of the 3-step function, made directly."""
+    event = {"name": "bench/three-steps", "data": {"sent_at": time.time()}, "id": run_id, "ts": int(time.time() * 1000)}
+    steps: dict[str, object] = {}
+    stack: list[str] = []
+    url = f"{app_url}?fnId={FUNCTION_ID}&stepId=step"
+    for _ in range(10):
+        body = {"event": event, "events": [event], "steps": steps, "use_api": False, "version": 2,
+                "ctx": {"fn_id": FUNCTION_ID, "run_id": run_id, "env": "", "step_id": "step", "attempt": 0, "max_attempts": 4,
+                        "stack": {"stack": stack, "current": len(stack)}, "disable_immediate_execution": False, "use_api": False}}
+        answer = pool.request("POST", url, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        if answer.status == 200:
+            return
+        if answer.status != 206:
+            raise RuntimeError(f"direct call answered {answer.status}: {answer.data[:200]!r}")
+        for op in json.loads(answer.data):
+            steps[op["id"]] = {"data": op["data"]}
+            stack.append(op["id"])
+    raise RuntimeError("the function did not end after 10 calls")
+
+
+def measure_direct(app_url: str, args: argparse.Namespace) -> dict[str, float]:
+    pool = urllib3.PoolManager(maxsize=32)
+    for i in range(20):
+        direct_workflow(pool, app_url, f"warm-{i}")
+    latencies = []
+    for i in range(args.latency_samples):
+        started = time.perf_counter()
+        direct_workflow(pool, app_url, run_id_for("one", i))
+        latencies.append(time.perf_counter() - started)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(16) as threads:
+        list(threads.map(lambda i: direct_workflow(pool, app_url, run_id_for("load", i)), range(args.load_runs)))
+    return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": args.load_runs / (time.perf_counter() - started)}
+
+
+def run_id_for(kind: str, index: int) -> str:
+    return "01" + hashlib.sha1(f"{kind}{index}{time.time()}".encode()).hexdigest()[:24].upper()
+
+
+# --- the celery floor --------------------------------------------------------------------------
+
+def measure_celery_chain(args: argparse.Namespace) -> dict[str, float]:
+    from celery import chain
+
+    redis.Redis.from_url(celery_floor.REDIS_URL).flushdb()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "bench.celery_floor", "--quiet", "worker", "-Q", "floor", "-c", str(args.concurrency),
+         "--loglevel", "WARNING", "-n", "floor@%h"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    try:
+        def workflow() -> object:
+            return chain(*[celery_floor.noop.s()] * 4).apply_async(args=(0,))
+
+        workflow().get(timeout=60)  # the worker is up
+        for _ in range(20):
+            workflow().get(timeout=30)
+        latencies = []
+        for _ in range(args.latency_samples):
+            started = time.perf_counter()
+            assert workflow().get(timeout=30) == 4
+            latencies.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        results = [workflow() for _ in range(args.load_runs)]
+        for result in results:
+            result.get(timeout=300)
+        per_second = args.load_runs / (time.perf_counter() - started)
+    finally:
+        stop_process(worker)
+    return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": per_second}
+
+
+# --- DBOS --------------------------------------------------------------------------------------
+
+def measure_dbos(args: argparse.Namespace) -> dict[str, float]:
+    database_url = recreate_database(DBOS_DATABASE)
+    try:
+        printed = subprocess.run(
+            [sys.executable, str(ROOT / "bench" / "dbos_flow.py"), database_url, str(args.latency_samples), str(args.load_runs)],
+            check=True, capture_output=True, text=True, timeout=900).stdout
+    finally:
+        recreate_database(DBOS_DATABASE, create=False)
+    result = json.loads(printed.strip().splitlines()[-1])
+    latencies = result["latencies"]
+    return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": result["runs"] / result["elapsed"]}
+
+
+# --- memory ------------------------------------------------------------------------------------
+
+def measure_worker_memory(running: Running, args: argparse.Namespace) -> dict[str, str]:
+    """Resident size of the first worker's processes (main and pool) as it makes `memory_steps` steps
+    of 3-step runs: after the first tenth (warm), then at the end."""
+    worker = running.stack.workers[0]
+    runs = max(100, args.memory_steps // 3 // 100 * 100)
+    warm = max(100, runs // 10 // 100 * 100)
+    run_load(running, warm)
+    warm_rss = resident_kib(worker.pid)
+    run_load(running, runs - warm)
+    end_rss = resident_kib(worker.pid)
+    change = (end_rss - warm_rss) / warm_rss * 100
+    return {f"worker RSS after {warm * 3:,} steps → after {runs * 3:,} steps (MiB)":
+            f"{warm_rss / 1024:.1f} → {end_rss / 1024:.1f} ({change:+.1f}%)"}
+
+
+def resident_kib(pid: int) -> int:
+    """VmRSS of a process and its children, in KiB."""
+    total = 0
+    pids = [pid]
+    while pids:
+        current = pids.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+        except FileNotFoundError:
+            continue
+        total += next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:"))
+        pids.extend(int(child) for child in children)
+    return total
+
+
+# --- printing ----------------------------------------------------------------------------------
+
+def p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * 0.95))]
+
+
+def derived_figures(rows: dict[str, dict[str, float]]) -> dict[str, str]:
+    ours, floor = rows["ours"], rows["HTTP floor (4 direct calls)"]
+    return {
+        "overhead per step over the HTTP floor, (ours − floor) / 3, p50 (ms)": f"{(ours['p50'] - floor['p50']) / 3 * 1000:.1f}",
+        "3-step workflows/s, ours ÷ DBOS": f"{ours['per_second'] / rows['DBOS Transact']['per_second']:.2f}",
+    }
+
+
+def print_table(rows: dict[str, dict[str, float]]) -> None:
+    ours = rows["ours"]
+    print("\none 3-step workflow, side by side")
+    print(f"  {'':<32}{'p50 ms':>9}{'p95 ms':>9}{'wf/s':>9}{'ours p50 ÷':>12}{'ours wf/s ÷':>13}")
+    for name, row in rows.items():
+        print(f"  {name:<32}{row['p50'] * 1000:>9.1f}{row['p95'] * 1000:>9.1f}{row['per_second']:>9.1f}"
+              f"{ours['p50'] / row['p50']:>12.2f}{ours['per_second'] / row['per_second']:>13.2f}")
+
+
+if __name__ == "__main__":
+    main()
