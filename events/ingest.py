@@ -128,7 +128,9 @@ def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
     accepted: list[Event] = []
     for index, raw in enumerate(items):
         try:
-            accepted.append(validate_event(raw, new_event_id(seed, index), now_ms, check_size))
+            event = validate_event(raw, new_event_id(seed, index), now_ms, check_size)
+            event.has_unique_id = seed is None and event.event_id == event.internal_id
+            accepted.append(event)
         except EventError as exc:
             result.error = str(exc)
             break
@@ -145,7 +147,8 @@ def store_events(events: list[Event]) -> None:
     received_at = timezone.now()
     for event in events:
         event.received_at = received_at
-    with transaction.atomic():  # a savepoint when called inside a run's transaction
+    # Inside a run's transaction (a run's end) no savepoint: a failure here fails that transaction.
+    with transaction.atomic(savepoint=False):
         Event.objects.bulk_create(events)
         start_triggered_runs(events)
         resume_waiting_runs(events)
@@ -154,7 +157,7 @@ def store_events(events: list[Event]) -> None:
 def start_triggered_runs(events: list[Event]) -> None:
     payloads = [event.as_payload() for event in events]
     requests = [
-        RunRequest(function=function, event=event, events=[payload], idempotency_key=event.event_id)
+        RunRequest(function=function, event=event, events=[payload], idempotency_key="" if event.has_unique_id else event.event_id)
         for event, payload, functions in zip(events, payloads, match_functions(payloads))
         for function in functions
     ]

@@ -18,6 +18,10 @@ class Event(models.Model):
     v = models.CharField(max_length=255, blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now)
 
+    # Not stored. True when `event_id` is a ULID this server has just minted at random (no user
+    # id, no id seed): no other event can carry it, so its runs need no idempotency key claimed.
+    has_unique_id = False
+
     class Meta:
         indexes = [
             # GET /v1/events?name=… newest first (internal ids are time-ordered ULIDs).

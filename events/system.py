@@ -42,6 +42,7 @@ def run_ended_events(run_id: str, function_slug: str, events: list[dict], status
         data["error"] = _error_of(output)
         data["result"] = output  # Inngest also passes the raw error body as the result
     rows = [_event(FINISHED, str(ULID()), data)]
+    rows[0].has_unique_id = True
     if status == "failed":
         rows.append(_event(FAILED, run_id, data))  # the run id as the event id dedupes repeats
     elif status == "cancelled":

@@ -93,13 +93,20 @@ def _create_first_calls(queued: list[tuple[Run, flow_control.Admission]], now: d
 
 
 def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
-    """One key row per request (its event id, §6.7); the requests whose row we inserted win a run id."""
-    wanted: dict[tuple, tuple[str, RunRequest]] = {}
+    """One key row per request (its event id, §6.7); the requests whose row we inserted win a run id.
+    A request with no key (its event's id is unique by construction) wins without a row."""
+    candidates: list[tuple[tuple | None, str, RunRequest]] = []
+    wanted: dict[tuple, str] = {}
     for req in requests:
-        # Within one request the first event with a key wins, as it would across requests.
-        wanted.setdefault((req.function.id, req.idempotency_key), (str(ULID()), req))
-    won = _claim_keys({pair: run_id for pair, (run_id, _) in wanted.items()}, now)
-    return [wanted[pair] for pair in wanted if won.get(pair) == wanted[pair][0]]
+        pair = (req.function.id, req.idempotency_key) if req.idempotency_key else None
+        if pair is not None and pair in wanted:
+            continue  # within one request the first event with a key wins, as it would across requests
+        run_id = str(ULID())
+        if pair is not None:
+            wanted[pair] = run_id
+        candidates.append((pair, run_id, req))
+    won = _claim_keys(wanted, now) if wanted else {}
+    return [(run_id, req) for pair, run_id, req in candidates if pair is None or won.get(pair) == run_id]
 
 
 def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: datetime) -> dict[str, str]:

@@ -70,11 +70,6 @@ def _switch_timeouts(run: Run, now: datetime) -> None:
         finish.save()
 
 
-def still_holds(call: PendingCall, owner: str) -> bool:
-    """Whether the call is still this worker's: a cancellation deletes it."""
-    return PendingCall.objects.filter(id=call.id, lease_owner=owner).exists()
-
-
 def drop_call(call: PendingCall) -> None:
     PendingCall.objects.filter(id=call.id).delete()
 
