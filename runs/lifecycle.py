@@ -5,11 +5,12 @@ worker (or a cancellation) got there first, and the caller stops.
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -92,6 +93,8 @@ def apply_decision(
     `stack_size` is how many steps the run has memoized: new steps are stacked after them.
     """
     now = timezone.now()
+    if _is_plain_step(call, decision, now) and connection.vendor == "postgresql":
+        return _apply_plain_step(call, owner, decision, attempt, lease_seconds, stack_size, now)
     with transaction.atomic():
         # Renewing the lease is also the guard: a cancelled run has no pending call left.
         if not PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
@@ -111,6 +114,80 @@ def apply_decision(
         applied = _reschedule(call, owner, _coalesce_discovery(call.run, decision), now)
         _start_invokes(call.run, decision.invokes)
         return applied
+
+
+def _is_plain_step(call: PendingCall, decision: Decision, now: datetime) -> bool:
+    """The common case: at most one step recorded and the next call due now, on this worker;
+    nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
+    kinds = [type(command) for command in decision.commands]
+    return (
+        kinds.count(ScheduleCall) == 1 and kinds.count(RecordStep) <= 1 and len(kinds) == kinds.count(ScheduleCall) + kinds.count(RecordStep)
+        and decision.schedules[0].due_at <= now and call.step_target == "step" and not call.run.parallel_pending
+    )
+
+
+_PLAIN_STEP_SQL = f"""
+WITH guard AS (
+    UPDATE {PendingCall._meta.db_table}
+    SET lease_expires_at = %(lease_expires_at)s, step_target = %(next_target)s, attempt = %(next_attempt)s
+    WHERE id = %(call_id)s AND lease_owner = %(owner)s
+    RETURNING run_id
+), attempt AS (
+    INSERT INTO {StepAttempt._meta.db_table}
+        (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at)
+    SELECT run_id, %(step_target)s, %(step_id)s, %(step_name)s, %(attempt)s, %(status_code)s, %(opcode)s,
+           %(output)s::jsonb, %(error)s::jsonb, %(started_at)s, %(ended_at)s
+    FROM guard
+), step AS (
+    INSERT INTO {Step._meta.db_table} (run_id, step_id, name, op, output, position, created_at)
+    SELECT run_id, %(record_id)s, %(record_name)s, %(record_op)s, %(record_output)s::jsonb, %(position)s, %(ended_at)s
+    FROM guard WHERE %(has_record)s
+    ON CONFLICT (run_id, step_id) DO NOTHING
+), flags AS (
+    UPDATE {Run._meta.db_table}
+    SET request_version = %(request_version)s, is_immediate_execution_disabled = %(is_immediate_execution_disabled)s
+    WHERE id = (SELECT run_id FROM guard) AND %(has_new_flags)s
+)
+SELECT count(*) FROM guard
+"""
+
+
+def _apply_plain_step(
+    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int, now: datetime
+) -> Applied:
+    """What the transaction below does for a plain step, as one PostgreSQL statement: renew the
+    lease (the guard), write the call's history row, memoize the step and note the run's flags.
+    A single statement is atomic without BEGIN and COMMIT; this is the path most calls take."""
+    run, (schedule,) = call.run, decision.schedules
+    record = decision.records[0] if decision.records else None
+    request_version = run.request_version if decision.request_version is None else decision.request_version
+    no_immediate = run.is_immediate_execution_disabled if decision.disable_immediate_execution is None else decision.disable_immediate_execution
+    params = {
+        "lease_expires_at": now + timedelta(seconds=lease_seconds), "next_target": schedule.step_target,
+        "next_attempt": schedule.attempt, "call_id": call.id, "owner": owner,
+        "step_target": attempt.step_target, "step_id": attempt.step_id, "step_name": attempt.step_name,
+        "attempt": attempt.attempt, "status_code": attempt.status_code, "opcode": attempt.opcode,
+        "output": _json_or_null(attempt.output), "error": _json_or_null(attempt.error),
+        "started_at": attempt.started_at, "ended_at": attempt.ended_at,
+        "has_record": record is not None, "record_id": record.step_id if record else "",
+        "record_name": record.name[:255] if record else "", "record_op": record.op if record else "",
+        "record_output": _json_or_null(record.output if record else None), "position": stack_size,
+        "request_version": request_version, "is_immediate_execution_disabled": no_immediate,
+        "has_new_flags": (request_version, no_immediate) != (run.request_version, run.is_immediate_execution_disabled),
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(_PLAIN_STEP_SQL, params)
+        (held,) = cursor.fetchone()
+    if not held:
+        return Applied(is_lost=True)
+    run.request_version, run.is_immediate_execution_disabled = request_version, no_immediate
+    call.step_target, call.attempt = schedule.step_target, schedule.attempt
+    return Applied(next_call=call)
+
+
+def _json_or_null(value: Any) -> str | None:
+    """A JSONField value as Django stores it: None is SQL NULL, anything else JSON text."""
+    return None if value is None else json.dumps(value)
 
 
 def _is_parallel(call: PendingCall, decision: Decision) -> bool:
