@@ -186,11 +186,26 @@ def measure_celery_chain(args: argparse.Namespace) -> dict[str, float]:
 
 # --- DBOS --------------------------------------------------------------------------------------
 
+DBOS_VENV = ROOT / "bench" / ".dbos-venv"
+
+
+def dbos_python() -> str:
+    """DBOS lives in its own virtualenv: it brings psycopg 3, which Django would then prefer to
+    the server's pinned psycopg2, and the server must be measured as it is deployed."""
+    python = DBOS_VENV / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(DBOS_VENV)], check=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", "-r",
+                        str(ROOT / "bench" / "requirements-dbos.txt")], check=True)
+    return str(python)
+
+
 def measure_dbos(args: argparse.Namespace) -> dict[str, float]:
+    python = dbos_python()
     database_url = recreate_database(DBOS_DATABASE)
     try:
         printed = subprocess.run(
-            [sys.executable, str(ROOT / "bench" / "dbos_flow.py"), database_url, str(args.latency_samples), str(args.load_runs)],
+            [python, str(ROOT / "bench" / "dbos_flow.py"), database_url, str(args.latency_samples), str(args.load_runs)],
             check=True, capture_output=True, text=True, timeout=900).stdout
     finally:
         recreate_database(DBOS_DATABASE, create=False)

@@ -2,7 +2,8 @@
 
 Events are validated in request order; the first bad one stops the request, and the events
 before it are still stored and reported, as Inngest does. Everything a request accepts is
-written in one transaction, so an acknowledged event is committed.
+written in one transaction, so an acknowledged event is committed; concurrent requests of a
+process share that transaction (events/group_commit.py).
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
 from events.models import Event
 from events.triggers import match_functions
@@ -134,7 +136,7 @@ def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
         except EventError as exc:
             result.error = str(exc)
             break
-    store_events(accepted)
+    store_grouped(accepted, store_events)
     metrics.count("inngest_events_received", amount=len(accepted))
     result.ids = [event.internal_id for event in accepted]
     return result

@@ -7,7 +7,7 @@ from urllib.parse import unquote
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from rest_framework.views import APIView
 from events.api.envelope import v1_error, v1_response
 from events.api.serializers import event_json
 from events.keys import is_accepted
+from events.group_commit import CommitTimeout
 from events.ingest import EventError, ingest
 from events.models import Event
 from runs.api.serializers import run_json
@@ -39,6 +40,9 @@ class EventIngestView(APIView):
             result = ingest(body, request.headers.get("x-inngest-event-id-seed"))
         except EventError as exc:
             return Response({"ids": [], "status": 400, "error": str(exc)}, status=400)
+        except (DatabaseError, CommitTimeout) as exc:
+            # Not stored (or not known to be): never a 200. The sender retries.
+            return Response({"ids": [], "status": 503, "error": f"events could not be stored: {type(exc).__name__}"}, status=503)
         if result.error:
             return Response({"ids": result.ids, "status": 400, "error": result.error}, status=400)
         return Response({"ids": result.ids, "status": 200})

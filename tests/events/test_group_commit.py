@@ -1,0 +1,72 @@
+"""Group commit of /e/ requests: shared transactions, every acknowledged event stored, a failed
+group stores nothing and the committer goes on."""
+from __future__ import annotations
+
+import json
+import threading
+
+import pytest
+from django.db import DataError, connection
+
+from events import group_commit
+from events.group_commit import GroupCommitter
+from events.ingest import ingest, store_events, validate_event
+from events.models import Event
+from runs.models import Run
+from tests.factories import make_function
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def stop_committer():
+    yield
+    group_commit.shutdown()  # its thread's connection would keep the test database open
+
+
+def event(name: str, index: int) -> Event:
+    return validate_event({"name": name, "data": {"i": index}}, f"01KGROUPCOMMIT{index:012d}", 1_700_000_000_000, False)
+
+
+def test_concurrent_requests_are_all_stored_and_start_their_runs() -> None:
+    function = make_function("app/grouped")
+    acknowledged: list[str] = []
+    lock = threading.Lock()
+
+    def send(index: int) -> None:
+        result = ingest(json.dumps({"name": "app/grouped", "data": {"i": index}}).encode())
+        with lock:
+            acknowledged.extend(result.ids)
+        connection.close()  # this thread's own connection
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(24)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(acknowledged) == 24
+    assert set(Event.objects.filter(internal_id__in=acknowledged).values_list("internal_id", flat=True)) == set(acknowledged)
+    assert Run.objects.filter(function=function).count() == 24
+
+
+def test_a_failed_group_stores_none_of_its_events_and_the_committer_goes_on() -> None:
+    committer = GroupCommitter(store_events)
+    too_long = event("app/ok", 2)
+    too_long.v = "x" * 300  # longer than the column: PostgreSQL refuses the insert
+    with pytest.raises(DataError):
+        committer.submit([event("app/ok", 1), too_long])
+    assert not Event.objects.filter(internal_id__startswith="01KGROUPCOMMIT").exists()
+
+    committer.submit([event("app/ok", 3)])  # the same committer thread, a fresh transaction
+    committer.stop()
+    assert list(Event.objects.filter(internal_id__startswith="01KGROUPCOMMIT").values_list("data", flat=True)) == [{"i": 3}]
+
+
+def test_a_caller_inside_a_transaction_stores_in_it() -> None:
+    from django.db import transaction
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        ingest(json.dumps({"name": "app/inside"}).encode())
+        assert Event.objects.filter(name="app/inside").count() == 1  # visible here: same transaction
+        raise RuntimeError("roll back")
+    assert not Event.objects.filter(name="app/inside").exists()
