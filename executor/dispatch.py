@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -20,9 +21,12 @@ TICK_TASK = "executor.sweep_due_calls"
 # Countdowns longer than this are left to the sweeper: a message held for hours by a worker
 # is more fragile than a row.
 MAX_COUNTDOWN_SECONDS = 60.0
-# A message sent this long ago for a call that is still unclaimed is presumed lost.
-LOST_MESSAGE_AFTER = timedelta(seconds=30)
 SWEEP_BATCH = 500
+
+
+def lost_message_after() -> timedelta:
+    """A message sent this long ago for a call that is still unclaimed is presumed lost."""
+    return timedelta(seconds=settings.INNGEST_LOST_MESSAGE_SECONDS)
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +60,7 @@ def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:
 def unsent_due_calls(now: datetime) -> Q:
     """Due calls with no message known to be in flight: the lease ran out (the worker died), or
     the message was never sent or sent so long ago that it is presumed lost."""
-    stale = now - LOST_MESSAGE_AFTER
+    stale = now - lost_message_after()
     return Q(due_at__lte=now) & (
         Q(lease_expires_at__lt=now) | (Q(lease_expires_at__isnull=True) & (Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale)))
     )

@@ -192,6 +192,9 @@ LOGGING = {
 # --- Celery ----------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
+if REDIS_URL.split("://")[0] in ("redis", "rediss"):
+    # kombu's Redis transport with a worker-crash fix (see the module).
+    CELERY_BROKER_TRANSPORT = "inngest_project.broker:Transport"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
@@ -239,6 +242,10 @@ INNGEST_TIME_SLICE_SECONDS = env_float("INNGEST_TIME_SLICE_SECONDS", 10.0, minim
 INNGEST_CALL_TIMEOUT_SECONDS = env_float("INNGEST_CALL_TIMEOUT_SECONDS", 7200.0, minimum=1.0)
 INNGEST_SYNC_POLL_SECONDS = env_float("INNGEST_SYNC_POLL_SECONDS", 5.0)
 INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
+# A call whose message was sent this long ago and that nobody has claimed is presumed lost (a
+# broker restarted without its data) and is sent again. Too low only costs a duplicate message,
+# which the claim discards.
+INNGEST_LOST_MESSAGE_SECONDS = env_float("INNGEST_LOST_MESSAGE_SECONDS", 30.0, minimum=1.0)
 INNGEST_MAX_EVENT_BYTES = env_int("INNGEST_MAX_EVENT_BYTES", 3 * 1024 * 1024, minimum=1)
 INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000, minimum=1)
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and

@@ -60,7 +60,7 @@ class StuckRuns:
 def find_stuck(now: datetime | None = None) -> StuckRuns:
     now = now or timezone.now()
     lost = PendingCall.objects.filter(dispatch.unsent_due_calls(now), parked_on="")
-    orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=now - dispatch.LOST_MESSAGE_AFTER).exclude(
+    orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=now - dispatch.lost_message_after()).exclude(
         Exists(PendingCall.objects.filter(run_id=OuterRef("pk")))
     ).exclude(Exists(Wait.objects.filter(run_id=OuterRef("pk"))))
     return StuckRuns(list(lost.values_list("id", flat=True)[:10_000]), list(orphans.values_list("id", flat=True)[:10_000]))

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from executor.dispatch import LOST_MESSAGE_AFTER, sweep_due_calls
+from executor.dispatch import lost_message_after, sweep_due_calls
 from runs import creation, lifecycle
 from runs.models import PendingCall
 from tests.factories import make_function
@@ -24,7 +24,7 @@ def pending_call(**fields: object) -> PendingCall:
 
 def test_due_call_whose_message_was_lost_is_sent_again() -> None:
     now = timezone.now()
-    call = pending_call(enqueued_at=now - LOST_MESSAGE_AFTER - timedelta(seconds=1), due_at=now - timedelta(minutes=1))
+    call = pending_call(enqueued_at=now - lost_message_after() - timedelta(seconds=1), due_at=now - timedelta(minutes=1))
     assert sweep_due_calls(now) == 1
     assert PendingCall.objects.get(id=call.id).enqueued_at == now
     assert sweep_due_calls(now) == 0  # marked: the next tick does not send it twice
