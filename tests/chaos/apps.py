@@ -57,11 +57,11 @@ class FlowApp:
         answer = requests.put(self.url, timeout=30)
         assert answer.status_code == 200, answer.text
 
-    def re_executed_steps(self) -> int:
-        """Step bodies the app ran more than once (allowed: execution is at least once; only
-        the recorded output must be unique)."""
+    def re_executed_steps(self, run_ids: set[str]) -> int:
+        """Step bodies of these runs the app ran more than once (allowed: execution is at least
+        once, as a worker can die after the app answered; only the recorded output must be unique)."""
         with self.lock:
-            return sum(count - 1 for count in self.executions.values() if count > 1)
+            return sum(count - 1 for (run_id, _), count in self.executions.items() if count > 1 and run_id in run_ids)
 
     def stop(self) -> None:
         self._server.shutdown()

@@ -126,12 +126,13 @@ class Outcome:
     duplicate_outputs: int
     mismatched_outputs: int
     unstored_acknowledged: int
+    run_ids: set[str]
 
     def line(self, scenario: str, load: SteadyLoad, app: FlowApp) -> str:
         return (f"chaos[{scenario}]: runs started {self.started}, completed {self.completed}, lost {self.lost}, "
                 f"duplicate step outputs {self.duplicate_outputs}, outputs not matching the recorded steps "
                 f"{self.mismatched_outputs}, acknowledged events not stored {self.unstored_acknowledged}; "
-                f"unacknowledged sends {dict(load.failures)}; step bodies re-executed {app.re_executed_steps()}")
+                f"unacknowledged sends {dict(load.failures)}; step bodies re-executed {app.re_executed_steps(self.run_ids)}")
 
 
 def settle(chaos: Chaos, load: SteadyLoad, timeout: float) -> Outcome:
@@ -167,7 +168,7 @@ def settle(chaos: Chaos, load: SteadyLoad, timeout: float) -> Outcome:
         if output != expected or expected["one"]["n"] != n or expected["two"]["n"] != n * 2:
             mismatched += 1
     return Outcome(started=len(runs), completed=completed, lost=len(ids) - completed, duplicate_outputs=duplicates,
-                   mismatched_outputs=mismatched, unstored_acknowledged=len(ids) - stored)
+                   mismatched_outputs=mismatched, unstored_acknowledged=len(ids) - stored, run_ids={r[0] for r in runs})
 
 
 def assert_nothing_lost(chaos: Chaos, load: SteadyLoad, scenario: str) -> Outcome:
