@@ -3,8 +3,9 @@
 A request thread hands its validated events to the process's committer and waits. The committer
 thread stores everything handed to it since its previous commit in one transaction (one insert,
 one trigger lookup, one wait lookup for the whole group), then wakes every request of the group.
-Nothing is acknowledged before its commit, and a failed commit fails every request of its group,
-none of whose events were stored. One request alone is committed at once: there is no timer,
+Nothing is acknowledged before its commit. A commit that fails because of one request's data is
+retried request by request, so only that request fails; one that fails because the database is
+unreachable fails every request of its group, none of whose events were stored. One request alone is committed at once: there is no timer,
 only the requests that arrived while the previous commit was running.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
-from django.db import close_old_connections, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
 from events.models import Event
 
@@ -94,6 +95,13 @@ class GroupCommitter:
         try:
             self._store([event for ticket in group for event in ticket.events])
         except BaseException as exc:  # every request of the group answers with it; the thread goes on
+            if len(group) > 1 and not isinstance(exc, (OperationalError, InterfaceError)):
+                # Not the database going away but something in the data: commit each request on
+                # its own, so that only the request it came from fails.
+                log.warning("event group commit of %d requests failed (%s); committing them one by one", len(group), exc)
+                for ticket in group:
+                    self._commit([ticket])
+                return
             log.warning("event group commit of %d requests failed: %s", len(group), exc)
             for ticket in group:
                 ticket.error = exc

@@ -14,6 +14,7 @@ from events.ingest import ingest, store_events, validate_event
 from events.models import Event
 from runs.models import Run
 from tests.factories import make_function
+from tests.stacks import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -60,6 +61,46 @@ def test_a_failed_group_stores_none_of_its_events_and_the_committer_goes_on() ->
     committer.submit([event("app/ok", 3)])  # the same committer thread, a fresh transaction
     committer.stop()
     assert list(Event.objects.filter(internal_id__startswith="01KGROUPCOMMIT").values_list("data", flat=True)) == [{"i": 3}]
+
+
+def test_a_request_whose_events_the_database_refuses_fails_alone_in_its_group() -> None:
+    first_commit_started, release_first_commit = threading.Event(), threading.Event()
+
+    def store_holding_the_first_commit(events: list[Event]) -> None:
+        if not first_commit_started.is_set():
+            first_commit_started.set()
+            release_first_commit.wait(10)
+        store_events(events)
+
+    committer = GroupCommitter(store_holding_the_first_commit)
+    answers: dict[str, str] = {}
+
+    def send(name: str, events: list[Event]) -> None:
+        try:
+            committer.submit(events)
+            answers[name] = "stored"
+        except DataError:
+            answers[name] = "refused"
+        finally:
+            connection.close()
+
+    too_long = event("app/ok", 12)
+    too_long.v = "x" * 300
+    first = threading.Thread(target=send, args=("first", [event("app/ok", 10)]))
+    first.start()
+    assert first_commit_started.wait(10)
+    # While the first commit runs, these two queue up and go together in the next group.
+    queued = [threading.Thread(target=send, args=args) for args in (("good", [event("app/ok", 11)]), ("bad", [too_long]))]
+    for thread in queued:
+        thread.start()
+    wait_for(lambda: len(committer._queue) == 2, timeout=10, what="two requests queued")
+    release_first_commit.set()
+    for thread in [first, *queued]:
+        thread.join(10)
+    committer.stop()
+    assert answers == {"first": "stored", "good": "stored", "bad": "refused"}
+    stored = Event.objects.filter(internal_id__startswith="01KGROUPCOMMIT").values_list("data", flat=True)
+    assert sorted(data["i"] for data in stored) == [10, 11]
 
 
 def test_a_caller_inside_a_transaction_stores_in_it() -> None:
