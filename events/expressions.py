@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import operator
 import threading
 from datetime import datetime, timedelta, timezone
@@ -62,7 +63,7 @@ def to_cel(value: Any) -> Any:
     if isinstance(value, bool):
         return celtypes.BoolType(value)
     if isinstance(value, int):
-        return celtypes.IntType(value) if -(2**63) <= value < 2**63 else celtypes.DoubleType(value)
+        return celtypes.IntType(value) if -(2**63) <= value < 2**63 else celtypes.DoubleType(_as_double(value))
     if isinstance(value, float):
         return celtypes.DoubleType(value)
     if isinstance(value, str):
@@ -72,6 +73,14 @@ def to_cel(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return celtypes.ListType([to_cel(v) for v in value])
     return celtypes.StringType(str(value))
+
+
+def _as_double(value: int) -> float:
+    # Python reads JSON integers of any size; past a double's range one compares as ±infinity.
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def from_cel(value: Any) -> Any:

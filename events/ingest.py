@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
+from events.json_body import read_json_body
 from events.models import Event
 from events.triggers import match_functions
 from executor import metrics
@@ -46,7 +47,7 @@ class IngestResult:
 def parse_body(body: bytes) -> list[Any]:
     """The request body as a list of raw events."""
     try:
-        parsed = json.loads(body)
+        parsed = read_json_body(body)
     except ValueError as exc:
         raise EventError(f"Unable to parse event body as JSON: {exc}") from None
     items = parsed if isinstance(parsed, list) else [parsed]

@@ -9,6 +9,9 @@ _UNITS = {
     "d": 86400.0, "w": 604800.0,
 }
 _PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h|d|w)")
+# Go's longest duration (int64 nanoseconds, about 292 years), which Inngest's parser keeps to: a
+# due time this far ahead is still a date Python can hold.
+MAX_DURATION = timedelta(microseconds=(2**63 - 1) // 1000)
 
 
 class DurationError(ValueError):
@@ -27,6 +30,8 @@ def parse_duration(text: str) -> timedelta:
             raise DurationError(f"invalid duration {text!r}")
         total += float(match.group(1)) * _UNITS[match.group(2)]
         position = match.end()
+    if total > MAX_DURATION.total_seconds():
+        raise DurationError(f"duration {text!r} is longer than {MAX_DURATION.days} days")
     return timedelta(seconds=total)
 
 

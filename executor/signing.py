@@ -56,6 +56,8 @@ def is_authorized(authorization: str, keys: list[str]) -> bool:
     if scheme.lower() != "bearer" or not token:
         return False
     token = strip_prefix(token.strip())
+    if not token.isascii():
+        return False  # keys are hex; compare_digest raises on non-ASCII text
     return any(hmac.compare_digest(token, key) or hmac.compare_digest(token, hashed(key)) for key in keys)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from events.expressions import ExpressionError, compile_expression
+from executor.durations import DurationError, parse_duration, parse_instant
 from functions.cron import CronError, parse_cron
 from functions.flow_config import FlowConfigError, read_flow_config
 
@@ -29,6 +30,7 @@ RETRIES_KEYS = ("attempts",)
 DEFAULT_RETRIES = 4
 MAX_RETRIES = 20
 MAX_TRIGGERS = 10
+MAX_NAME_LENGTH = 255  # app names, function ids and names: the columns' length
 
 
 class ConfigError(ValueError):
@@ -76,6 +78,8 @@ def read_function(raw: Any) -> FunctionSpec:
         raise ConfigError(f"Function '{slug}' has no name")
     if not slug:
         raise ConfigError("A function has neither an id nor a name")
+    if len(slug) > MAX_NAME_LENGTH or len(name) > MAX_NAME_LENGTH:
+        raise ConfigError(f"Function '{slug[:MAX_NAME_LENGTH]}' has an id or a name longer than {MAX_NAME_LENGTH} characters")
     step = _read_step(config, name)
     triggers = tuple(_read_trigger(t, name) for t in _list(config.get("triggers")))
     if len(triggers) > MAX_TRIGGERS:
@@ -84,7 +88,9 @@ def read_function(raw: Any) -> FunctionSpec:
         raise ConfigError(f"Function '{name}' has duplicate triggers")
     try:
         read_flow_config(config)
-    except FlowConfigError as exc:
+        _check_cancel(config.get("cancel"))
+        _check_timeouts(config.get("timeouts"))
+    except (FlowConfigError, DurationError, ExpressionError) as exc:
         raise ConfigError(f"Function '{name}' has an invalid configuration: {exc}") from None
     config["triggers"] = [_trigger_json(t) for t in triggers]
     config["steps"] = {"step": step}
@@ -141,6 +147,37 @@ def _read_trigger(raw: Any, name: str) -> TriggerSpec:
         except ExpressionError as exc:
             raise ConfigError(f"Function '{name}' has an invalid trigger expression: {exc}") from None
     return TriggerSpec(event=event, expression=expression, cron=cron)
+
+
+def _check_cancel(raw: Any) -> None:
+    """`cancel`: a list of `{event, if?, timeout?}` (§2), read as runs start (runs/creation.py)."""
+    if raw is None:
+        return
+    if not isinstance(raw, list):
+        raise FlowConfigError("cancel must be a list")
+    for entry in raw:
+        if not isinstance(entry, dict) or not isinstance(entry.get("event"), str) or not entry["event"]:
+            raise FlowConfigError("each cancel needs an event name")
+        if len(entry["event"]) > MAX_NAME_LENGTH:
+            raise FlowConfigError(f"cancel event names are at most {MAX_NAME_LENGTH} characters")
+        if entry.get("if") not in (None, ""):
+            if not isinstance(entry["if"], str):
+                raise FlowConfigError("cancel if must be an expression string")
+            compile_expression(entry["if"])
+        timeout = entry.get("timeout")
+        if timeout not in (None, "") and (not isinstance(timeout, str) or parse_instant(timeout) is None):
+            parse_duration(str(timeout))
+
+
+def _check_timeouts(raw: Any) -> None:
+    """`timeouts`: `{start?, finish?}` time strings (§2), read as runs start and end."""
+    if raw is None:
+        return
+    if not isinstance(raw, dict):
+        raise FlowConfigError("timeouts must be an object")
+    for which in ("start", "finish"):
+        if raw.get(which) not in (None, ""):
+            parse_duration(str(raw[which]))
 
 
 def _trigger_json(trigger: TriggerSpec) -> dict[str, str]:

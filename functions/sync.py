@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from functions.config import REQUEST_KEYS, ConfigError, FunctionSpec, canonical_keys, read_function
+from functions.config import MAX_NAME_LENGTH, REQUEST_KEYS, ConfigError, FunctionSpec, canonical_keys, read_function
 from functions.models import App, Function, Trigger
 from functions.schedules import remove_cron_schedules, sync_cron_schedules
 
@@ -43,6 +43,8 @@ def register_app(body: Any, expected_server_kind: str | None = None) -> Register
     app_name = request.get("appName")
     if not isinstance(app_name, str) or not app_name:
         raise RegisterError("Invalid request: appName is required")
+    if len(app_name) > MAX_NAME_LENGTH:
+        raise RegisterError(f"Invalid request: appName is longer than {MAX_NAME_LENGTH} characters")
     url = _strip_sync_params(str(request.get("url") or ""))
     checksum = _checksum(request)
     existing = App.objects.filter(name=app_name).first()
@@ -71,9 +73,10 @@ def _read_functions(raw: Any, app_name: str, url: str) -> list[FunctionSpec]:
 def _upsert_app(app_name: str, url: str, request: dict, checksum: str) -> App:
     sdk = str(request.get("sdk") or "")
     language, _, version = sdk.partition(":")
+    # Informational: cut to their columns rather than refuse the sync.
     fields = {
-        "url": url, "sdk_language": language, "sdk_version": version.lstrip("v"),
-        "framework": str(request.get("framework") or ""), "app_version": str(request.get("appVersion") or ""),
+        "url": url, "sdk_language": language[:32], "sdk_version": version.lstrip("v")[:64],
+        "framework": str(request.get("framework") or "")[:64], "app_version": str(request.get("appVersion") or "")[:255],
         "checksum": checksum, "error": "", "synced_at": timezone.now(),
     }
     app, _ = App.objects.update_or_create(name=app_name, defaults=fields)

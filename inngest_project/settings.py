@@ -81,6 +81,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "executor.middleware.ServerKindMiddleware",
+    "executor.middleware.RefuseNulMiddleware",
     "executor.middleware.SigningKeyAuthMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -55,5 +55,6 @@ def _ulid_floor(text: str) -> str | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
-    millis = int(moment.timestamp() * 1000)
+    # A ULID's time is 48 bits of milliseconds since 1970: earlier or later moments are its ends.
+    millis = min(max(int(moment.timestamp() * 1000), 0), 2**48 - 1)
     return str(ULID.from_bytes(millis.to_bytes(6, "big") + bytes(10)))

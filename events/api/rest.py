@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import json
 
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from events.ingest import EventError, ingest
-from ui.access import OperatorAPIView
+from ui.access import OPERATOR_ERRORS, DetailSerializer, OperatorAPIView
 
 
 class EventInSerializer(serializers.Serializer):
@@ -28,7 +28,13 @@ class EventIdsSerializer(serializers.Serializer):
 
 class EventsView(OperatorAPIView):
 
-    @extend_schema(request=EventInSerializer(many=True), responses={200: EventIdsSerializer, 400: EventIdsSerializer},
+    @extend_schema(request=EventInSerializer(many=True), responses={
+        200: EventIdsSerializer,
+        # A refused event answers as /e/{key} does; a body that is not JSON gets DRF's answer.
+        400: PolymorphicProxySerializer("EventsRefused", serializers=[EventIdsSerializer, DetailSerializer],
+                                        resource_type_field_name=None),
+        **OPERATOR_ERRORS,
+    },
                    summary="Send one event or a list of events",
                    examples=[OpenApiExample("one event", value={"name": "app/user.created", "data": {"id": 1}}, request_only=True)])
     def post(self, request: Request) -> Response:

@@ -1,7 +1,6 @@
 """Event ingestion (`/e/{key}`) and the v1 event listings."""
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from urllib.parse import unquote
 
@@ -17,6 +16,7 @@ from events.api.serializers import event_json
 from events.keys import is_accepted
 from events.group_commit import CommitTimeout
 from events.ingest import EventError, ingest
+from events.json_body import read_json_body
 from events.models import Event
 from runs.api.serializers import run_json
 from runs.invokes import find_function, invoke_function
@@ -55,7 +55,7 @@ class InvokeView(APIView):
 
     def post(self, request: Request, slug: str) -> Response:
         try:
-            body = json.loads(request._request.body or b"{}")
+            body = read_json_body(request._request.body or b"{}")
         except ValueError as exc:
             return Response({"status": 400, "error": f"Unable to parse body as JSON: {exc}"}, status=400)
         if not isinstance(body, dict):

@@ -2,14 +2,15 @@
 app's functions by URL, without an SDK sync: the server will call that URL as it calls SDK apps)."""
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from functions.models import Function
 from functions.sync import RegisterError, register_app
-from ui.access import OperatorAPIView
+from ui.access import OPERATOR_ERRORS, OperatorAPIView
 
 
 class TriggerSerializer(serializers.Serializer):
@@ -27,6 +28,10 @@ class FunctionSerializer(serializers.ModelSerializer):
         fields = ["id", "slug", "name", "app", "url", "retries", "version", "is_archived", "triggers", "config", "updated_at"]
 
 
+class FunctionListSerializer(serializers.Serializer):
+    data = FunctionSerializer(many=True)
+
+
 class RegisterFunctionsSerializer(serializers.Serializer):
     app = serializers.CharField(max_length=255, help_text="The app's name (an SDK's app id)")
     url = serializers.URLField(help_text="Where the server calls the functions (an SDK serve endpoint)")
@@ -36,13 +41,17 @@ class RegisterFunctionsSerializer(serializers.Serializer):
 
 class FunctionsView(OperatorAPIView):
 
-    @extend_schema(responses=FunctionSerializer(many=True), summary="List active functions")
+    @extend_schema(responses={200: FunctionListSerializer, **OPERATOR_ERRORS}, summary="List active functions")
     def get(self, request: Request) -> Response:
         rows = Function.objects.select_related("app").prefetch_related("triggers").filter(is_archived=False).order_by("slug")
         return Response({"data": FunctionSerializer(rows, many=True).data})
 
-    @extend_schema(request=RegisterFunctionsSerializer, responses={201: FunctionSerializer(many=True)},
-                   summary="Register an app's functions by URL (replaces the app's previous functions)")
+    @extend_schema(request=RegisterFunctionsSerializer, responses={
+        201: FunctionListSerializer,
+        400: OpenApiResponse(OpenApiTypes.OBJECT, description="The fields' errors (`{field: [messages]}`), an invalid "
+                             "function (`{error, status, data}`) or an unreadable body (`{detail}`)"),
+        **OPERATOR_ERRORS,
+    }, summary="Register an app's functions by URL (replaces the app's previous functions)")
     def post(self, request: Request) -> Response:
         given = RegisterFunctionsSerializer(data=request.data)
         given.is_valid(raise_exception=True)

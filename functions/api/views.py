@@ -1,13 +1,12 @@
 """`POST /fn/register` (SDK sync), `GET /dev` and `GET /health`."""
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from events.json_body import read_json_body
 from functions.models import Function
 from functions.sync import RegisterError, register_app
 
@@ -17,7 +16,7 @@ class RegisterView(APIView):
 
     def post(self, request: Request) -> Response:
         try:
-            body = json.loads(request._request.body or b"null")
+            body = read_json_body(request._request.body or b"null")
         except ValueError as exc:
             return Response({"error": f"Invalid request: {exc}"}, status=400)
         try:

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from runs.models import Run, Step, StepAttempt
 from runs.queries import RunFilter
-from ui.access import OperatorAPIView
+from ui.access import OPERATOR_ERRORS, URL_ERRORS, OperatorAPIView
 
 PAGE = 50
 
@@ -46,6 +46,20 @@ class RunDetailSerializer(RunSerializer):
         fields = [*RunSerializer.Meta.fields, "events", "steps", "attempts"]
 
 
+class RunPageSerializer(serializers.Serializer):
+    data = RunSerializer(many=True)
+    next = serializers.CharField(allow_null=True, help_text="The `before` of the next page; null on the last page")
+
+
+class RunDetailAnswerSerializer(serializers.Serializer):
+    data = RunDetailSerializer()
+
+
+class RunNotFoundSerializer(serializers.Serializer):
+    error = serializers.CharField()
+    status = serializers.IntegerField()
+
+
 FILTERS = [
     OpenApiParameter("status", description="queued, running, completed, failed, cancelled or skipped"),
     OpenApiParameter("function", description="function slug"),
@@ -58,7 +72,9 @@ FILTERS = [
 
 class RunsView(OperatorAPIView):
 
-    @extend_schema(parameters=FILTERS, responses=RunSerializer(many=True), summary="List runs, newest first, 50 per page")
+    @extend_schema(parameters=FILTERS, responses={200: RunPageSerializer, **URL_ERRORS, **OPERATOR_ERRORS},
+                   operation_id="runs_list",
+                   summary="List runs, newest first, 50 per page")
     def get(self, request: Request) -> Response:
         selected = RunFilter.from_query(request.query_params)
         rows = list(selected.apply(Run.objects.select_related("function", "event").order_by("-id"))[:PAGE + 1])
@@ -68,7 +84,8 @@ class RunsView(OperatorAPIView):
 
 class RunView(OperatorAPIView):
 
-    @extend_schema(responses=RunDetailSerializer, summary="A run with its memoized steps and every call made")
+    @extend_schema(responses={200: RunDetailAnswerSerializer, 404: RunNotFoundSerializer, **URL_ERRORS, **OPERATOR_ERRORS},
+                   summary="A run with its memoized steps and every call made")
     def get(self, request: Request, run_id: str) -> Response:
         run = Run.objects.select_related("function", "event").prefetch_related("steps", "attempts").filter(id=run_id).first()
         if run is None:

@@ -77,3 +77,8 @@ def test_evaluation_error_says_what_failed() -> None:
 
 def test_compiled_expressions_are_cached() -> None:
     assert compile_expression("event.data.n == 5") is compile_expression("event.data.n == 5")
+
+
+def test_integers_past_a_doubles_range_compare_as_infinities() -> None:
+    event = {"data": {"big": 10**400, "small": -(10**400)}}
+    assert compile_expression("event.data.big > 1e300 && event.data.small < -1e300").is_true(event)

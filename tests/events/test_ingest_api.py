@@ -117,3 +117,48 @@ def test_request_body_over_the_server_limit_is_refused_with_the_event_shape(clie
     answer = post(client, [{"name": "a/b", "data": {"blob": "x" * 2000}}])
     assert answer.status_code == 400
     assert answer.json() == {"ids": [], "status": 400, "error": "Request body is larger than 1024 bytes"}
+
+
+@pytest.mark.parametrize("raw, message", [
+    (b'{"name": "a/\\u0000"}', "cannot contain the NUL character"),
+    (b'{"name": "a/b", "data": {"k\\u0000": 1}}', "cannot contain the NUL character"),
+    (b'{"name": "a/b", "id": "\\ud83d"}', "cannot contain unpaired surrogates"),
+    (b'{"name": "a/b", "user": {"s": "\\udfff"}}', "cannot contain unpaired surrogates"),
+    (b'{"name": "a/\xed\xa0\x80"}', "can't decode byte 0xed"),
+    (b'{"name": "a/b", "data": {"x": NaN}}', "NaN is not a JSON value"),
+    (b'{"name": "a/b", "data": {"x": -Infinity}}', "-Infinity is not a JSON value"),
+    (b'{"name": "a/b", "data": {"x": 1e400}}', "number out of range"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested more than 200 levels deep"),
+    (b'{"name": "a/b", "data": ' + b'{"a":' * 200 + b"1" + b"}" * 200 + b"}", "nested more than 200 levels deep"),
+], ids=["NUL in name", "NUL in a data key", "lone surrogate in id", "lone surrogate in user", "UTF-8 encoded surrogate",
+        "NaN", "-Infinity", "number past a double", "nested past the stack", "nested past 200 levels"])
+def test_json_that_postgresql_cannot_store_is_refused_with_the_documented_400(client: Client, raw: bytes, message: str) -> None:
+    answer = post(client, None, raw=raw)
+    assert answer.status_code == 400
+    payload = answer.json()
+    assert payload["ids"] == [] and payload["status"] == 400 and message in payload["error"]
+    assert Event.objects.count() == 0
+
+
+def test_integer_past_a_doubles_range_still_goes_through_an_expression_trigger(client: Client) -> None:
+    function = make_function(event="a/b", expression="event.data.n > 1")
+    answer = post(client, {"name": "a/b", "data": {"n": 10**400}})
+    assert answer.status_code == 200
+    assert Event.objects.get().data == {"n": 10**400}
+    assert Run.objects.filter(function=function).count() == 1
+
+
+@pytest.mark.parametrize("url", ["/v1/runs/%00", "/v1/events/%00", "/v1/events?name=%00", "/v1/events?cursor=a%00",
+                                 "/api/v1/runs?status=%00"])
+def test_a_url_with_a_nul_character_is_refused_with_400(client: Client, url: str) -> None:
+    answer = client.get(url)
+    assert answer.status_code == 400
+    assert answer.json() == {"status": 400, "error": "the URL contains a NUL character"}
+
+
+def test_invoke_refuses_json_it_cannot_store_with_400(client: Client) -> None:
+    make_function(event="a/b", slug="invokable")
+    for raw in (b'{"data": ' + b"[" * 5000 + b"]" * 5000 + b"}", b'{"data": {"s": "\\u0000"}}'):
+        answer = client.post("/invoke/invokable", data=raw, content_type="application/json")
+        assert answer.status_code == 400, answer.content
+        assert answer.json()["status"] == 400

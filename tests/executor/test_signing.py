@@ -34,7 +34,7 @@ def test_an_answer_signed_with_either_key_verifies_and_anything_else_does_not() 
 @pytest.mark.parametrize(("header", "ok"), [
     (f"Bearer {KEY}", True), (f"Bearer {RAW}", True), (f"Bearer signkey-prod-{hashed(RAW)}", True),
     (f"bearer {hashed(RAW)}", True), (f"Bearer {hashed('ab' * 32)}", False), ("Basic abc", False), ("", False),
-    (f"Bearer signkey-test-{hashed(RAW)}", True),
+    (f"Bearer signkey-test-{hashed(RAW)}", True), ("Bearer clé", False), ("Bearer " + "é" * 64, False),
 ])
 def test_bearer_tokens_carry_the_key_or_its_hash(header: str, ok: bool) -> None:
     assert is_authorized(header, [RAW]) is ok

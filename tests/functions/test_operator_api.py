@@ -100,3 +100,36 @@ def test_the_openapi_schema_documents_the_operator_api_and_the_docs_page_is_serv
     assert set(schema["paths"]) == {"/api/v1/functions", "/api/v1/events", "/api/v1/runs", "/api/v1/runs/{run_id}"}
     docs = client.get("/api/docs/")
     assert docs.status_code == 200 and b"swagger-ui" in docs.content
+
+
+@override_settings(INNGEST_OPERATOR_LOGIN=False)
+@pytest.mark.parametrize("raw", [b"[" * 100_000, b'[{"name": "a/\\u0000"}]', b'{"app": "a", "x": 1e400}'],
+                         ids=["nested past the stack", "NUL", "number past a double"])
+@pytest.mark.parametrize("path", ["/api/v1/events", "/api/v1/functions"])
+def test_bodies_that_cannot_be_stored_are_refused_with_400(path: str, raw: bytes) -> None:
+    answer = Client().post(path, raw, content_type="application/json")
+    assert answer.status_code == 400 and answer.json()["detail"].startswith("JSON parse error")
+
+
+@override_settings(INNGEST_OPERATOR_LOGIN=False)
+def test_run_filters_and_ids_no_run_can_have_find_nothing() -> None:
+    client = Client()
+    register(client)
+    client.post("/api/v1/events", [{"name": "billing/charge"}], content_type="application/json")
+    assert len(client.get("/api/v1/runs", {"since": "0001-01-01"}).json()["data"]) == 1  # before 1970: from the start
+    assert client.get("/api/v1/runs", {"until": "0001-01-01"}).json()["data"] == []
+    assert client.get("/api/v1/runs", {"function": "billing-charge\x00"}).status_code == 400  # RefuseNulMiddleware
+    assert client.get("/api/v1/runs/%00").status_code == 400
+
+
+def test_the_openapi_schema_documents_the_envelopes_and_errors_the_api_answers_with() -> None:
+    schema = Client().get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    statuses = {(path, method): set(operation["responses"]) for path, operations in schema["paths"].items()
+                for method, operation in operations.items()}
+    assert statuses == {
+        ("/api/v1/functions", "get"): {"200", "401"}, ("/api/v1/functions", "post"): {"201", "400", "401"},
+        ("/api/v1/events", "post"): {"200", "400", "401"},
+        ("/api/v1/runs", "get"): {"200", "400", "401"}, ("/api/v1/runs/{run_id}", "get"): {"200", "400", "401", "404"},
+    }
+    components = schema["components"]["schemas"]
+    assert all("data" in components[name]["required"] for name in ("FunctionList", "RunPage", "RunDetailAnswer"))

@@ -118,3 +118,46 @@ def test_health_and_dev_info(client: Client) -> None:
     register(client, python_sdk_body(function_config("a")))
     info = client.get("/dev").json()
     assert [f["slug"] for f in info["functions"]] == ["my-app-a"]
+
+
+@pytest.mark.parametrize("mutate, detail", [
+    (lambda f: f.update(id="x" * 256), "longer than 255 characters"),
+    (lambda f: f.update(name="x" * 256), "longer than 255 characters"),
+    (lambda f: f.update(cancel=True), "cancel must be a list"),
+    (lambda f: f.update(cancel=[{"event": "x" * 256}]), "cancel event names are at most 255 characters"),
+    (lambda f: f.update(cancel=[{"event": "a/b", "if": {"x": 1}}]), "cancel if must be an expression string"),
+    (lambda f: f.update(cancel=[{"event": "a/b", "timeout": "999999999d"}]), "longer than 106751 days"),
+    (lambda f: f.update(timeouts=["1h"]), "timeouts must be an object"),
+    (lambda f: f.update(timeouts={"start": "999999999d"}), "longer than 106751 days"),
+    (lambda f: f.update(debounce={"period": "1s", "timeout": "999999999d"}), "longer than 106751 days"),
+    (lambda f: f.update(throttle={"limit": 1, "period": "1" * 400 + "s"}), "longer than 106751 days"),
+], ids=["long id", "long name", "cancel not a list", "long cancel event", "cancel if not a string", "cancel timeout too long",
+        "timeouts not an object", "start timeout too long", "debounce timeout too long", "throttle period overflows"])
+def test_config_that_would_fail_later_is_refused_at_sync(client: Client, mutate, detail: str) -> None:
+    config = function_config("a")
+    mutate(config)
+    answer = register(client, python_sdk_body(config))
+    assert answer.status_code == 400
+    payload = answer.json()
+    assert payload["error"] == "At least one function is invalid"
+    assert any(detail in error for error in payload["data"]["errors"]), payload
+
+
+@pytest.mark.parametrize("raw, error", [
+    (b'{"appname": "a\\u0000"}', "cannot contain the NUL character"),
+    (b'{"appname": "a", "functions": [{"name": "\\udc00"}]}', "cannot contain unpaired surrogates"),
+    (b'{"appname": "a", "functions": [{"retries": NaN}]}', "NaN is not a JSON value"),
+    (b"[" * 100_000, "nested more than 200 levels deep"),
+    (json.dumps({"appname": "x" * 256}).encode(), "appName is longer than 255 characters"),
+], ids=["NUL", "lone surrogate", "NaN", "nested past the stack", "long app name"])
+def test_register_body_that_cannot_be_stored_is_refused(client: Client, raw: bytes, error: str) -> None:
+    answer = client.post("/fn/register", data=raw, content_type="application/json")
+    assert answer.status_code == 400 and error in answer.json()["error"]
+    assert not App.objects.exists()
+
+
+def test_overlong_sdk_details_are_cut_to_their_columns(client: Client) -> None:
+    body = python_sdk_body(function_config("a")) | {"sdk": "py:v" + "1" * 100, "framework": "f" * 100, "appVersion": "v" * 300}
+    assert register(client, body).status_code == 200
+    app = App.objects.get()
+    assert (len(app.sdk_version), len(app.framework), len(app.app_version)) == (64, 64, 255)
