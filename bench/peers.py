@@ -14,13 +14,20 @@ ingestion, and a worker's resident memory over many steps. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import re
+import shutil
+import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,6 +60,7 @@ def main() -> None:
         figures |= ours_figures
         figures |= derived_figures(rows)
         figures |= bench_ingest(running.base_url, running.db, args)
+        figures |= measure_ingest_wrk(running, args)
         if args.memory_steps:
             figures |= measure_worker_memory(running, args)
     print_table(rows)
@@ -67,6 +75,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker (and of the floor's)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
     parser.add_argument("--memory-steps", type=int, default=None, help="steps for the worker memory figure (0: skip)")
+    parser.add_argument("--profile", action="store_true",
+                        help="sample the first worker with py-spy during the load and print where its time goes")
     args = parser.parse_args()
     args.ingest_seconds = 3 if args.quick else 10
     args.latency_samples = 40 if args.quick else 200
@@ -82,7 +92,8 @@ def measure_ours(running: Running, args: argparse.Namespace) -> tuple[dict[str, 
     store = redis.Redis.from_url(REDIS_URL)
     bench_latency(running.base_url, running.db, store, argparse.Namespace(latency_samples=10))  # warm up
     latency = bench_latency(running.base_url, running.db, store, args, raw=True)
-    per_second = run_load(running, args.load_runs)
+    with profiled(running.stack.workers[0].pid, enabled=args.profile):
+        per_second = run_load(running, args.load_runs)
     row = {"p50": statistics.median(latency["end_to_end"]), "p95": p95(latency["end_to_end"]), "per_second": per_second}
     figures = {
         "event → first SDK call p50 / p95 (ms)": pair(latency["first_call"]),
@@ -109,6 +120,41 @@ def run_load(running: Running, runs: int) -> float:
     if not_completed:
         raise SystemExit(f"{not_completed} runs did not complete")
     return len(batches) * 100 / (last_end - started)
+
+
+@contextlib.contextmanager
+def profiled(pid: int, enabled: bool) -> Iterator[None]:
+    """py-spy samples the worker (main process and pool) while the block runs; then print the
+    share of samples spent in each of the server's own functions (inclusive), largest first."""
+    if not enabled:
+        yield
+        return
+    with tempfile.TemporaryDirectory() as directory:
+        output = Path(directory) / "worker.txt"
+        sampler = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses",
+                                    "--rate", "200", "--format", "raw", "--output", str(output), "--nonblocking"],
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            yield
+        finally:
+            sampler.send_signal(signal.SIGINT)  # py-spy writes its samples when interrupted
+            sampler.wait(timeout=60)
+        print_profile(output.read_text())
+
+
+def print_profile(collapsed: str, top: int = 25) -> None:
+    apps = ("(executor/", "(runs/", "(events/", "(functions/")  # py-spy names files relative to the working directory
+    total, inclusive = 0, Counter()
+    for line in collapsed.splitlines():
+        stack, _, count = line.rpartition(" ")
+        total += int(count)
+        ours = {frame.rpartition(":")[0] for frame in stack.split(";") if any(app in frame for app in apps)}
+        for frame in ours:  # "function (path/file.py" once per sample, however deep the recursion
+            inclusive[frame] += int(count)
+    print(f"\nworker profile during the load (py-spy, {total:,} samples; inclusive share of the server's own functions)")
+    for frame, count in inclusive.most_common(top):
+        name, _, path = frame.partition(" (")
+        print(f"  {count / max(total, 1) * 100:5.1f}%  {name}  {path}")
 
 
 # --- the HTTP floor ----------------------------------------------------------------------------
@@ -212,6 +258,39 @@ def measure_dbos(args: argparse.Namespace) -> dict[str, float]:
     result = json.loads(printed.strip().splitlines()[-1])
     latencies = result["latencies"]
     return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": result["runs"] / result["elapsed"]}
+
+
+# --- /e/ with a native client --------------------------------------------------------------------
+
+WRK_SCRIPT = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{"name": "bench/unmatched", "data": {"pad": "%s"}}'
+""" % ("x" * 64)
+
+
+def measure_ingest_wrk(running: Running, args: argparse.Namespace) -> dict[str, str]:
+    """Single-event requests/s from wrk (2 threads, 16 connections), where the Python client of
+    bench_ingest saturates a core first. Skipped when wrk is not installed."""
+    if shutil.which("wrk") is None:
+        return {"/e/ single-event requests/s, wrk": "skipped (wrk not installed)"}
+    before = query(running.db, "SELECT count(*) FROM events_event", [])[0][0]
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
+        script.write(WRK_SCRIPT)
+        script.flush()
+        printed = subprocess.run(
+            ["wrk", "-t2", "-c16", f"-d{args.ingest_seconds}s", "-s", script.name, f"{running.base_url}/e/bench"],
+            check=True, capture_output=True, text=True).stdout
+    time.sleep(1)  # requests still in flight when wrk stopped counting
+    stored = query(running.db, "SELECT count(*) FROM events_event", [])[0][0] - before
+    done = re.search(r"(\d+) requests in ([\d.]+)s", printed)
+    requests_done, elapsed = int(done.group(1)), float(done.group(2))
+    failed = re.search(r"Non-2xx or 3xx responses: (\d+)", printed)
+    acknowledged = requests_done - (int(failed.group(1)) if failed else 0)
+    # wrk stops counting with up to one request in flight per connection, which the server may
+    # still store (a 5xx promises nothing either way): stored is at most requests + 16.
+    verdict = "ok" if acknowledged <= stored <= requests_done + 16 else "MISMATCH"
+    return {"/e/ single-event requests/s acknowledged, wrk -t2 -c16": f"{acknowledged / elapsed:,.0f}",
+            "/e/ wrk: acknowledged ≤ stored ≤ requests + 16": f"{acknowledged:,} ≤ {stored:,} ≤ {requests_done + 16:,} ({verdict})"}
 
 
 # --- memory ------------------------------------------------------------------------------------
