@@ -5,8 +5,9 @@ thread stores everything handed to it since its previous commit in one transacti
 one trigger lookup, one wait lookup for the whole group), then wakes every request of the group.
 Nothing is acknowledged before its commit. A commit that fails because of one request's data is
 retried request by request, so only that request fails; one that fails because the database is
-unreachable fails every request of its group, none of whose events were stored. One request alone is committed at once: there is no timer,
-only the requests that arrived while the previous commit was running.
+unreachable fails every request of its group, none of whose events were stored. One request
+alone is committed at once: there is no timer, only the requests that arrived while the previous
+commit was running.
 """
 from __future__ import annotations
 

@@ -23,12 +23,12 @@ TICK_TASK = "executor.sweep_due_calls"
 MAX_COUNTDOWN_SECONDS = 60.0
 SWEEP_BATCH = 500
 
+log = logging.getLogger(__name__)
+
 
 def lost_message_after() -> timedelta:
     """A message sent this long ago for a call that is still unclaimed is presumed lost."""
     return timedelta(seconds=settings.INNGEST_LOST_MESSAGE_SECONDS)
-
-log = logging.getLogger(__name__)
 
 
 def enqueue_calls_on_commit(call_ids: list[int], due_at: datetime | None = None) -> None:

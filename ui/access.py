@@ -68,10 +68,12 @@ class DetailSerializer(serializers.Serializer):
 OPERATOR_ERRORS = {401: OpenApiResponse(DetailSerializer, description="No valid token or session (production)")}
 
 
-class URLErrorSerializer(serializers.Serializer):
+class ErrorSerializer(serializers.Serializer):
+    """The server's own error answer (protocol.md): `{status, error}`."""
+
     status = serializers.IntegerField()
     error = serializers.CharField()
 
 
 # For operations that take path or query parameters: executor.middleware.RefuseNulMiddleware.
-URL_ERRORS = {400: OpenApiResponse(URLErrorSerializer, description="A parameter contains a NUL character")}
+URL_ERRORS = {400: OpenApiResponse(ErrorSerializer, description="A parameter contains a NUL character")}

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from runs.models import Run, Step, StepAttempt
 from runs.queries import RunFilter
-from ui.access import OPERATOR_ERRORS, URL_ERRORS, OperatorAPIView
+from ui.access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
 
 PAGE = 50
 
@@ -55,11 +55,6 @@ class RunDetailAnswerSerializer(serializers.Serializer):
     data = RunDetailSerializer()
 
 
-class RunNotFoundSerializer(serializers.Serializer):
-    error = serializers.CharField()
-    status = serializers.IntegerField()
-
-
 FILTERS = [
     OpenApiParameter("status", description="queued, running, completed, failed, cancelled or skipped"),
     OpenApiParameter("function", description="function slug"),
@@ -84,7 +79,7 @@ class RunsView(OperatorAPIView):
 
 class RunView(OperatorAPIView):
 
-    @extend_schema(responses={200: RunDetailAnswerSerializer, 404: RunNotFoundSerializer, **URL_ERRORS, **OPERATOR_ERRORS},
+    @extend_schema(responses={200: RunDetailAnswerSerializer, 404: ErrorSerializer, **URL_ERRORS, **OPERATOR_ERRORS},
                    summary="A run with its memoized steps and every call made")
     def get(self, request: Request, run_id: str) -> Response:
         run = Run.objects.select_related("function", "event").prefetch_related("steps", "attempts").filter(id=run_id).first()
