@@ -8,9 +8,9 @@ import pytest
 import redis
 
 from tests.sdk_app import SdkApp, sync
-from tests.stacks import DevStack, ProductionStack, query_function, recreate_database, wait_for
+from tests.stacks import DevStack, ProductionStack, query_function, recreate_database, stack_redis_url, wait_for
 
-TEST_REDIS_URL = "redis://127.0.0.1:6379/15"
+TEST_REDIS_URL = stack_redis_url(15)
 E2E_DATABASE = "inngest_e2e"
 
 

@@ -185,7 +185,18 @@ def query_function(database_url: str) -> tuple[Callable[[str, list], list[tuple]
     return query, connection
 
 
+# Several checkouts can run the suite at once on one machine: each sets its own Redis server
+# (TEST_REDIS_PORT) and a suffix for the databases it creates (TEST_DATABASE_SUFFIX).
+TEST_REDIS_PORT = int(os.environ.get("TEST_REDIS_PORT", "6379"))
+TEST_DATABASE_SUFFIX = os.environ.get("TEST_DATABASE_SUFFIX", "")
+
+
+def stack_redis_url(db: int) -> str:
+    return f"redis://127.0.0.1:{TEST_REDIS_PORT}/{db}"
+
+
 def recreate_database(name: str, create: bool = True) -> str:
+    name += TEST_DATABASE_SUFFIX
     admin = psycopg2.connect(f"{POSTGRES_URL}/postgres")
     admin.autocommit = True
     with admin.cursor() as cursor:

@@ -9,11 +9,11 @@ import pytest
 import redis
 
 from tests.sdk_app import SdkApp, free_port, sync
-from tests.stacks import ProductionStack, recreate_database, wait_for
+from tests.stacks import ProductionStack, recreate_database, stack_redis_url, wait_for
 
 pytestmark = pytest.mark.e2e
 DATABASE = "inngest_restart_test"
-REDIS_URL = "redis://127.0.0.1:6379/11"
+REDIS_URL = stack_redis_url(11)
 
 
 @pytest.fixture

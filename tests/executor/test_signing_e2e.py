@@ -15,7 +15,7 @@ import requests
 
 from executor.signing import signature
 from tests.sdk_app import SdkApp, sync
-from tests.stacks import MANAGE, ROOT, ProductionStack, query_function, recreate_database
+from tests.stacks import MANAGE, ROOT, ProductionStack, query_function, recreate_database, stack_redis_url
 
 pytestmark = pytest.mark.e2e
 
@@ -23,7 +23,7 @@ KEY = "signkey-prod-" + "a1" * 32
 OLD_KEY = "signkey-prod-" + "b2" * 32
 WRONG_KEY = "signkey-prod-" + "c3" * 32
 EVENT_KEY = "e2e-event-key-" + "7" * 20
-DATABASE, REDIS_URL = "inngest_e2e_cloud", "redis://127.0.0.1:6379/12"
+DATABASE, REDIS_URL = "inngest_e2e_cloud", stack_redis_url(12)
 
 
 def manage(stack: ProductionStack, *args: str) -> str:

@@ -13,7 +13,7 @@ import redis
 import requests
 
 from tests.sdk_app import free_port
-from tests.stacks import MANAGE, ROOT, TEST_ENV, recreate_database, wait_for, wait_http
+from tests.stacks import MANAGE, ROOT, TEST_ENV, recreate_database, stack_redis_url, wait_for, wait_http
 
 pytestmark = pytest.mark.e2e
 DATABASE = "inngest_start_test"
@@ -26,11 +26,11 @@ def empty_database() -> Iterator[str]:
 
 
 def test_start_runs_server_workers_and_beat_and_stops_them_together(tmp_path: Path, empty_database: str) -> None:
-    redis.Redis.from_url("redis://127.0.0.1:6379/12").flushdb()
+    redis.Redis.from_url(stack_redis_url(12)).flushdb()
     port = free_port()
     config = tmp_path / "inngest.yaml"
     # The file names a port that the flag overrides, and the broker the flag does not give.
-    config.write_text("port: 1\nredis_url: redis://127.0.0.1:6379/12\nworkers: 1\nconcurrency: 2\n")
+    config.write_text(f"port: 1\nredis_url: {stack_redis_url(12)}\nworkers: 1\nconcurrency: 2\n")
     env = {**os.environ, **TEST_ENV}
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
@@ -71,7 +71,7 @@ def test_start_refuses_a_bad_configuration_with_a_clear_message(tmp_path: Path, 
     path.write_text(config)
     env = {k: v for k, v in os.environ.items() if not k.startswith("INNGEST_")}
     result = subprocess.run([sys.executable, MANAGE, "start", "--config", str(path), "--database-url", empty_database,
-                             "--redis-url", "redis://127.0.0.1:6379/11"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
+                             "--redis-url", stack_redis_url(11)], env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert message in result.stderr
 
