@@ -21,7 +21,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 
 from executor import dispatch
-from functions.sync import request_sync, sync_known_apps
+from functions.sync_request import request_sync, sync_known_apps
 from inngest_project.celery import app as celery_app
 
 log = logging.getLogger(__name__)
