@@ -38,6 +38,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-poll", action="store_true", help="Do not re-sync apps every poll interval.")
         parser.add_argument("--workers", type=int, default=8, help="Threads of the in-process worker.")
 
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # Before the system checks: dev mode is open on purpose, even on a DATABASE_URL
+        # (executor/security.py), and only this process says so.
+        settings.INNGEST_DEV_MODE = True
+        return super().execute(*args, **options)
+
     def handle(self, *args: Any, **options: Any) -> None:
         urls = [_with_scheme(url) for url in options["urls"]]
         settings.INNGEST_DEV_URLS = urls
