@@ -1,8 +1,10 @@
 """Event keys: created, listed and revoked by operators, checked on every `POST /e/{key}` in
-production. A key is shown once, at creation; the database keeps only its SHA-256."""
+production. A key is shown once, at creation; the database keeps only its SHA-256. Keys given
+in INNGEST_EVENT_KEY (`start --event-key`, as `inngest start` takes them) are accepted beside them."""
 from __future__ import annotations
 
 import hashlib
+import hmac
 import secrets
 
 from django.conf import settings
@@ -33,4 +35,6 @@ def is_accepted(key: str) -> bool:
     """Dev mode takes any key; production only an active one."""
     if not settings.INNGEST_REQUIRE_EVENT_KEYS:
         return bool(key)
+    if any(hmac.compare_digest(key.encode(errors="surrogatepass"), configured.encode()) for configured in settings.INNGEST_EVENT_KEYS):
+        return True
     return EventKey.objects.filter(key_hash=_digest(key), revoked_at__isnull=True).exists()

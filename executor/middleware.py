@@ -1,5 +1,5 @@
 """Every answer of the server carries X-Inngest-Server-Kind (protocol.md §1.1), and CORS is open;
-a URL with a NUL character is refused before any view sees it; signing-key auth."""
+a URL with a NUL character is refused before any view sees it; signing-key auth; body caps."""
 from __future__ import annotations
 
 from typing import Callable
@@ -36,10 +36,11 @@ class RefuseNulMiddleware:
 
 class SigningKeyAuthMiddleware:
     """With a signing key set, the APIs SDKs and tools call need `Authorization: Bearer <key or
-    its hash>` (protocol.md §1.2). The UI has its own login; /e/ has event keys; /health and
-    /metrics stay open for probes and scrapers."""
+    its hash>` (protocol.md §1.2), and so does /invoke/{slug}, which starts any function with
+    any data (Inngest's OSS server leaves it open). The UI has its own login; /e/ has event keys;
+    /health and /metrics stay open for probes and scrapers."""
 
-    PROTECTED = ("/fn/register", "/v0/", "/v1/", "/dev")
+    PROTECTED = ("/fn/register", "/v0/", "/v1/", "/dev", "/invoke/")
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -50,3 +51,50 @@ class SigningKeyAuthMiddleware:
             if not signing.is_authorized(request.headers.get("Authorization", ""), keys):
                 return HttpResponse("Authentication failed", status=401, content_type="text/plain")
         return self.get_response(request)
+
+
+class BodyLimitMiddleware:
+    """A body over its endpoint's cap is refused from its Content-Length, in the endpoint's error
+    shape, before anything reads it. (Django reads no more than Content-Length, and nothing
+    without one, so the header is the whole story.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0  # as Django reads it: no body
+        limit = body_limit(request.path)
+        if length > limit:
+            return too_large(request.path, f"Request body is larger than {limit} bytes")
+        return self.get_response(request)
+
+
+# SDK calls that carry an app's configuration or a run's data (the /v1 ones: protocol.md §1.10).
+SDK_DATA_PATHS = ("/fn/register", "/v1/checkpoint", "/v1/http/", "/v1/signals", "/v1/traces/", "/v0/connect/")
+API_PATHS = ("/invoke/", "/v0/", "/v1/", "/api/")
+
+
+def body_limit(path: str) -> int:
+    if path.startswith("/e/"):
+        return settings.INNGEST_MAX_REQUEST_BYTES
+    if path.startswith(SDK_DATA_PATHS):
+        return settings.INNGEST_MAX_SDK_REQUEST_BYTES
+    if path.startswith("/invoke/"):
+        return settings.INNGEST_MAX_EVENT_BYTES
+    if path.startswith(API_PATHS):
+        return settings.INNGEST_MAX_API_REQUEST_BYTES
+    return settings.INNGEST_MAX_FORM_BYTES
+
+
+def too_large(path: str, message: str) -> HttpResponse:
+    """413 in the shape each endpoint answers its other errors with."""
+    if path.startswith("/e/"):
+        return JsonResponse({"ids": [], "status": 413, "error": message}, status=413)
+    if path == "/v0/gql":
+        return JsonResponse({"data": None, "errors": [{"message": message}]}, status=413)
+    if path.startswith(SDK_DATA_PATHS + API_PATHS):
+        return JsonResponse({"status": 413, "error": message}, status=413)
+    return HttpResponse(message, status=413, content_type="text/plain")

@@ -1,14 +1,13 @@
-"""Syncing apps (protocol.md §1.7, §7.2): the server PUTs the app, the SDK POSTs /fn/register."""
+"""Syncing apps (protocol.md §1.7, §7.2): the SDK POSTs /fn/register (here), after the server
+PUT the app (functions/sync_request.py)."""
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import requests
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
@@ -17,8 +16,9 @@ from functions.config import MAX_NAME_LENGTH, REQUEST_KEYS, ConfigError, Functio
 from functions.models import App, Function, Trigger
 from functions.schedules import remove_cron_schedules, sync_cron_schedules
 
-log = logging.getLogger(__name__)
-SYNC_TIMEOUT_SECONDS = 10
+# What a sync error shows of the app's or the SDK's own words: a line each, a few of them.
+MAX_MESSAGE_CHARS = 300
+MAX_LISTED_ERRORS = 20
 
 
 class RegisterError(ValueError):
@@ -65,8 +65,11 @@ def _read_functions(raw: Any, app_name: str, url: str) -> list[FunctionSpec]:
         except ConfigError as exc:
             errors.append(str(exc))
     if errors:
-        App.objects.filter(name=app_name).update(error="; ".join(errors))
-        raise RegisterError("At least one function is invalid", data={"errors": errors})
+        listed = [short_text(error) for error in errors[:MAX_LISTED_ERRORS]]
+        if len(errors) > MAX_LISTED_ERRORS:
+            listed.append(f"and {len(errors) - MAX_LISTED_ERRORS} more")
+        App.objects.filter(name=app_name).update(error="; ".join(listed))
+        raise RegisterError("At least one function is invalid", data={"errors": listed})
     return specs
 
 
@@ -120,49 +123,12 @@ def _strip_sync_params(url: str) -> str:
     return urlunsplit(parts._replace(query="&".join(kept)))
 
 
-# --- the server's side: asking an app to sync -------------------------------------------------
-
-def request_sync(url: str) -> str:
-    """PUT the app so its SDK registers; returns "" on success or the error stored on the app."""
-    try:
-        answer = requests.put(
-            url, json={"url": url}, timeout=SYNC_TIMEOUT_SECONDS,
-            headers={"X-Inngest-Server-Kind": settings.INNGEST_SERVER_KIND},
-        )
-    except requests.RequestException as exc:
-        return _record_sync_error(url, f"unreachable: {exc}")
-    if answer.status_code != 200:
-        return _record_sync_error(url, _sync_error_text(answer))
-    body = _json_or_none(answer)
-    if isinstance(body, dict) and body.get("error"):
-        return _record_sync_error(url, str(body["error"]))  # the SDK answers 200 even when register failed
-    return ""
-
-
-def _sync_error_text(answer: requests.Response) -> str:
-    names = {401: "unauthorized", 403: "forbidden", 404: "url_not_found", 500: "internal_server_error"}
-    body = _json_or_none(answer)
-    message = body.get("message") if isinstance(body, dict) else None
-    return f"{names.get(answer.status_code, f'http_{answer.status_code}')}: {message or answer.text[:500]}"
-
-
-def _json_or_none(answer: requests.Response) -> Any:
-    try:
-        return answer.json()
-    except ValueError:
-        return None
-
-
-def _record_sync_error(url: str, error: str) -> str:
-    updated = App.objects.filter(url=url).update(error=error)
-    if not updated:
-        App.objects.update_or_create(name=url, defaults={"url": url, "error": error})
-    log.warning("sync of %s failed: %s", url, error)
-    return error
-
-
-def sync_known_apps(extra_urls: list[str] | None = None) -> None:
-    """Re-sync every known app and the given URLs (dev-mode polling; unchanged syncs are no-ops)."""
-    urls = list(dict.fromkeys([*(extra_urls or []), *App.objects.exclude(url="").values_list("url", flat=True)]))
-    for url in urls:
-        request_sync(url)
+def short_text(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """One printable line of at most `limit` characters: what an app, an SDK or a config said,
+    safe to show in the UI, the REST answers and the logs. A long one loses its middle: the
+    start names the function or field, the end says what is wrong with it."""
+    line = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
+    if len(line) <= limit:
+        return line
+    head = (limit - 1) // 2
+    return line[:head] + "…" + line[len(line) - (limit - 1 - head):]

@@ -2,9 +2,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import import_modules
+from django.core.exceptions import ImproperlyConfigured
+
+from executor.security import refuse_insecure_production
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 
@@ -26,3 +31,14 @@ app.conf.beat_schedule = {
     # Active runs with nothing pending and nothing to wait for: a safety net, every 5 minutes.
     "requeue-stuck-runs": {"task": "runs.requeue_stuck_runs", "schedule": 300.0},
 }
+
+
+@import_modules.connect
+def refuse_to_start_open(**kwargs: Any) -> None:
+    """`celery worker` and `celery beat` run no system checks: an open production stops here, as
+    either initialises, before beat's scheduler reads the database. SystemExit, because celery
+    logs and swallows the exceptions of signal handlers."""
+    try:
+        refuse_insecure_production()
+    except ImproperlyConfigured as exc:
+        raise SystemExit(f"refusing to start: {exc}") from None

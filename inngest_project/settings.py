@@ -57,7 +57,10 @@ def env_list(name: str) -> list[str]:
 
 # --- Django core -----------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", False)
-SECRET_KEY = env_str("DJANGO_SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production-0123456789")
+# Dev mode's key, published here: production refuses to start on it (executor/security.py).
+DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
+# "*" (any Host header) is dev mode's default; production refuses to start on it.
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS") or ["*"]
 
 INSTALLED_APPS = [
@@ -83,6 +86,7 @@ MIDDLEWARE = [
     "executor.middleware.ServerKindMiddleware",
     "executor.middleware.RefuseNulMiddleware",
     "executor.middleware.SigningKeyAuthMiddleware",
+    "executor.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -114,7 +118,8 @@ TEMPLATES = [
 
 # --- Database --------------------------------------------------------------------------------
 DEV_DATA_DIR = Path(env_str("INNGEST_DEV_DATA_DIR", str(BASE_DIR / ".inngest")))
-DATABASE_URL = env_str("DATABASE_URL")
+# INNGEST_POSTGRES_URI and INNGEST_REDIS_URI are `inngest start`'s names for the same settings.
+DATABASE_URL = env_str("DATABASE_URL") or env_str("INNGEST_POSTGRES_URI")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
 else:
@@ -146,10 +151,6 @@ STATIC_ROOT = env_str("DJANGO_STATIC_ROOT") or None  # only for `collectstatic`;
 # needed); found in the installed apps, so no collectstatic step either.
 WHITENOISE_USE_FINDERS = True
 
-# Events may be up to 3 MiB each and 5,000 per request; the event API enforces those limits
-# itself with the documented 400s, so Django's own cap only guards against absurd bodies.
-DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("INNGEST_MAX_REQUEST_BYTES", 256 * 1024 * 1024, minimum=1024)
-
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
@@ -177,7 +178,9 @@ if INNGEST_LOG_FORMAT not in ("json", "text"):
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"run_context": {"()": "executor.log_context.RunContextFilter"}},
+    # Event keys (in /e/<key> paths), signing keys and tokens never reach a log line.
+    "filters": {"run_context": {"()": "executor.log_context.RunContextFilter"},
+                "redact_secrets": {"()": "executor.log_redaction.RedactSecretsFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s run_id=%(run_id)s function_id=%(function_id)s "
                            "step_id=%(step_id)s %(message)s"},
@@ -185,13 +188,14 @@ LOGGING = {
                  "fmt": "%(asctime)s %(levelname)s %(name)s %(run_id)s %(function_id)s %(step_id)s %(message)s",
                  "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"}},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": INNGEST_LOG_FORMAT, "filters": ["run_context"]}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": INNGEST_LOG_FORMAT,
+                            "filters": ["run_context", "redact_secrets"]}},
     "root": {"handlers": ["console"], "level": env_str("INNGEST_LOG_LEVEL", "INFO")},
     "loggers": {"django.server": {"level": "WARNING"}},
 }
 
 # --- Celery ----------------------------------------------------------------------------------
-REDIS_URL = env_str("REDIS_URL")
+REDIS_URL = env_str("REDIS_URL") or env_str("INNGEST_REDIS_URI")
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 if REDIS_URL.split("://")[0] in ("redis", "rediss"):
     # kombu's Redis transport with a worker-crash fix (see the module).
@@ -225,9 +229,12 @@ for _name, _key in (("INNGEST_SIGNING_KEY", INNGEST_SIGNING_KEY), ("INNGEST_SIGN
             raise ImproperlyConfigured(_problem)
 if INNGEST_SIGNING_KEY_FALLBACK and not INNGEST_SIGNING_KEY:
     raise ImproperlyConfigured("INNGEST_SIGNING_KEY_FALLBACK needs INNGEST_SIGNING_KEY")
-# Production /e/{key} accepts only event keys created with `manage.py event_keys create`;
-# on by default whenever a signing key is set (dev mode accepts any key).
-INNGEST_REQUIRE_EVENT_KEYS = env_bool("INNGEST_REQUIRE_EVENT_KEYS", bool(INNGEST_SIGNING_KEY))
+# Event keys given to the server as `inngest start` takes them (INNGEST_EVENT_KEY, comma-separated
+# for several), accepted beside the keys created with `manage.py event_keys create`.
+INNGEST_EVENT_KEYS = env_list("INNGEST_EVENT_KEY")
+# Production /e/{key} accepts only those keys; on by default whenever a signing key or an event
+# key is set (dev mode accepts any key).
+INNGEST_REQUIRE_EVENT_KEYS = env_bool("INNGEST_REQUIRE_EVENT_KEYS", bool(INNGEST_SIGNING_KEY or INNGEST_EVENT_KEYS))
 # Without a signing key the server cannot talk to cloud-mode SDKs, so it presents itself as a
 # dev server (SDKs in dev mode refuse a `cloud` server and vice versa).
 INNGEST_SERVER_KIND = env_str("INNGEST_SERVER_KIND", "cloud" if INNGEST_SIGNING_KEY else "dev")
@@ -249,6 +256,21 @@ INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
 INNGEST_LOST_MESSAGE_SECONDS = env_float("INNGEST_LOST_MESSAGE_SECONDS", 30.0, minimum=1.0)
 INNGEST_MAX_EVENT_BYTES = env_int("INNGEST_MAX_EVENT_BYTES", 3 * 1024 * 1024, minimum=1)
 INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000, minimum=1)
+# Request body caps, checked against Content-Length before anything reads the body; over one,
+# the answer is a 413 in the endpoint's error shape (executor/middleware.py, BodyLimitMiddleware).
+# /e/: events are up to 3 MiB each and 5,000 per request, and the event API checks those with
+# the documented 400s; this only bounds what one request may make the server hold.
+INNGEST_MAX_REQUEST_BYTES = env_int("INNGEST_MAX_REQUEST_BYTES", 256 * 1024 * 1024, minimum=1024)
+# What SDKs send besides events: /fn/register (an app's whole configuration) and the /v1 calls
+# that carry a run's data (checkpoints, signals): a run's state is at most 32 MB.
+INNGEST_MAX_SDK_REQUEST_BYTES = env_int("INNGEST_MAX_SDK_REQUEST_BYTES", 32 * 1024 * 1024, minimum=1024)
+# The rest of /v0, /v1 and /api/v1 take small JSON documents (queries, cancellations).
+INNGEST_MAX_API_REQUEST_BYTES = env_int("INNGEST_MAX_API_REQUEST_BYTES", 1024 * 1024, minimum=1024)
+# Everything else (the UI's forms, the admin) carries one event's data at most, URL-encoded
+# (up to three bytes per character); /invoke/{slug} takes one event, INNGEST_MAX_EVENT_BYTES.
+INNGEST_MAX_FORM_BYTES = 3 * INNGEST_MAX_EVENT_BYTES
+# Django's own cap, behind the per-endpoint ones above: the largest of them.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(INNGEST_MAX_REQUEST_BYTES, INNGEST_MAX_SDK_REQUEST_BYTES, INNGEST_MAX_FORM_BYTES)
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
@@ -261,6 +283,17 @@ LOGIN_REDIRECT_URL = "ui:runs"
 LOGOUT_REDIRECT_URL = "ui:login"
 # Days of run history kept; older ended runs and their events are pruned daily (0 = keep all).
 INNGEST_RUN_RETENTION_DAYS = env_int("INNGEST_RUN_RETENTION_DAYS", 30)
+
+# --- Secure by default (production) ----------------------------------------------------------
+# Production (a DATABASE_URL) without a signing key, a secret key or allowed hosts would be open
+# to anyone who reaches the port; its entry points (`start`, every management command's system
+# checks, the WSGI application, celery worker and beat) refuse to start that way unless told so
+# with INNGEST_INSECURE, and then say so loudly (executor/security.py).
+IS_PRODUCTION = bool(DATABASE_URL)
+INNGEST_INSECURE = env_bool("INNGEST_INSECURE", False)
+# Set by `manage.py dev` in its own process, never from the environment: dev mode is open on
+# purpose, and a production deploy cannot turn it on by accident.
+INNGEST_DEV_MODE = False
 
 # --- Behind TLS (production) -----------------------------------------------------------------
 # INNGEST_HTTPS=true when the server is reached over HTTPS (usually a proxy terminating TLS):

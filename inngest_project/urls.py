@@ -4,9 +4,9 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from events.api.rest import EventsView
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
-from executor.api.views import metrics_view
+from executor.api.views import HealthView, metrics_view
 from functions.api.rest import FunctionsView
-from functions.api.views import DevInfoView, HealthView, RegisterView
+from functions.api.views import DevInfoView, RegisterView
 from runs.api.gql import graphql_view
 from runs.api.rest import RunsView, RunView
 from runs.api.views import (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import sqlite3
 import subprocess
@@ -26,6 +27,15 @@ TEST_ENV = {
     "INNGEST_LOG_LEVEL": "WARNING",
     # Small enough that the large-batch test goes through `use_api` with events of 40 KB.
     "INNGEST_MAX_CALL_BODY_BYTES": "65536",
+}
+
+# What production refuses to start without (executor/security.py), given on purpose: a secret
+# key and the host names the tests reach the server by. The suite's production stacks have no
+# signing key, because its SDK apps run in dev mode, so they also say INNGEST_INSECURE, on
+# purpose; the stacks that test keys (test_signing_e2e.py) start closed, with insecure=False.
+PRODUCTION_ENV = {
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
 }
 
 
@@ -140,16 +150,19 @@ class ProductionStack(Stack):
 
     def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]],
                  workers: int = 1, worker_concurrency: int = 4, port: int | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, insecure: bool = True, output: Any = None) -> None:
         from tests.sdk_app import free_port
 
         self.port = port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, **TEST_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url, **(extra_env or {})}
+        self.env = {**os.environ, **TEST_ENV, **PRODUCTION_ENV, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+                    **({"INNGEST_INSECURE": "true"} if insecure else {}), **(extra_env or {})}
         self._query = query
+        # `output`: a file for the stack's stdout and stderr (what it logs), instead of the test's own.
+        self.output = output
         self.server = subprocess.Popen(
             [sys.executable, MANAGE, "start", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "0"],
-            env=self.env, cwd=ROOT, start_new_session=True)
+            env=self.env, cwd=ROOT, start_new_session=True, stdout=output, stderr=output)
         self.workers: list[subprocess.Popen] = []
         for _ in range(workers):
             self.start_worker(worker_concurrency)
@@ -159,7 +172,7 @@ class ProductionStack(Stack):
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "inngest_project", "--quiet", "worker", "-Q", "inngest",
              "-c", str(concurrency), "--loglevel", "WARNING", "-n", f"test{len(self.workers)}@%h"],
-            env=self.env, cwd=ROOT, start_new_session=True)
+            env=self.env, cwd=ROOT, start_new_session=True, stdout=self.output, stderr=self.output)
         self.workers.append(worker)
         return worker
 

@@ -25,6 +25,7 @@ import pytest
 import schemathesis
 from django.contrib.auth.models import User
 from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, transaction
 from django.test import Client, override_settings
 from hypothesis import HealthCheck, event, given, note, settings, strategies as st
@@ -35,7 +36,6 @@ from schemathesis.specs.openapi.checks import content_type_conformance, response
 from events.keys import create_key
 from events.models import Event
 from functions.models import App, Function
-from inngest_project.wsgi import application
 from runs.models import Run, Step, StepAttempt
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.django_db]
@@ -380,7 +380,9 @@ def test_any_authorization_header_gets_401_or_an_answer(client: Client, authoriz
 
 # --- the operator API (/api/v1), from its OpenAPI schema ---------------------------------------
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+# Django's application, not inngest_project.wsgi: that module is gunicorn's entry point and
+# refuses this process's settings (production without keys, executor/security.py).
+schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from events.ingest import EventError, ingest
 from functions.models import App, Function
-from functions.sync import request_sync
+from functions.sync_request import request_sync
 from runs import lifecycle
 from runs.invokes import invoke_function
 from runs.maintenance import replay

@@ -33,9 +33,9 @@ class EventIngestView(APIView):
             return Response({"status": 401, "message": "Event key not found", "error": "Event key not found"}, status=401)
         try:
             body = request._request.body
-        except RequestDataTooBig:
+        except RequestDataTooBig:  # behind executor.middleware.BodyLimitMiddleware, which answers first
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
-            return Response({"ids": [], "status": 400, "error": f"Request body is larger than {limit} bytes"}, status=400)
+            return Response({"ids": [], "status": 413, "error": f"Request body is larger than {limit} bytes"}, status=413)
         try:
             result = ingest(body, request.headers.get("x-inngest-event-id-seed"))
         except EventError as exc:
@@ -54,15 +54,16 @@ class InvokeView(APIView):
     parser_classes: list = []
 
     def post(self, request: Request, slug: str) -> Response:
+        # The cheap check first: the body (capped by BodyLimitMiddleware) is read only for a function that exists.
+        function = find_function(unquote(slug))
+        if function is None:
+            return Response({"status": 404, "error": f"function not found: {unquote(slug)}"}, status=404)
         try:
             body = read_json_body(request._request.body or b"{}")
         except ValueError as exc:
             return Response({"status": 400, "error": f"Unable to parse body as JSON: {exc}"}, status=400)
         if not isinstance(body, dict):
             return Response({"status": 400, "error": "The body must be a JSON object"}, status=400)
-        function = find_function(unquote(slug))
-        if function is None:
-            return Response({"status": 404, "error": f"function not found: {unquote(slug)}"}, status=404)
         with transaction.atomic():
             event = invoke_function(function, body)
         return Response({"id": event.internal_id, "status": 200})

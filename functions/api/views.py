@@ -1,4 +1,4 @@
-"""`POST /fn/register` (SDK sync), `GET /dev` and `GET /health`."""
+"""`POST /fn/register` (SDK sync) and `GET /dev`."""
 from __future__ import annotations
 
 from django.conf import settings
@@ -46,7 +46,3 @@ class DevInfoView(APIView):
             "features": {},
         })
 
-
-class HealthView(APIView):
-    def get(self, request: Request) -> Response:
-        return Response({"status": 200, "message": "OK"})

@@ -112,11 +112,12 @@ def test_matching_event_starts_one_queued_run_with_its_payload(client: Client) -
     assert run.pending_calls.get().step_target == "step"
 
 
-@override_settings(DATA_UPLOAD_MAX_MEMORY_SIZE=1024)
-def test_request_body_over_the_server_limit_is_refused_with_the_event_shape(client: Client) -> None:
+@override_settings(INNGEST_MAX_REQUEST_BYTES=1024)
+def test_request_body_over_the_server_limit_is_refused_with_413_in_the_event_shape(client: Client) -> None:
     answer = post(client, [{"name": "a/b", "data": {"blob": "x" * 2000}}])
-    assert answer.status_code == 400
-    assert answer.json() == {"ids": [], "status": 400, "error": "Request body is larger than 1024 bytes"}
+    assert answer.status_code == 413
+    assert answer.json() == {"ids": [], "status": 413, "error": "Request body is larger than 1024 bytes"}
+    assert Event.objects.count() == 0
 
 
 @pytest.mark.parametrize("raw, message", [

@@ -36,3 +36,34 @@ def test_bad_configuration_stops_the_server_with_a_clear_error(variable: str, va
     done = manage({**PRODUCTION, variable: value}, "check")
     assert done.returncode != 0
     assert message in done.stderr
+
+
+OPEN = {key: value for key, value in PRODUCTION.items()
+        if key not in ("INNGEST_SIGNING_KEY", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")}
+
+
+def test_an_open_production_fails_the_system_checks_that_every_command_runs() -> None:
+    done = manage(OPEN, "check")
+    assert done.returncode != 0
+    for code, what in (("E001", "INNGEST_SIGNING_KEY"), ("E002", "DJANGO_SECRET_KEY"), ("E003", "DJANGO_ALLOWED_HOSTS")):
+        assert f"(inngest.{code}) {what}" in done.stderr
+    assert "INNGEST_INSECURE=1" in done.stderr
+    # `migrate` (the Docker image's first command) runs the same checks and stops before touching the database.
+    assert "inngest.E001" in manage(OPEN, "migrate", "--plan").stderr
+
+
+def test_insecure_is_allowed_and_said_loudly() -> None:
+    done = manage({**OPEN, "INNGEST_INSECURE": "1"}, "check")
+    assert done.returncode == 0, done.stderr
+    assert "(inngest.W001) INSECURE (INNGEST_INSECURE is set): INNGEST_SIGNING_KEY" in done.stderr
+
+
+@pytest.mark.parametrize("command", [
+    [sys.executable, "-m", "gunicorn", "inngest_project.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"],
+    [sys.executable, "-m", "celery", "-A", "inngest_project", "worker", "-Q", "inngest", "-c", "1"],
+    [sys.executable, "-m", "celery", "-A", "inngest_project", "beat", "--pidfile", ""],
+], ids=["gunicorn", "celery worker", "celery beat"])
+def test_the_processes_that_run_no_system_checks_refuse_an_open_production_too(command: list[str]) -> None:
+    done = subprocess.run(command, cwd=ROOT, env=OPEN, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "production is not secure: INNGEST_SIGNING_KEY" in done.stdout + done.stderr

@@ -3,7 +3,9 @@ signing key, its fallback, and event keys (protocol.md §1.2, §3.3)."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
+import socket
 import subprocess
 import sys
 from typing import Iterator
@@ -15,7 +17,7 @@ import requests
 
 from executor.signing import signature
 from tests.sdk_app import SdkApp, sync
-from tests.stacks import MANAGE, ROOT, ProductionStack, query_function, recreate_database, stack_redis_url
+from tests.stacks import MANAGE, ROOT, ProductionStack, query_function, recreate_database, stack_redis_url, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -23,6 +25,8 @@ KEY = "signkey-prod-" + "a1" * 32
 OLD_KEY = "signkey-prod-" + "b2" * 32
 WRONG_KEY = "signkey-prod-" + "c3" * 32
 EVENT_KEY = "e2e-event-key-" + "7" * 20
+# As `inngest start` takes them: INNGEST_EVENT_KEY, comma-separated.
+ENV_EVENT_KEYS = ("env-event-key-one-" + "1" * 16, "env-event-key-two-" + "2" * 16)
 DATABASE, REDIS_URL = "inngest_e2e_cloud", stack_redis_url(12)
 
 
@@ -32,13 +36,17 @@ def manage(stack: ProductionStack, *args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cloud_stack() -> Iterator[ProductionStack]:
+def cloud_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProductionStack]:
+    """Closed, as production starts by default: no INNGEST_INSECURE. What it logs goes to `stack.log_path`."""
     database_url = recreate_database(DATABASE)
     redis.Redis.from_url(REDIS_URL).flushdb()
     query, connection = query_function(database_url)
+    log_path = tmp_path_factory.mktemp("cloud-stack") / "output.log"
 
-    stack = ProductionStack(database_url, REDIS_URL, query,
-                            extra_env={"INNGEST_SIGNING_KEY": KEY, "INNGEST_SIGNING_KEY_FALLBACK": OLD_KEY})
+    with log_path.open("w") as output:
+        stack = ProductionStack(database_url, REDIS_URL, query, insecure=False, output=output, extra_env={
+            "INNGEST_SIGNING_KEY": KEY, "INNGEST_SIGNING_KEY_FALLBACK": OLD_KEY, "INNGEST_EVENT_KEY": ",".join(ENV_EVENT_KEYS)})
+    stack.log_path = log_path
     try:
         manage(stack, "event_keys", "create", "e2e", "--key", EVENT_KEY)
         stack.event_key = EVENT_KEY
@@ -119,3 +127,69 @@ def test_only_configured_event_keys_are_accepted(cloud_stack: ProductionStack) -
     assert requests.post(f"{base}/e/{key}", json=event, timeout=5).status_code == 401
     ((stored_hash, hint),) = cloud_stack.query("SELECT key_hash, hint FROM events_eventkey WHERE name = 'short-lived'", [])
     assert (stored_hash, hint) == (hashlib.sha256(key.encode()).hexdigest(), key[:8])  # the key itself is not stored
+
+
+def test_event_keys_from_the_environment_are_accepted_beside_the_database(cloud_stack: ProductionStack) -> None:
+    base = cloud_stack.base_url
+    event = {"name": "test/unmatched", "data": {}}
+    for key in ENV_EVENT_KEYS:
+        answer = requests.post(f"{base}/e/{key}", json=event, timeout=5)
+        assert answer.status_code == 200 and len(answer.json()["ids"]) == 1
+    hashes = [hashlib.sha256(key.encode()).hexdigest() for key in ENV_EVENT_KEYS]
+    assert cloud_stack.query("SELECT count(*) FROM events_eventkey WHERE key_hash = ANY(%s)", [hashes])[0][0] == 0
+    assert requests.post(f"{base}/e/{ENV_EVENT_KEYS[0]}x", json=event, timeout=5).status_code == 401
+
+
+def test_invoke_takes_the_signing_key_and_health_says_nothing_of_insecure(cloud_stack: ProductionStack) -> None:
+    base = cloud_stack.base_url
+    assert requests.post(f"{base}/invoke/cloud-three-steps", json={"data": {}}, timeout=5).status_code == 401
+    missing = requests.post(f"{base}/invoke/no-such-function", json={"data": {}}, headers=cloud_stack.headers, timeout=5)
+    assert (missing.status_code, missing.json()["error"]) == (404, "function not found: no-such-function")
+    assert requests.get(f"{base}/health", timeout=5).json() == {"status": 200, "message": "OK"}
+
+
+@pytest.mark.parametrize(("path", "headers", "shape"), [
+    (f"/e/{EVENT_KEY}", {}, {"ids": [], "status": 413}),
+    ("/fn/register", {"Authorization": f"Bearer {KEY}"}, {"status": 413}),
+    ("/invoke/cloud-three-steps", {"Authorization": f"Bearer {KEY}"}, {"status": 413}),
+    ("/v1/cancellations", {"Authorization": f"Bearer {KEY}"}, {"status": 413}),
+], ids=["events", "register", "invoke", "v1"])
+def test_a_body_over_its_cap_gets_413_before_it_is_sent(cloud_stack: ProductionStack, path: str, headers: dict,
+                                                         shape: dict) -> None:
+    # Only the headers go out, announcing 300 MiB: the answer comes back without the server reading a byte.
+    status, body = announce_body(cloud_stack.port, path, 300 * 1024 * 1024, headers)
+    assert status == 413 and shape.items() <= body.items() and body["error"].startswith("Request body is larger than")
+
+
+def test_an_unauthenticated_register_is_refused_before_its_size_is_looked_at(cloud_stack: ProductionStack) -> None:
+    assert announce_body(cloud_stack.port, "/fn/register", 300 * 1024 * 1024, {})[0] == 401
+
+
+def test_no_event_key_or_signing_key_reaches_the_logs(cloud_stack: ProductionStack) -> None:
+    base = cloud_stack.base_url
+    stranger = "stranger-key-" + "5" * 20
+    assert requests.post(f"{base}/e/{stranger}", json={"name": "a/b"}, timeout=5).status_code == 401
+    assert requests.post(f"{base}/e/{ENV_EVENT_KEYS[1]}", data=b"{not json", timeout=5).status_code == 400
+    assert requests.post(f"{base}/e/{EVENT_KEY}", data=b"[", timeout=5).status_code == 400
+    assert requests.get(f"{base}/v1/events", headers={"Authorization": f"Bearer {WRONG_KEY}"}, timeout=5).status_code == 401
+    # The workers and gunicorn write their lines as they come; the three above are Django's request warnings.
+    def logged() -> str:
+        text = cloud_stack.log_path.read_text()
+        return text if text.count("/e/[redacted]") >= 3 else ""
+
+    text = wait_for(logged, timeout=10, what="the refused requests in the stack's log")
+    assert "Unauthorized: /e/[redacted]" in text and "Bad Request: /e/[redacted]" in text
+    for secret in (stranger, EVENT_KEY, *ENV_EVENT_KEYS, KEY[13:], OLD_KEY[13:], WRONG_KEY[13:]):
+        assert secret not in text
+
+
+def announce_body(port: int, path: str, length: int, headers: dict[str, str]) -> tuple[int, dict]:
+    """POST with only the headers sent: the status and JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", "Content-Type: application/json",
+                 f"Content-Length: {length}", *(f"{name}: {value}" for name, value in headers.items())]
+        connection.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        body = response.read()
+    return response.status, (json.loads(body) if response.getheader("Content-Type", "").startswith("application/json") else {})

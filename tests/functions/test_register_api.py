@@ -161,3 +161,17 @@ def test_overlong_sdk_details_are_cut_to_their_columns(client: Client) -> None:
     assert register(client, body).status_code == 200
     app = App.objects.get()
     assert (len(app.sdk_version), len(app.framework), len(app.app_version)) == (64, 64, 255)
+
+
+def test_the_errors_of_a_bad_register_are_short_lines_and_a_few_of_them(client: Client) -> None:
+    # 50 invalid functions, each with a newline and 300 characters in its id: the answer and the
+    # error kept on the app (shown in the UI) list 20 errors of one line each, and count the rest.
+    register(client, python_sdk_body(function_config("ok")))
+    bad = [function_config(f"f{i}\n" + "z" * 300) for i in range(50)]
+    answer = register(client, python_sdk_body(function_config("ok"), *bad))
+    errors = answer.json()["data"]["errors"]
+    assert answer.status_code == 400 and len(errors) == 21 and errors[-1] == "and 30 more"
+    assert all(len(error) <= 300 and "\n" not in error for error in errors)
+    assert errors[0].startswith("Function 'my-app-f0 zzz") and "…" in errors[0]
+    assert errors[0].endswith("' has an id or a name longer than 255 characters")
+    assert App.objects.get(name="my-app").error == "; ".join(errors)

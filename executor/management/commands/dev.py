@@ -21,7 +21,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 
 from executor import dispatch
-from functions.sync import request_sync, sync_known_apps
+from functions.sync_request import request_sync, sync_known_apps
 from inngest_project.celery import app as celery_app
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,12 @@ class Command(BaseCommand):
                             help="An app's serve URL to sync at start and poll (repeatable).")
         parser.add_argument("--no-poll", action="store_true", help="Do not re-sync apps every poll interval.")
         parser.add_argument("--workers", type=int, default=8, help="Threads of the in-process worker.")
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        # Before the system checks: dev mode is open on purpose, even on a DATABASE_URL
+        # (executor/security.py), and only this process says so.
+        settings.INNGEST_DEV_MODE = True
+        return super().execute(*args, **options)
 
     def handle(self, *args: Any, **options: Any) -> None:
         urls = [_with_scheme(url) for url in options["urls"]]

@@ -30,8 +30,11 @@ CONFIG_KEYS = {
     "run_retention_days": "INNGEST_RUN_RETENTION_DAYS", "log_level": "INNGEST_LOG_LEVEL", "log_format": "INNGEST_LOG_FORMAT",
     "call_timeout_seconds": "INNGEST_CALL_TIMEOUT_SECONDS", "sweep_seconds": "INNGEST_SWEEP_SECONDS",
     "max_event_bytes": "INNGEST_MAX_EVENT_BYTES", "max_events_per_request": "INNGEST_MAX_EVENTS_PER_REQUEST",
-    "hsts_seconds": "INNGEST_HSTS_SECONDS",
+    "hsts_seconds": "INNGEST_HSTS_SECONDS", "event_key": "INNGEST_EVENT_KEY", "insecure": "INNGEST_INSECURE",
 }
+# `inngest start`'s own spellings of the keys both servers share, so its config file carries over.
+INNGEST_CONFIG_KEYS = {"signing-key": "signing_key", "event-key": "event_key", "postgres-uri": "database_url",
+                       "redis-uri": "redis_url", "retry-interval": "retry_interval"}
 DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
             "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2"}
 
@@ -44,8 +47,14 @@ class Command(BaseCommand):
         parser.add_argument("--config", help="YAML file of settings (keys: %s)" % ", ".join(CONFIG_KEYS))
         parser.add_argument("--port", type=int)
         parser.add_argument("--host")
-        parser.add_argument("--database-url")
-        parser.add_argument("--redis-url")
+        parser.add_argument("--database-url", "--postgres-uri", dest="database_url")
+        parser.add_argument("--redis-url", "--redis-uri", dest="redis_url")
+        parser.add_argument("--signing-key", help="signs calls to apps and guards the APIs (INNGEST_SIGNING_KEY)")
+        parser.add_argument("--event-key", action="append", dest="event_keys",
+                            help="an event key apps send events with (repeatable, or comma-separated; INNGEST_EVENT_KEY)")
+        parser.add_argument("--retry-interval", type=float, help="seconds of linear retry backoff (INNGEST_RETRY_INTERVAL)")
+        parser.add_argument("--insecure", action="store_true",
+                            help="run open without a signing key, secret key or allowed hosts (INNGEST_INSECURE)")
         parser.add_argument("--workers", type=int, help="celery worker processes")
         parser.add_argument("--concurrency", type=int, help="pool size of each celery worker")
         parser.add_argument("--http-workers", type=int, help="gunicorn worker processes")
@@ -56,20 +65,33 @@ class Command(BaseCommand):
             raise CommandError("production mode needs a database and a broker: set --database-url and --redis-url "
                                "(or DATABASE_URL and REDIS_URL, or database_url and redis_url in --config)")
         manage = [sys.executable, str(Path(__file__).resolve().parents[3] / "manage.py")]
-        check_configuration(manage, env)
-        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], env=env, check=True)
+        warnings = check_configuration(manage, env)
+        if warnings:
+            self.stderr.write(warnings)  # Django's deploy warnings, and INNGEST_INSECURE's, loudly at start
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0", "--skip-checks"], env=env, check=True)
         children = [subprocess.Popen(cmd, env=env) for cmd in child_commands(env)]
         self.stdout.write(f"serving on http://{env['INNGEST_HOST']}:{env['INNGEST_PORT']} ({len(children)} processes)")
         supervise(children)
 
 
-def check_configuration(manage: list[str], env: dict[str, str]) -> None:
-    """Load the settings as the children will, once, and stop with the settings' own message."""
-    done = subprocess.run([*manage, "check", "--fail-level", "ERROR"], env=env, capture_output=True, text=True)
+def check_configuration(manage: list[str], env: dict[str, str]) -> str:
+    """Load the settings as the children will, once, with Django's deploy checks and ours (an open
+    production is an error: executor/security.py); stop with the problems, or return the warnings."""
+    done = subprocess.run([*manage, "check", "--deploy", "--fail-level", "ERROR"], env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1].split("ImproperlyConfigured: ", 1)[-1] if lines else "manage.py check failed"
-        raise CommandError(f"invalid configuration: {reason}")
+        raise CommandError(_check_failure(done.stderr))
+    return done.stderr.strip()
+
+
+def _check_failure(stderr: str) -> str:
+    lines = [line for line in stderr.strip().splitlines() if line.strip()]
+    if "ERRORS:" in lines:
+        # A SystemCheckError: the errors, with their hints, up to the warnings.
+        errors = lines[lines.index("ERRORS:") + 1:]
+        errors = errors[:errors.index("WARNINGS:")] if "WARNINGS:" in errors else errors[:-1]
+        return "refusing to start:\n" + "\n".join(line.strip().removeprefix("?: ") for line in errors)
+    reason = lines[-1].split("ImproperlyConfigured: ", 1)[-1] if lines else "manage.py check failed"
+    return f"invalid configuration: {reason}"
 
 
 def build_environment(options: dict[str, Any]) -> dict[str, str]:
@@ -78,8 +100,17 @@ def build_environment(options: dict[str, Any]) -> dict[str, str]:
         env.update(read_config_file(options["config"]))
     env.update({k: v for k, v in os.environ.items()})
     flags = {"port": "INNGEST_PORT", "host": "INNGEST_HOST", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
-             "workers": "INNGEST_WORKERS", "concurrency": "INNGEST_WORKER_CONCURRENCY", "http_workers": "INNGEST_HTTP_WORKERS"}
+             "workers": "INNGEST_WORKERS", "concurrency": "INNGEST_WORKER_CONCURRENCY", "http_workers": "INNGEST_HTTP_WORKERS",
+             "signing_key": "INNGEST_SIGNING_KEY", "retry_interval": "INNGEST_RETRY_INTERVAL"}
     env.update({name: str(options[flag]) for flag, name in flags.items() if options.get(flag) is not None})
+    if options.get("event_keys"):
+        env["INNGEST_EVENT_KEY"] = ",".join(options["event_keys"])
+    if options.get("insecure"):
+        env["INNGEST_INSECURE"] = "true"
+    # `inngest start`'s names, when ours are not given.
+    for ours, theirs in (("DATABASE_URL", "INNGEST_POSTGRES_URI"), ("REDIS_URL", "INNGEST_REDIS_URI")):
+        if not env.get(ours) and env.get(theirs):
+            env[ours] = env[theirs]
     return env
 
 
@@ -90,10 +121,18 @@ def read_config_file(path: str) -> dict[str, str]:
         raise CommandError(f"cannot read config file {path}: {exc}") from None
     if not isinstance(loaded, dict):
         raise CommandError(f"config file {path} must be a mapping of settings")
+    loaded = {INNGEST_CONFIG_KEYS.get(key, key): value for key, value in loaded.items()}
     unknown = sorted(set(loaded) - set(CONFIG_KEYS))
     if unknown:
         raise CommandError(f"config file {path}: unknown keys {', '.join(unknown)} (known: {', '.join(CONFIG_KEYS)})")
-    return {CONFIG_KEYS[key]: str(value) for key, value in loaded.items()}
+    return {CONFIG_KEYS[key]: _config_value(value) for key, value in loaded.items()}
+
+
+def _config_value(value: Any) -> str:
+    """A list (several event keys) becomes comma-separated, as the environment variable takes it."""
+    if isinstance(value, list):
+        return ",".join(str(item) for item in value)
+    return str(value)
 
 
 def child_commands(env: dict[str, str]) -> list[list[str]]:

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from functions.models import App
-from functions.sync import request_sync
+from functions.sync_request import request_sync
 
 
 class Command(BaseCommand):
