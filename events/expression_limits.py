@@ -3,12 +3,13 @@
 Expressions come from apps (triggers, `if`s, keys, priorities) and from the bulk cancellation
 API, and are evaluated inside requests and worker tasks, for every event of a name. celpy is a
 tree-walking interpreter: a deep tree exhausts the interpreter's stack, a long source holds the
-shared parser's lock while it is parsed (about 12 µs a character), and comprehension macros
-nest into loops over whole lists (30 to 100 µs an element). So:
+shared parser's lock while it is parsed (25 to 70 µs a token), and comprehension macros nest
+into loops over whole lists (30 to 100 µs an element). So:
 
-- at compile: a length cap (before parsing), then a depth cap on the tree and a cap on how
-  deeply comprehension macros nest (after parsing). Pass-through nodes of the grammar are
-  removed first (`flatten`), so the depth counts what the expression nests, not the grammar.
+- at compile: caps on length, tokens and bracket depth (before parsing, which holds the
+  parser's lock), then a depth cap on the tree and a cap on how deeply comprehension macros
+  nest (after parsing). Pass-through nodes of the grammar are removed first (`flatten`), so
+  the depth counts what the expression nests, not the grammar.
 - at evaluation: a step budget (one step per tree node visited, more per macro element and per
   item converted or built) and a CPU-time budget, both checked as it goes. CPU time of the
   evaluating thread, not wall time: a thread waiting for the GIL or a core on a busy machine
@@ -25,6 +26,9 @@ from typing import Any
 import lark
 
 MAX_LENGTH = 4096  # characters
+# What the parser reads: its time, under the lock, goes by tokens (25 to 70 µs each), so a
+# short dense expression (`1+1+1…`) is refused before it is parsed, a long list of ids is not.
+MAX_TOKENS = 1024
 # Tree levels once flattened. A level takes about two units of the interpreter's recursion limit
 # (1000) while evaluating, and the caller (a request, a task) and comparisons of deep event data
 # need the rest. About 50 nested parentheses, a 140-term `||` chain.
@@ -39,6 +43,7 @@ CHARACTERS_PER_STEP = 1024
 ITEMS_PER_STEP = 8
 _CLOCK_EVERY = 8  # steps between two reads of the thread's CPU clock (a system call)
 
+_OPERATOR_CHARACTERS = frozenset("=!<>&|")
 _MACROS = frozenset({"map", "filter", "all", "exists", "exists_one", "reduce"})
 # Rules that, with a single child, only pass its value up (celpy's methods for them do exactly
 # that). `member` is kept: member_object looks at whether its child is a `primary`.
@@ -91,32 +96,39 @@ def source_problem(source: str) -> str:
     """Why `source` is refused before it is parsed (under the parser's lock), or ""."""
     if len(source) > MAX_LENGTH:
         return f"the expression is {len(source):,} characters long; the limit is {MAX_LENGTH:,}"
+    depth, tokens = _scan(source)
     # Every bracket nests at least two tree levels (a paren three, a call or a list four): more
     # than half the depth limit in brackets can only fail the depth check after parsing.
-    if _bracket_depth(source) > MAX_DEPTH // 2:
+    if depth > MAX_DEPTH // 2:
         return f"the expression nests more than {MAX_DEPTH // 2} brackets deep"
+    if tokens > MAX_TOKENS:
+        return f"the expression has more than {MAX_TOKENS:,} tokens"
     return ""
 
 
-def _bracket_depth(source: str) -> int:
-    """The deepest nesting of (, [ and { outside string literals and comments."""
-    depth = deepest = index = 0
+def _scan(source: str) -> tuple[int, int]:
+    """The deepest nesting of (, [ and { outside string literals and comments, and about how many
+    tokens the parser will read (a string, a name or number, an operator, any other character)."""
+    depth = deepest = tokens = index = 0
     while index < len(source):
         char = source[index]
         if char in "'\"":
-            index = _string_end(source, index)
+            index, tokens = _string_end(source, index), tokens + 1
             continue
         if source.startswith("//", index):
             index = source.find("\n", index)
             if index < 0:
                 break
-        elif char in "([{":
-            depth += 1
+        elif char.isalnum() or char == "_":
+            tokens += not (index and (source[index - 1].isalnum() or source[index - 1] == "_"))
+        elif char in _OPERATOR_CHARACTERS:
+            tokens += not (index and source[index - 1] in _OPERATOR_CHARACTERS)  # ==, &&, ||, <= ...
+        elif not char.isspace():
+            tokens += 1
+            depth += (char in "([{") - (char in ")]}")
             deepest = max(deepest, depth)
-        elif char in ")]}":
-            depth -= 1
         index += 1
-    return deepest
+    return deepest, tokens
 
 
 def _string_end(source: str, start: int) -> int:

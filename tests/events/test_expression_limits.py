@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from events import expressions
-from events.expression_limits import MAX_DEPTH, MAX_LENGTH, MAX_STEPS
+from events.expression_limits import MAX_DEPTH, MAX_LENGTH, MAX_STEPS, MAX_TOKENS
 from events.expressions import ExpressionError, compile_expression
 
 SIXTY = {"data": {"a": 1, "l": list(range(60)), "m": [[1, 2, 3]] * 10}}
@@ -35,7 +35,18 @@ def test_three_hundred_nested_parentheses_are_refused_before_they_are_parsed() -
 
 
 @pytest.mark.parametrize("source", [
-    " || ".join(f"event.data.a == {i}" for i in range(MAX_DEPTH + 10)),
+    ("1+" * 2000)[:MAX_LENGTH - 1] + "1",
+    "[" + ",".join(["1"] * 1000) + "] == []",
+], ids=["4 KB of 1+1+1", "list of 1,000 numbers"])
+def test_dense_expression_is_refused_before_it_is_parsed(source: str) -> None:
+    before = parses()
+    with pytest.raises(ExpressionError, match=f"has more than {MAX_TOKENS:,} tokens"):
+        compile_expression(source)
+    assert parses() == before
+
+
+@pytest.mark.parametrize("source", [
+    " || ".join(f"a == {i}" for i in range(MAX_DEPTH + 10)),
     " + ".join(["1"] * MAX_DEPTH) + " > 0",
     "!" * (MAX_DEPTH + 5) + "true",
     "event" + ".a" * (MAX_DEPTH + 5) + " == null",
@@ -52,8 +63,9 @@ def test_expression_deeper_than_the_limit_is_refused_after_parsing(source: str) 
     ("event.data.l.exists(x, x == 59)", True),
     ("event.data.m.exists(o, o.exists(i, i == 3))", True),
     ("event.data.l.map(x, event.data.l).size() == 60", True),
+    ("event.data.id in [" + ",".join(f"'id-{n:030d}'" for n in range(100)) + "]", False),
 ], ids=["40 nested parentheses", "101-term or chain", "60-term sum", "exists over 60", "nested over 10 x 3",
-        "map building lists"])
+        "map building lists", "100 ids in a list of 3.5 KB"])
 def test_ordinary_expressions_stay_within_the_limits(source: str, expected: object) -> None:
     assert compile_expression(source).evaluate(SIXTY) == expected
 
@@ -126,7 +138,7 @@ def test_what_is_read_of_an_event_gives_the_same_values_as_the_whole_event(sourc
 
 
 def test_error_messages_quote_a_long_expression_shortened() -> None:
-    source = "event.data.a == 1 && " * 150 + "date(1e300) > now()"
+    source = "event.data.a == 1 && " * 100 + "date(1e300) > now()"
     with pytest.raises(ExpressionError) as error:
         compile_expression(source).evaluate({"data": {"a": 1}})
     assert len(str(error.value)) < 400 and "…" in str(error.value)
