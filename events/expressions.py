@@ -1,289 +1,152 @@
 """Inngest expressions: Google CEL (via `celpy`) with Inngest's lenient semantics (protocol.md §4.9).
 
 Inngest evaluates trigger filters, `if` conditions and keys over events that vary in shape, so
-its CEL is forgiving: a missing attribute reads as null instead of failing the whole expression,
-numbers compare across int and double, and `+` joins a string with a number. celpy is strict
-CEL; the lenient parts are supplied here as value types and operator overrides, not a parser.
+its CEL is forgiving (events/expression_values.py, events/expression_functions.py). celpy is strict
+CEL; the lenient parts are supplied as value types and operator overrides, not a parser.
+Expressions are the apps' code run inside our requests and tasks: compiling checks their size and
+depth, and evaluating spends a budget (events/expression_limits.py). Evaluation raises only
+ExpressionError, whatever went wrong inside.
 """
 from __future__ import annotations
 
-import base64
-import json
-import math
-import operator
 import threading
-from datetime import datetime, timedelta, timezone
 from functools import lru_cache
-from typing import Any, Callable
+from typing import Any
 
 import celpy
-from celpy import celtypes
-from celpy import InterpretedRunner
+from celpy import InterpretedRunner, celtypes
 from celpy.evaluation import CELEvalError, Evaluator
 
-from executor.durations import DurationError, parse_duration
-
-_NUMBERS = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
+from events.expression_functions import FUNCTIONS
+from events.expression_limits import (
+    MACRO_ELEMENT_STEPS, Budget, BudgetExceeded, current_budget, flatten, source_problem, tree_problem,
+)
+from events.expression_values import LenientMap, Missing, from_cel, readable_part, read_paths, to_cel
 
 
 class ExpressionError(ValueError):
     pass
 
 
-class LenientMap(celtypes.MessageType):
-    """A map whose missing fields read as null. celpy selects message fields with `.get()`."""
+class _BudgetedEvaluator(Evaluator):
+    """celpy's evaluator with Inngest's has() and an evaluation budget spent at every node."""
 
-    def get(self, key: Any, default: Any = None) -> Any:  # noqa: D401 - celpy's hook
-        return super().get(key, MISSING)
+    def __init__(self, ast: Any, activation: Any, budget: Budget) -> None:
+        super().__init__(ast=ast, activation=activation)
+        self.budget = budget
 
+    def _visit_tree(self, tree: Any) -> Any:
+        # lark's Interpreter sends every visit, children included, through here.
+        self.budget.spend()
+        return super()._visit_tree(tree)
 
-class Missing(LenientMap):
-    """What an absent attribute evaluates to: equal to null, and its own fields are missing too."""
+    def sub_evaluator(self, ast: Any) -> Evaluator:
+        # Macros evaluate their body with a sub-evaluator: it must spend the same budget (and
+        # read missing fields the same way).
+        return _BudgetedEvaluator(ast, self.activation, self.budget)
 
-    def __eq__(self, other: Any) -> bool:
-        return other is None or isinstance(other, (celtypes.NullType, Missing))
+    def set_activation(self, values: Any) -> Evaluator:
+        self.budget.spend(MACRO_ELEMENT_STEPS)
+        return super().set_activation(values)
 
-    def __ne__(self, other: Any) -> bool:
-        return not self.__eq__(other)
-
-    def __hash__(self) -> int:
-        return 0
-
-    def __repr__(self) -> str:
-        return "Missing()"
-
-
-MISSING = Missing()
-
-
-def to_cel(value: Any) -> Any:
-    """A JSON-like Python value as celpy values (bool before int: bool is an int in Python)."""
-    if value is None:
-        return celtypes.NullType()
-    if isinstance(value, bool):
-        return celtypes.BoolType(value)
-    if isinstance(value, int):
-        return celtypes.IntType(value) if -(2**63) <= value < 2**63 else celtypes.DoubleType(_as_double(value))
-    if isinstance(value, float):
-        return celtypes.DoubleType(value)
-    if isinstance(value, str):
-        return celtypes.StringType(value)
-    if isinstance(value, dict):
-        return LenientMap({celtypes.StringType(str(k)): to_cel(v) for k, v in value.items()})
-    if isinstance(value, (list, tuple)):
-        return celtypes.ListType([to_cel(v) for v in value])
-    return celtypes.StringType(str(value))
-
-
-def _as_double(value: int) -> float:
-    # Python reads JSON integers of any size; past a double's range one compares as ±infinity.
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf if value > 0 else -math.inf
-
-
-def from_cel(value: Any) -> Any:
-    """celpy values back to plain JSON-like Python values."""
-    if value is None or isinstance(value, (celtypes.NullType, Missing)):
-        return None
-    if isinstance(value, celtypes.BoolType):
-        return bool(value)
-    if isinstance(value, (celtypes.IntType, celtypes.UintType)):
-        return int(value)
-    if isinstance(value, celtypes.DoubleType):
-        return float(value)
-    if isinstance(value, celtypes.TimestampType):
-        return value.isoformat()
-    if isinstance(value, dict):
-        return {str(k): from_cel(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [from_cel(v) for v in value]
-    if isinstance(value, (str, bytes)):
-        return str(value) if isinstance(value, str) else bytes(value).decode(errors="replace")
-    return value
-
-
-# --- lenient operators ------------------------------------------------------------------------
-
-def _is_null(value: Any) -> bool:
-    return value is None or isinstance(value, (celtypes.NullType, Missing))
-
-
-def _propagating(op: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-    """An operand that is an evaluation error makes the result that error, as in strict CEL."""
-
-    def apply(left: Any, right: Any) -> Any:
-        if isinstance(left, CELEvalError):
-            return left
-        if isinstance(right, CELEvalError):
-            return right
-        return op(left, right)
-
-    apply.__name__ = op.__name__
-    return apply
-
-
-def _loose_eq(left: Any, right: Any) -> celtypes.BoolType:
-    if _is_null(left) or _is_null(right):
-        return celtypes.BoolType(_is_null(left) and _is_null(right))
-    if isinstance(left, _NUMBERS) and isinstance(right, _NUMBERS):
-        return celtypes.BoolType(float(left) == float(right))
-    if isinstance(left, celtypes.BoolType) != isinstance(right, celtypes.BoolType):
-        return celtypes.BoolType(False)  # true is not 1, whatever Python thinks
-    try:
-        return celtypes.BoolType(bool(left == right))
-    except TypeError:
-        return celtypes.BoolType(False)  # values of different kinds are simply not equal
-
-
-def _loose_ne(left: Any, right: Any) -> celtypes.BoolType:
-    return celtypes.BoolType(not _loose_eq(left, right))
-
-
-def _loose_order(compare: Callable[[Any, Any], bool]) -> Callable[[Any, Any], celtypes.BoolType]:
-    def order(left: Any, right: Any) -> celtypes.BoolType:
-        if isinstance(left, _NUMBERS) and isinstance(right, _NUMBERS):
-            return celtypes.BoolType(compare(float(left), float(right)))
-        if _is_null(left) or _is_null(right):
-            return celtypes.BoolType(False)  # nothing is ordered against a missing value
-        return celtypes.BoolType(compare(left, right))
-
-    return order
-
-
-def _loose_add(left: Any, right: Any) -> Any:
-    if isinstance(left, str) and isinstance(right, _NUMBERS):
-        return celtypes.StringType(f"{left}{_number_text(right)}")
-    if isinstance(left, _NUMBERS) and isinstance(right, str):
-        return celtypes.StringType(f"{_number_text(left)}{right}")
-    if isinstance(left, _NUMBERS) and isinstance(right, _NUMBERS) and type(left) is not type(right):
-        return celtypes.DoubleType(float(left) + float(right))
-    return operator.add(left, right)
-
-
-def _number_text(value: Any) -> str:
-    number = float(value)
-    return str(int(number)) if number.is_integer() and not isinstance(value, celtypes.DoubleType) else str(value)
-
-
-# --- Inngest's extra functions -----------------------------------------------------------------
-
-def _lowercase(value: Any) -> celtypes.StringType:
-    return celtypes.StringType(str(value).lower())
-
-
-def _uppercase(value: Any) -> celtypes.StringType:
-    return celtypes.StringType(str(value).upper())
-
-
-def _b64decode(value: Any) -> celtypes.StringType:
-    text = str(value)
-    return celtypes.StringType(base64.b64decode(text + "=" * (-len(text) % 4)).decode())
-
-
-def _json_parse(value: Any) -> Any:
-    return to_cel(json.loads(str(value)))
-
-
-def _date(value: Any) -> celtypes.TimestampType:
-    if isinstance(value, _NUMBERS):
-        number = float(value)
-        # Unix time in seconds, milliseconds or nanoseconds, told apart by magnitude.
-        seconds = number / 1e9 if abs(number) >= 1e17 else number / 1e3 if abs(number) >= 1e11 else number
-        return celtypes.TimestampType(datetime.fromtimestamp(seconds, tz=timezone.utc))
-    text = str(value).strip().replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text)
-    return celtypes.TimestampType(parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc))
-
-
-def _now() -> celtypes.TimestampType:
-    return celtypes.TimestampType(datetime.now(timezone.utc))
-
-
-def _shifted(sign: int) -> Callable[[Any], celtypes.TimestampType]:
-    def shift(duration: Any) -> celtypes.TimestampType:
-        delta: timedelta = parse_duration(str(duration))
-        return celtypes.TimestampType(datetime.now(timezone.utc) + sign * delta)
-
-    return shift
-
-
-FUNCTIONS: dict[str, Callable[..., Any]] = {
-    "_==_": _propagating(_loose_eq),
-    "_!=_": _propagating(_loose_ne),
-    "_<_": _propagating(_loose_order(operator.lt)),
-    "_<=_": _propagating(_loose_order(operator.le)),
-    "_>_": _propagating(_loose_order(operator.gt)),
-    "_>=_": _propagating(_loose_order(operator.ge)),
-    "_+_": _propagating(_loose_add),
-    "lowercase": _lowercase,
-    "uppercase": _uppercase,
-    "b64decode": _b64decode,
-    "json_parse": _json_parse,
-    "date": _date,
-    "now": _now,
-    "now_plus": _shifted(1),
-    "now_minus": _shifted(-1),
-}
-
-class _LenientEvaluator(Evaluator):
     def macro_has_eval(self, exprlist: Any) -> celtypes.BoolType:
         # A missing field reads as null everywhere else, but has() must still say it is absent.
         (value,) = self.visit_children(exprlist)
         return celtypes.BoolType(not isinstance(value, (CELEvalError, Missing)))
 
 
-class _LenientRunner(InterpretedRunner):
+class _BudgetedRunner(InterpretedRunner):
     def evaluate(self, context: Any) -> Any:
-        return _LenientEvaluator(ast=self.ast, activation=self.new_activation()).evaluate(context)
+        budget = current_budget.get() or Budget()
+        return _BudgetedEvaluator(self.ast, self.new_activation(), budget).evaluate(context)
 
 
 # celpy's parser is a shared Lark instance: compile under a lock, evaluate freely (each
-# evaluation builds its own evaluator).
+# evaluation builds its own evaluator). The length cap keeps the time under the lock short.
 _compile_lock = threading.Lock()
-_environment = celpy.Environment(runner_class=_LenientRunner)
+_environment = celpy.Environment(runner_class=_BudgetedRunner)
 
 
 class Expression:
     """A compiled expression; evaluate it against an event (and the incoming `async` event)."""
 
-    def __init__(self, source: str, runner: Any) -> None:
+    def __init__(self, source: str, runner: Any, reads: dict[str, Any]) -> None:
         self.source = source
         self._runner = runner
+        self._reads = reads
 
     def evaluate(self, event: dict | None = None, async_event: dict | None = None) -> Any:
-        activation = {"event": to_cel(event or {}), "async": to_cel(async_event or {}), "vars": LenientMap({})}
+        """The expression's value; ExpressionError for anything that goes wrong on the way."""
+        token = current_budget.set(Budget())
         try:
+            activation = {
+                "event": to_cel(readable_part(event or {}, self._reads["event"])),
+                "async": to_cel(readable_part(async_event or {}, self._reads["async"])),
+                "vars": LenientMap({}),
+            }
             value = self._runner.evaluate(activation)
-        except (CELEvalError, TypeError, ValueError, KeyError, DurationError, ZeroDivisionError) as exc:
-            raise ExpressionError(f"cannot evaluate expression {self.source!r}: {_first_line(exc)}") from None
-        if isinstance(value, CELEvalError):
-            raise ExpressionError(f"cannot evaluate expression {self.source!r}: {_first_line(value)}")
-        return from_cel(value)
+            if isinstance(value, CELEvalError):
+                raise value
+            return from_cel(value)
+        # Any exception at all: the expression and the data are the app's, and what they can make
+        # celpy or Python raise (RecursionError, OverflowError, MemoryError, ValueError from inside
+        # celpy, the budget) is not ours to let through to the request or task evaluating them.
+        except Exception as exc:  # noqa: BLE001
+            raise ExpressionError(f"cannot evaluate expression {quoted(self.source)}: {_describe(exc)}") from None
+        finally:
+            current_budget.reset(token)
 
     def is_true(self, event: dict | None = None, async_event: dict | None = None) -> bool:
-        """True only for a boolean true result; an expression that cannot be evaluated is false."""
-        try:
-            return self.evaluate(event, async_event) is True
-        except ExpressionError:
-            return False
+        """True only for a boolean true result; raises ExpressionError when it cannot be evaluated."""
+        return self.evaluate(event, async_event) is True
+
+
+def compile_expression(source: str) -> Expression:
+    """The compiled expression; ExpressionError when it is invalid or over a limit."""
+    if not isinstance(source, str) or not source.strip():
+        raise ExpressionError("an expression must be a non-empty string")
+    problem = source_problem(source)
+    if problem:
+        raise ExpressionError(problem)
+    compiled = _compile(source)
+    if isinstance(compiled, str):
+        raise ExpressionError(compiled)
+    return compiled
 
 
 @lru_cache(maxsize=4096)
-def compile_expression(source: str) -> Expression:
-    if not isinstance(source, str) or not source.strip():
-        raise ExpressionError("an expression must be a non-empty string")
+def _compile(source: str) -> Expression | str:
+    """The expression, or why it cannot be compiled (cached too: a stored expression that no
+    longer compiles is looked at for every event of its name)."""
     try:
         with _compile_lock:
             ast = _environment.compile(source)
-            runner = _environment.program(ast, functions=FUNCTIONS)
+        ast = flatten(ast)
+        problem = tree_problem(ast)
+        if problem:
+            return f"{problem}: {quoted(source)}"
+        return Expression(source, _environment.program(ast, functions=FUNCTIONS), read_paths(ast))
     except celpy.CELParseError as exc:
-        raise ExpressionError(f"invalid expression {source!r}: {_first_line(exc)}") from None
-    return Expression(source, runner)
+        return f"invalid expression {quoted(source)}: {_first_line(exc)}"
+    # Anything else the parser raises on an app's text is the text's problem too.
+    except Exception as exc:  # noqa: BLE001
+        return f"invalid expression {quoted(source)}: {_describe(exc, doing='parse')}"
+
+
+def quoted(source: str, limit: int = 120) -> str:
+    """The source for a message: a long one cut, so an error never repeats kilobytes."""
+    return repr(source if len(source) <= limit else source[:limit] + "…")
+
+
+def _describe(exc: BaseException, doing: str = "evaluate") -> str:
+    if isinstance(exc, RecursionError):
+        return f"nested too deeply to {doing}"
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    text = _first_line(exc)
+    return text if isinstance(exc, (CELEvalError, ExpressionError, BudgetExceeded)) else f"{type(exc).__name__}: {text}"
 
 
 def _first_line(exc: BaseException) -> str:
     text = str(exc.args[0]) if exc.args else str(exc)
-    return text.splitlines()[0] if text else type(exc).__name__
-
+    return text.splitlines()[0][:300] if text else type(exc).__name__

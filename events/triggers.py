@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from events.expressions import ExpressionError, compile_expression
+from functions.expression_failures import expression_holds, trigger_field
 from functions.models import Function, Trigger
 
 
@@ -34,14 +34,8 @@ def _functions_for(payload: dict, patterns: list[str], triggers_by_pattern: dict
         for trigger in triggers_by_pattern.get(pattern, ()):
             if trigger.function_id in matched:
                 continue
-            if trigger.expression and not _holds(trigger.expression, payload):
+            if trigger.expression and not expression_holds(trigger.expression, trigger.function_id,
+                                                           trigger_field(trigger.event_name), payload):
                 continue
             matched[trigger.function_id] = trigger.function
     return list(matched.values())
-
-
-def _holds(expression: str, payload: dict) -> bool:
-    try:
-        return compile_expression(expression).is_true(event=payload)
-    except ExpressionError:
-        return False  # validated at sync; a filter that cannot compile never fires

@@ -21,8 +21,8 @@ from typing import Any
 
 from django.utils import timezone
 
-from events.expressions import ExpressionError, compile_expression
 from executor.counters import PER_RUN_HOLDER, PREFIX, Slot, counters
+from functions.expression_failures import expression_value
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ PARK_RECHECK = timedelta(seconds=60)
 # A `concurrency.fn` slot is held by the run, not a call; it is renewed by every call of the run.
 PER_RUN_SLOT_TTL = timedelta(days=1)
 INVALID_KEY = "<invalid>"  # §6.5: a key that cannot be evaluated still gets a (shared) key
+_KEY_FIELDS = {"rl": "rateLimit.key", "th": "throttle.key"}
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,10 @@ class Admission:
 ADMITTED = Admission()
 
 
-def key_value(expression: str, event: dict) -> Any:
-    """The evaluated key expression, or INVALID_KEY when it cannot be evaluated."""
-    try:
-        return compile_expression(expression).evaluate(event)
-    except ExpressionError:
-        return INVALID_KEY
+def key_value(expression: str, event: dict, function_id: Any, field: str) -> Any:
+    """The evaluated key expression, or INVALID_KEY when it cannot be evaluated (recorded on the
+    function as its `field`'s failure)."""
+    return expression_value(expression, function_id, field, event, INVALID_KEY)
 
 
 def digest(value: Any) -> str:
@@ -77,7 +76,7 @@ def idempotency_key(function: Any, events: list[dict]) -> str:
     expression = flow_config_of(function).idempotency
     if not expression:
         return ""
-    value = key_value(expression, events[0] if events else {})
+    value = key_value(expression, events[0] if events else {}, function.id, "idempotency")
     if value in (None, "", False):
         return ""
     return f"idempotency:{digest(value)}"
@@ -94,7 +93,7 @@ def admit(function: Any, events: list[dict], now: datetime) -> Admission:
         return Admission(is_skipped=True, reason=f"rate limit: more than {spec.limit} runs per {_span(spec.period)}{_for_key(spec.key, event)}")
     singleton_key, singleton_mode = "", ""
     if flow.singleton is not None:
-        value = key_value(flow.singleton.key, event) if flow.singleton.key else ""
+        value = key_value(flow.singleton.key, event, function.id, "singleton.key") if flow.singleton.key else ""
         if value is not False:  # §6.9: a key evaluating to false means "not a singleton"
             singleton_key, singleton_mode = digest(value), flow.singleton.mode
     start_at, reason = None, ""
@@ -108,7 +107,7 @@ def admit(function: Any, events: list[dict], now: datetime) -> Admission:
 
 
 def _rate_key(kind: str, function: Any, spec: RateSpec, event: dict) -> str | None:
-    value = key_value(spec.key, event) if spec.key else ""
+    value = key_value(spec.key, event, function.id, _KEY_FIELDS[kind]) if spec.key else ""
     if value is False:
         return None  # §6.3: a key evaluating to false is not limited
     return f"{PREFIX}{kind}:{function.id}:{digest(value)}"
@@ -142,7 +141,8 @@ def _span(period: timedelta) -> str:
 
 
 def _for_key(expression: str, event: dict) -> str:
-    return f" for key {key_value(expression, event)!r}" if expression else ""
+    # Not recorded again: this is the key just evaluated for the limit, repeated in the reason.
+    return f" for key {key_value(expression, event, None, '')!r}" if expression else ""
 
 
 # --- at every call: concurrency ----------------------------------------------------------------
@@ -157,7 +157,7 @@ def slots_for(run: Any, call_id: int, lease_seconds: float) -> list[Slot]:
 
 
 def _slot(run: Any, call_id: int, limit: ConcurrencyLimit, event: dict, lease_seconds: float) -> Slot:
-    value = key_value(limit.key, event) if limit.key else ""
+    value = key_value(limit.key, event, run.function_id, "concurrency.key") if limit.key else ""
     scope_id = str(run.function_id) if limit.scope == "fn" else limit.scope
     key = f"{PREFIX}{'cr' if limit.is_per_run else 'cc'}:{scope_id}:{digest(value)}"
     label = f"{limit.limit} at once" + (f" for key {value!r}" if limit.key else "")
@@ -169,7 +169,8 @@ def _slot(run: Any, call_id: int, limit: ConcurrencyLimit, event: dict, lease_se
 def call_score(run: Any) -> int:
     """A call's place in line: older runs first, moved ahead by `priority.run` seconds (§6.8)."""
     expression = flow_config_of(run.function).priority
-    factor = clamp_priority(key_value(expression, (run.events or [{}])[0])) if expression else 0
+    event = (run.events or [{}])[0]
+    factor = clamp_priority(key_value(expression, event, run.function_id, "priority.run")) if expression else 0
     return _ms(run.created_at) - factor * 1000
 
 

@@ -23,6 +23,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 
 from executor.counters import PREFIX, counters
+from functions.models import ExpressionFailure
 
 log = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class ServerCollector(Collector):
             yield family
         yield _histogram(values)
         yield from _state_gauges()
+        yield _expression_failures()
 
 
 def _read_all() -> dict[str, dict[tuple, float]]:
@@ -150,3 +152,13 @@ def _state_gauges() -> Iterator[GaugeMetricFamily]:
     for kind, value in Wait.objects.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"):
         waits.add_metric([kind], value)
     yield waits
+
+
+def _expression_failures() -> CounterMetricFamily:
+    """Evaluation failures of functions' expressions, as counted on their rows (a re-sync that
+    changes a function's config removes its rows: a counter reset to Prometheus)."""
+    family = CounterMetricFamily("inngest_expression_errors", "Expressions that could not be evaluated (no match)",
+                                 labels=["function", "field"])
+    for slug, field, count in ExpressionFailure.objects.values_list("function__slug", "field", "count"):
+        family.add_metric([slug, field], count)
+    return family

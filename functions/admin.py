@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from functions.models import App, Function, Trigger
+from functions.models import App, ExpressionFailure, Function, Trigger
 
 
 class FunctionInline(admin.TabularInline):
@@ -25,6 +25,13 @@ class TriggerInline(admin.TabularInline):
     extra = 0
 
 
+class ExpressionFailureInline(admin.TabularInline):
+    model = ExpressionFailure
+    fields = ("field", "expression", "message", "count", "first_at", "last_at")
+    readonly_fields = fields
+    extra = 0
+
+
 @admin.register(Function)
 class FunctionAdmin(admin.ModelAdmin):
     list_display = ("slug", "name", "app", "retries", "version", "is_archived", "updated_at")
@@ -32,4 +39,4 @@ class FunctionAdmin(admin.ModelAdmin):
     list_select_related = ("app",)
     search_fields = ("slug", "name")
     readonly_fields = ("id", "config", "version", "created_at", "updated_at")
-    inlines = [TriggerInline]
+    inlines = [TriggerInline, ExpressionFailureInline]

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 from events.expressions import ExpressionError, compile_expression
 from executor.durations import DurationError, parse_duration, parse_instant
 from functions.cron import CronError, parse_cron
+from functions.expression_failures import cancel_field, trigger_field
 from functions.flow_config import FlowConfigError, read_flow_config
 
 
@@ -145,7 +146,7 @@ def _read_trigger(raw: Any, name: str) -> TriggerSpec:
         try:
             compile_expression(expression)
         except ExpressionError as exc:
-            raise ConfigError(f"Function '{name}' has an invalid trigger expression: {exc}") from None
+            raise ConfigError(f"Function '{name}' has an invalid {trigger_field(event)}: {exc}") from None
     return TriggerSpec(event=event, expression=expression, cron=cron)
 
 
@@ -163,7 +164,10 @@ def _check_cancel(raw: Any) -> None:
         if entry.get("if") not in (None, ""):
             if not isinstance(entry["if"], str):
                 raise FlowConfigError("cancel if must be an expression string")
-            compile_expression(entry["if"])
+            try:
+                compile_expression(entry["if"])
+            except ExpressionError as exc:
+                raise FlowConfigError(f"{cancel_field(entry['event'])}: {exc}") from None
         timeout = entry.get("timeout")
         if timeout not in (None, "") and (not isinstance(timeout, str) or parse_instant(timeout) is None):
             parse_duration(str(timeout))

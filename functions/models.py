@@ -58,3 +58,30 @@ class Trigger(models.Model):
 
     def __str__(self) -> str:
         return self.event_name or f"cron {self.cron}"
+
+
+class ExpressionFailure(models.Model):
+    """One of a function's expressions that could not be evaluated: how often, the last error.
+
+    Evaluation failures are no match (or an invalid key) and affect nothing else; this row is how
+    the operator learns of them (the functions pages, /metrics). Written after the evaluating
+    transaction commits (functions/expression_failures.py); removed when the function's config
+    changes at a sync.
+    """
+
+    function = models.ForeignKey(Function, on_delete=models.CASCADE, related_name="expression_failures")
+    # Where the expression sits: 'trigger "shop/order.paid" expression', 'waitForEvent "s1" if',
+    # 'concurrency.key', ...
+    field = models.CharField(max_length=255)
+    expression = models.TextField()  # shortened
+    message = models.TextField()
+    count = models.PositiveBigIntegerField(default=0)
+    first_at = models.DateTimeField(default=timezone.now)
+    last_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        # Also the index of the function pages' lookup by function.
+        constraints = [models.UniqueConstraint(fields=["function", "field"], name="expression_failure_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.function_id} {self.field}"

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from functions.config import MAX_NAME_LENGTH, REQUEST_KEYS, ConfigError, FunctionSpec, canonical_keys, read_function
+from functions.expression_failures import forget_failures
 from functions.models import App, Function, Trigger
 from functions.schedules import remove_cron_schedules, sync_cron_schedules
 
@@ -96,6 +97,8 @@ def _replace_functions(app: App, specs: list[FunctionSpec]) -> None:
             slug=spec.slug, defaults={"app": app, "name": spec.name, "url": spec.url, "retries": spec.retries, "config": spec.config}
         )
         if not created:
+            if function.config != spec.config:
+                forget_failures(function.id)
             function.app, function.name, function.url = app, spec.name, spec.url
             function.retries, function.config, function.is_archived = spec.retries, spec.config, False
             function.version += 1

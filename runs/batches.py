@@ -13,9 +13,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from events.expressions import compile_expression
 from executor import dispatch
 from executor.flow_control import digest, key_value
+from functions.expression_failures import expression_holds
 from functions.flow_config import BatchSpec
 from runs.creation import RunRequest, start_due_held_runs
 from runs.models import EventBatch
@@ -28,10 +28,11 @@ def batch_events(requests: list[RunRequest], spec: BatchSpec, now: datetime) -> 
     groups: dict[str, list[RunRequest]] = defaultdict(list)
     for request in requests:
         payload = request.events[0]
-        if spec.condition and not compile_expression(spec.condition).is_true(payload):
+        if spec.condition and not expression_holds(spec.condition, request.function.id, "batchEvents.if", payload):
             ready.append(request)
             continue
-        groups[digest(key_value(spec.key, payload) if spec.key else "")].append(request)
+        key = key_value(spec.key, payload, request.function.id, "batchEvents.key") if spec.key else ""
+        groups[digest(key)].append(request)
     for key, members in groups.items():
         ready.extend(_add_to_batch(key, members, spec, now))
     return ready

@@ -7,11 +7,13 @@ from django.utils import timezone
 from ulid import ULID
 
 from events.expressions import ExpressionError, compile_expression
+from functions.expression_failures import expression_holds
 from functions.models import Function
 from runs.lifecycle import cancel_run
 from runs.models import ACTIVE_STATUSES, Cancellation, Run, Wait, WaitKind
 
 MAX_BULK = 10_000
+BULK_FIELD = "bulk cancellation if"
 
 
 class CancellationError(ValueError):
@@ -34,7 +36,7 @@ def cancel_runs(app_id: str, function: Function, started_before: datetime, start
         runs = runs.filter(created_at__gt=started_after)
     count = 0
     for run in runs.select_related("function")[:MAX_BULK]:
-        if compiled is None or compiled.is_true(event=(run.events or [{}])[0]):
+        if compiled is None or expression_holds(expression, function.id, BULK_FIELD, (run.events or [{}])[0]):
             count += cancel_run(run)
     return Cancellation.objects.create(
         id=str(ULID()), app_id=app_id, function=function, started_after=started_after, started_before=started_before,

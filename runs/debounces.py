@@ -24,7 +24,7 @@ from runs.models import Debounce
 def debounce_event(request: RunRequest, spec: DebounceSpec, now: datetime) -> None:
     """Hold the event as the key's latest; its run starts when the key has been quiet for `period`."""
     payload = request.events[0]
-    key = digest(key_value(spec.key, payload) if spec.key else "")
+    key = digest(key_value(spec.key, payload, request.function.id, "debounce.key") if spec.key else "")
     for _ in range(2):
         row = Debounce.objects.select_for_update().filter(function=request.function, key=key).first()
         if row is not None:

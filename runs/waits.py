@@ -12,10 +12,10 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from events.expressions import ExpressionError, compile_expression
 from events.models import Event
 from events.system import FINISHED
 from executor import dispatch
+from functions.expression_failures import cancel_field, expression_holds, wait_field
 from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
 from runs.wait_matching import candidate_filter, indexed_paths, key_value
@@ -83,13 +83,13 @@ def _resume_invokers(events: list[Event]) -> int:
 
 
 def _matches(wait: Wait, incoming: dict) -> bool:
+    """Whether the incoming event satisfies the wait's `if`; one that fails is recorded on the
+    run's function and does not match (the wait stays open until its timeout)."""
     if not wait.expression:
         return True
     trigger = (wait.run.events or [{}])[0]
-    try:
-        return compile_expression(wait.expression).is_true(event=trigger, async_event=incoming)
-    except ExpressionError:
-        return False
+    field = wait_field(wait.step_name) if wait.kind == WaitKind.EVENT else cancel_field(wait.event_name)
+    return expression_holds(wait.expression, wait.run.function_id, field, trigger, incoming)
 
 
 def expire_waits(now: datetime | None = None) -> int:

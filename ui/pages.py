@@ -13,7 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from events.models import Event
-from functions.models import App, Function
+from functions.models import App, ExpressionFailure, Function
 from runs.models import FlowAction, Run, RunStatus
 from runs.queries import RunFilter
 from ui.access import operator_view
@@ -35,14 +35,14 @@ def apps(request: HttpRequest) -> HttpResponse:
 
 @operator_view
 def functions(request: HttpRequest) -> HttpResponse:
-    rows = (Function.objects.select_related("app").prefetch_related("triggers")
+    rows = (Function.objects.select_related("app").prefetch_related("triggers", _failures())
             .filter(is_archived=False).order_by("slug"))
     return render(request, "ui/functions.html", {"functions": rows, "nav": "functions"})
 
 
 @operator_view
 def function_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    function = Function.objects.select_related("app").prefetch_related("triggers").filter(slug=slug).first()
+    function = Function.objects.select_related("app").prefetch_related("triggers", _failures()).filter(slug=slug).first()
     if function is None:
         raise Http404("no such function")
     recent = Run.objects.select_related("event").filter(function=function).order_by("-id")[:20]
@@ -51,6 +51,11 @@ def function_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "function": function, "runs": recent, "config": _pretty(function.config), "nav": "functions",
         "test_event": first_event or "test/event",
     })
+
+
+def _failures() -> Prefetch:
+    """The function's expressions that failed to evaluate, latest first."""
+    return Prefetch("expression_failures", queryset=ExpressionFailure.objects.order_by("-last_at"))
 
 
 @operator_view

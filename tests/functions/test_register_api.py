@@ -78,7 +78,7 @@ def test_missing_retries_default_to_four() -> None:
     (lambda f: f["steps"]["step"]["runtime"].pop("url"), "No SDK URL provided for function 'a'"),
     (lambda f: f.update(steps={}), "must have exactly one step"),
     (lambda f: f.update(triggers=[{"event": "x", "cron": "* * * * *"}]), "exactly one of event or cron"),
-    (lambda f: f.update(triggers=[{"event": "x", "expression": "event.data.a =="}]), "invalid trigger expression"),
+    (lambda f: f.update(triggers=[{"event": "x", "expression": "event.data.a =="}]), 'invalid trigger "x" expression'),
     (lambda f: f.update(concurrency=[{"limit": 1, "scope": "env"}]), "concurrency with scope 'env' needs a key"),
 ], ids=["no name", "no url", "no step", "event and cron", "bad expression", "bad flow control"])
 def test_invalid_function_is_refused_and_the_error_kept_on_the_app(client: Client, mutate, detail) -> None:
