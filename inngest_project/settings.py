@@ -203,6 +203,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "inngest"
+# Timers and sweepers have a queue and a worker of their own. A call to an app holds its worker
+# slot until the app answers, so a few hanging apps can fill every slot of the call workers;
+# sleeps, retries, timeouts, debounces, batches, cron and the sweeper that recovers lost calls
+# must go on regardless. Run history pruning stays on the call queue: it can take minutes, and a
+# day's delay costs nothing.
+INNGEST_TIMER_QUEUE = "inngest-timers"
+CELERY_TASK_ROUTES = {
+    name: {"queue": INNGEST_TIMER_QUEUE}
+    for name in ("executor.sweep_due_calls", "runs.requeue_stuck_runs", "functions.fire_cron")
+}
+# Pool size of the timer worker `start` runs (read here so that `start` checks it first).
+INNGEST_TIMER_CONCURRENCY = env_int("INNGEST_TIMER_CONCURRENCY", 2, minimum=1)
 # Recovery of a dead worker's run comes from database leases (executor/leases.py), not from
 # the broker redelivering, so the visibility timeout only needs to outlast the longest countdown.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

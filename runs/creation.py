@@ -14,6 +14,7 @@ from events.system import INVOKED
 from executor import dispatch, flow_control, metrics
 from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
+from runs.due_rows import act_on_each
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
 from runs.wait_matching import equality_key
 
@@ -182,7 +183,8 @@ def _report_skipped_invokes(runs: list[Run]) -> None:
 
 def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Callable[[Any], RunRequest | None]) -> int:
     """Debounces and batches are rows with a due time: take the due ones (SKIP LOCKED, so two
-    timer ticks never take the same row), delete them and start their runs, in one transaction."""
+    timer ticks never take the same row), delete them and start their runs, in one transaction.
+    If that fails, row by row: a row that cannot start its run must not hold up the others."""
     with transaction.atomic():
         rows = list(
             model.objects.select_for_update(skip_locked=True, of=("self",)).select_related("function", related)
@@ -190,8 +192,18 @@ def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Cal
         )
         if not rows:
             return 0
-        model.objects.filter(pk__in=[row.pk for row in rows]).delete()
-        create_runs([req for row in rows if not row.function.is_archived and (req := to_request(row)) is not None])
+        try:
+            with transaction.atomic():
+                _start_held(model, rows, to_request)
+            return len(rows)
+        except Exception:  # noqa: BLE001 - rolled back to the savepoint; act_on_each logs the culprit
+            return act_on_each(rows, lambda row: _start_held(model, [row], to_request), "due_at",
+                               f"start_due_{model._meta.model_name}", now)
+
+
+def _start_held(model: Any, rows: list, to_request: Callable[[Any], RunRequest | None]) -> int:
+    model.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    create_runs([req for row in rows if not row.function.is_archived and (req := to_request(row)) is not None])
     return len(rows)
 
 
