@@ -259,8 +259,16 @@ INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
 # broker restarted without its data) and is sent again. Too low only costs a duplicate message,
 # which the claim discards.
 INNGEST_LOST_MESSAGE_SECONDS = env_float("INNGEST_LOST_MESSAGE_SECONDS", 30.0, minimum=1.0)
+# Rate-limit and throttle tokens are taken in the transaction that admits a run, recorded with
+# what the run is for and confirmed when it commits; one still unconfirmed after this long (its
+# transaction rolled back and was not retried) is given back. A transaction that takes longer
+# to commit only gets its token back early: the limit errs on the lenient side.
+INNGEST_UNCONFIRMED_TOKEN_SECONDS = env_float("INNGEST_UNCONFIRMED_TOKEN_SECONDS", 60.0, minimum=0.1)
 INNGEST_MAX_EVENT_BYTES = env_int("INNGEST_MAX_EVENT_BYTES", 3 * 1024 * 1024, minimum=1)
 INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000, minimum=1)
+# `batchEvents.maxSize` above this is refused at sync. Inngest's plans allow 5 to 500 events per
+# batch ("custom" above that); a batch is one row rewritten with every event it takes.
+INNGEST_MAX_BATCH_SIZE = env_int("INNGEST_MAX_BATCH_SIZE", 1000, minimum=2)
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)

@@ -55,6 +55,10 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
         _create_first_calls(queued, now)
         skipped = [run for run, _ in admitted if run.status == RunStatus.SKIPPED]
         _report_skipped_invokes(skipped)
+        flow_control.settle_spends_on_commit(
+            [spend for run, admission in admitted if run.status != RunStatus.SKIPPED for spend in admission.spends],
+            [spend for run, admission in admitted if run.status == RunStatus.SKIPPED for spend in admission.spends],
+        )
     for run in skipped:
         metrics.count("inngest_runs_ended", run.function.slug, RunStatus.SKIPPED)
     return [run for run, _ in admitted]
@@ -71,15 +75,27 @@ def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[R
                 is_skipped=True, reason=f"idempotency: run {taken[run_id]} already ran for this key in the last 24h"
             )
         else:
-            admission = flow_control.admit(req.function, req.events, now)
+            admission = flow_control.admit(req.function, req.events, now, _spender(run_id, req))
         if admission.is_skipped:
             run.status, run.flow_action, run.flow_reason, run.ended_at = RunStatus.SKIPPED, FlowAction.SKIPPED, admission.reason, now
         elif admission.is_delayed or req.delay_reason:
             reasons = [text for text in (req.delay_reason, admission.reason) if text]
             run.flow_action, run.flow_reason = FlowAction.DELAYED, "; ".join(reasons)
         run.singleton_key = admission.singleton_key
+        flow_control.record_run_slots(run)
         admitted.append((run, admission))
     return admitted
+
+
+def _spender(run_id: str, req: RunRequest) -> str:
+    """What the run is for, the same on every retry of its creation (a group commit retried
+    request by request, a timer row retried alone): its rate-limit and throttle tokens are
+    taken once per spender."""
+    if req.idempotency_key:
+        return f"key:{req.idempotency_key}"
+    if req.event is not None and req.event.internal_id:
+        return f"event:{req.event.internal_id}"
+    return f"run:{run_id}"
 
 
 def _create_first_calls(queued: list[tuple[Run, flow_control.Admission]], now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""Timers that apps cannot stall, in both modes.
+"""Timers that apps cannot stall, and run-level holds that a re-sync cannot leak, in both modes.
 
 An app of its own (official SDK) whose `hang` step blocks until the test releases it: enough of
 them fill every call slot of the workers, as apps that hang do.
@@ -111,3 +111,48 @@ def test_sleeps_wake_while_hanging_apps_hold_every_call_slot(gated: tuple[Stack,
     assert [run["status"] for run in ended] == ["Completed"] * len(hanging)
     run = server.wait_for_end(sleeper["run_id"], timeout=30)
     assert (run["status"], run["output"]) == ("Completed", "woke")
+
+
+def register_held(server: Stack, app: GatedApp, key: str) -> None:
+    """A sync as the Go SDK sends it: `concurrency.fn`, one run at a time per key, held from the
+    run's start to its end. It runs the app's `hang` function. The app URL it gives does not
+    answer, so dev mode's polling never replaces this configuration with the app's own."""
+    slug = f"{app.app_id}-held"
+    body = {
+        "url": f"http://127.0.0.1:{free_port()}/api/inngest", "v": "0.1", "deployType": "ping", "sdk": "go:v0.11.0",
+        "framework": "", "appName": f"{app.app_id}-go",
+        "functions": [{
+            "id": slug, "name": "held", "triggers": [{"event": f"{app.app_id}/held"}],
+            "concurrency": {"fn": [{"limit": 1, "key": key}]},
+            "steps": {"step": {"id": "step", "name": "step", "retries": {"attempts": 0},
+                               "runtime": {"type": "http", "url": f"{app.url}?fnId={app.app_id}-hang&stepId=step"}}},
+        }],
+    }
+    answer = requests.post(f"{server.base_url}/fn/register", json=body, headers=server.headers, timeout=10)
+    assert answer.status_code == 200, answer.text
+
+
+def test_a_run_level_hold_is_given_back_under_the_key_it_was_taken_with(gated: tuple[Stack, GatedApp]) -> None:
+    server, app = gated
+    register_held(server, app, "event.data.a")
+    (first,) = server.wait_for_runs(server.send({"name": f"{app.app_id}/held", "data": {"a": "x"}})[0])
+    wait_for(lambda: app.entered == 1, what="the first run to hold its slot")
+
+    # Re-synced with another key, which evaluates to the same value for the next run.
+    register_held(server, app, "event.data.b")
+    (second,) = server.wait_for_runs(server.send({"name": f"{app.app_id}/held", "data": {"b": "x"}})[0])
+
+    def parked_on() -> str:
+        rows = server.query("SELECT parked_on FROM runs_pendingcall WHERE run_id = %s", [second["run_id"]])
+        return rows[0][0] if rows else ""
+
+    wait_for(parked_on, what="the second run to wait for the first one's slot")
+    assert app.entered == 1
+
+    app.release()
+    assert server.wait_for_end(first["run_id"])["status"] == "Completed"
+    # The first run gave back the key it took ("x" under event.data.a), so the second starts now,
+    # not when the hold would have expired (a day).
+    run = server.wait_for_end(second["run_id"], timeout=20)
+    assert run["status"] == "Completed" and run["output"]["data"] == {"b": "x"}
+    assert app.entered == 2

@@ -34,6 +34,7 @@ CONFIG_KEYS = {
     "call_timeout_seconds": "INNGEST_CALL_TIMEOUT_SECONDS", "sweep_seconds": "INNGEST_SWEEP_SECONDS",
     "max_event_bytes": "INNGEST_MAX_EVENT_BYTES", "max_events_per_request": "INNGEST_MAX_EVENTS_PER_REQUEST",
     "hsts_seconds": "INNGEST_HSTS_SECONDS", "timer_concurrency": "INNGEST_TIMER_CONCURRENCY",
+    "max_batch_size": "INNGEST_MAX_BATCH_SIZE", "unconfirmed_token_seconds": "INNGEST_UNCONFIRMED_TOKEN_SECONDS",
 }
 DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
             "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2", "INNGEST_TIMER_CONCURRENCY": "2"}
