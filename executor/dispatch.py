@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -105,3 +105,5 @@ def tick(now: datetime | None = None) -> None:
         except Exception:  # noqa: BLE001 - whatever breaks one part (a lock timeout, Redis, a bug) must not stop the others
             log.exception("timer tick: %s failed", part.__name__)
             metrics.count("inngest_timer_errors", part.__name__)
+            if not connection.in_atomic_block:
+                close_old_connections()  # a connection the database dropped: the next part reconnects

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import os
 
+from typing import Any
+
 from celery import Celery
 from celery.schedules import crontab
+from celery.signals import task_postrun
+from django.db import connections
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 
@@ -26,3 +30,16 @@ app.conf.beat_schedule = {
     # Active runs with nothing pending and nothing to wait for: a safety net, every 5 minutes.
     "requeue-stuck-runs": {"task": "runs.requeue_stuck_runs", "schedule": 300.0},
 }
+
+
+@task_postrun.connect
+def drop_broken_connections(**kwargs: Any) -> None:
+    """After a task that met a database error (PostgreSQL restarted), drop this worker's
+    connection if it no longer works: CELERY_DB_REUSE_MAX keeps Celery from closing connections
+    between tasks, and without this every later task of the process fails on the dead one. (The
+    timer tick, whose transactions close a connection they cannot roll back, used to heal the
+    call workers as a side effect; it runs on a worker of its own now.) A connection without
+    errors is left alone: no extra query per task."""
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred and not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()
