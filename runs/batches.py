@@ -86,4 +86,5 @@ def _run_request(batch: EventBatch, function, why: str) -> RunRequest:
 def start_due_batches(now: datetime | None = None) -> int:
     """Start the runs of batches whose timeout has passed. Returns how many started."""
     return start_due_held_runs(EventBatch, "first_event", now or timezone.now(),
-                               lambda batch: _run_request(batch, batch.function, "timed out") if batch.payloads else None)
+                               lambda batch: _run_request(batch, batch.function, "timed out") if batch.payloads else None,
+                               part="start_due_batches")

@@ -197,7 +197,8 @@ def _report_skipped_invokes(runs: list[Run]) -> None:
             emit_run_ended(run)
 
 
-def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Callable[[Any], RunRequest | None]) -> int:
+def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Callable[[Any], RunRequest | None],
+                        part: str) -> int:
     """Debounces and batches are rows with a due time: take the due ones (SKIP LOCKED, so two
     timer ticks never take the same row), delete them and start their runs, in one transaction.
     If that fails, row by row: a row that cannot start its run must not hold up the others."""
@@ -213,8 +214,7 @@ def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Cal
                 _start_held(model, rows, to_request)
             return len(rows)
         except Exception:  # noqa: BLE001 - rolled back to the savepoint; act_on_each logs the culprit
-            return act_on_each(rows, lambda row: _start_held(model, [row], to_request), "due_at",
-                               f"start_due_{model._meta.model_name}", now)
+            return act_on_each(rows, lambda row: _start_held(model, [row], to_request), "due_at", part, now)
 
 
 def _start_held(model: Any, rows: list, to_request: Callable[[Any], RunRequest | None]) -> int:

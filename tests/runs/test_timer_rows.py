@@ -87,8 +87,8 @@ def test_with_redis_down_the_tick_still_wakes_sleeps_starts_what_needs_no_redis_
         assert not Run.objects.filter(function=row.function).exists()
         assert type(row).objects.get(id=row.id).due_at == now + RETRY_AFTER
     assert PendingCall.objects.get(run=unsent).enqueued_at == now  # the sweeper ran after them
-    assert f"timer tick: start_due_debounce: Debounce {limited.id} failed" in caplog.text
-    assert f"timer tick: start_due_eventbatch: EventBatch {limited_batch.id} failed" in caplog.text
+    assert f"timer tick: start_due_debounces: Debounce {limited.id} failed" in caplog.text
+    assert f"timer tick: start_due_batches: EventBatch {limited_batch.id} failed" in caplog.text
 
 
 def test_a_timeout_that_cannot_be_applied_does_not_hold_up_the_others(redis_down: None) -> None:
