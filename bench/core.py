@@ -1,7 +1,7 @@
 """Core benchmark, production mode on this machine: `.venv/bin/python bench/core.py [--quick]`.
 
-Starts its own stack (gunicorn + beat via `manage.py start --workers 0`, celery workers,
-PostgreSQL database `inngest_bench`, Redis db 13) and an SDK app under gunicorn, then prints:
+Starts its own stack (gunicorn, the timer worker and beat via `manage.py start --workers 0`,
+celery workers, PostgreSQL database `inngest_bench`, Redis db 13) and an SDK app under gunicorn, then prints:
 ingestion rate at /e/, event → first SDK call latency, orchestration overhead per step of a
 3-step function, and 3-step runs completed per second under load. See bench/README.md.
 """

@@ -11,7 +11,11 @@ a slot only if one is free for it counting the waiters ahead of it, so runs star
 
 GCRA. Rate limits and throttles keep one "theoretical arrival time" per key. A rate limit refuses
 what comes too early; a throttle hands out the next start time instead, so queued runs get
-distinct start times and never stampede.
+distinct start times and never stampede. A token is taken inside the database transaction that
+admits its run, so it stays unconfirmed, recorded with its spender (the event, batch or cron tick
+the run is for), until that transaction commits: a retried admission gets the answer it had
+without taking a second token, and a token whose transaction never commits comes back by itself
+once its confirmation window has passed (the next call on the key gives it back).
 
 Redis holds counters only. PostgreSQL keeps every run, call and reason; a Redis that loses its
 data loses holds and places in line, and the parked calls' rows put them back (§ flow_control).
@@ -94,19 +98,72 @@ end
 return 0
 """
 
-# ARGV: now, emission interval, tolerance (burst × emission), all in ms; mode 1 = throttle.
+# KEYS: the theoretical arrival time (TAT), the spends still unconfirmed (hash: spender → the
+# answer it got), their deadlines (sorted set: spender → when its token comes back).
+# ARGV: now, emission interval, tolerance (burst × emission), all in ms; mode 1 = throttle;
+# the spender ("" = none); how long a spend may stay unconfirmed, in ms.
 # Rate limit: 1 if allowed, 0 if refused. Throttle: how many ms until this start may happen.
 _GCRA = """
 local now, emission, tolerance, is_throttle = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4] == '1'
+local spender, window = ARGV[5], tonumber(ARGV[6])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
+local lapsed = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', now)
+for _, gone in ipairs(lapsed) do redis.call('HDEL', KEYS[2], gone) end
+if #lapsed > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  tat = tat - emission * #lapsed
+end
+if spender ~= '' then
+  local prior = redis.call('HGET', KEYS[2], spender)
+  if prior then
+    redis.call('ZADD', KEYS[3], now + window, spender)
+    if is_throttle then return math.max(tonumber(prior) - now, 0) end
+    return 1
+  end
+end
 if tat < now then tat = now end
 local wait = tat - tolerance - now
 if wait < 0 then wait = 0 end
-if wait > 0 and not is_throttle then return 0 end
-redis.call('SET', KEYS[1], tat + emission, 'PX', tat + emission - now + 1000)
+if wait > 0 and not is_throttle then
+  if #lapsed > 0 then redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000) end
+  return 0
+end
+tat = tat + emission
+redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000)
+if spender ~= '' then
+  redis.call('HSET', KEYS[2], spender, now + wait)
+  redis.call('ZADD', KEYS[3], now + window, spender)
+  local ttl = math.max(tat - now, window) + 1000
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('PEXPIRE', KEYS[3], ttl)
+end
 if is_throttle then return wait end
 return 1
 """
+
+# A spend whose run was not admitted after all (a singleton skipped it): its token comes back.
+# KEYS as _GCRA; ARGV: now, emission, spender.
+_REFUND = """
+local now, emission = tonumber(ARGV[1]), tonumber(ARGV[2])
+if redis.call('HDEL', KEYS[2], ARGV[3]) == 0 then return 0 end
+redis.call('ZREM', KEYS[3], ARGV[3])
+local tat = tonumber(redis.call('GET', KEYS[1]) or now) - emission
+if tat > now then redis.call('SET', KEYS[1], tat, 'PX', tat - now + 1000) else redis.call('DEL', KEYS[1]) end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class Spend:
+    """A rate-limit or throttle token taken for one run, unconfirmed until its transaction commits."""
+
+    key: str
+    spender: str  # stable across retries of the same admission (an event, a batch, a cron tick)
+    emission_ms: int
+
+    @property
+    def keys(self) -> list[str]:
+        return [self.key, f"{self.key}:s", f"{self.key}:u"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +197,7 @@ class Counters:
         self._release = client.register_script(_RELEASE)
         self._renew = client.register_script(_RENEW)
         self._gcra = client.register_script(_GCRA)
+        self._refund = client.register_script(_REFUND)
 
     def acquire(self, slots: list[Slot], member: str, score: int, now_ms: int) -> Slot | None:
         """Take every slot or none. Returns the slot that is full (the call then waits in its line)."""
@@ -197,12 +255,29 @@ class Counters:
     def read_hash(self, key: str) -> dict[str, str]:
         return {_text(k): _text(v) for k, v in self._client.hgetall(key).items()}
 
-    def allow_rate(self, key: str, emission_ms: int, tolerance_ms: int, now_ms: int) -> bool:
-        return bool(int(self._gcra(keys=[key], args=[now_ms, emission_ms, tolerance_ms, 0])))
+    def allow_rate(self, spend: Spend, tolerance_ms: int, now_ms: int, window_ms: int) -> bool:
+        """Take a rate-limit token for `spend.spender`, or refuse. A spender that already holds an
+        unconfirmed token (its admission is being retried) is allowed without taking another."""
+        return bool(int(self._gcra(keys=spend.keys, args=[now_ms, spend.emission_ms, tolerance_ms, 0, spend.spender, window_ms])))
 
-    def reserve_start(self, key: str, emission_ms: int, tolerance_ms: int, now_ms: int) -> int:
-        """The throttle's next start time for this key, as ms from now (0: start at once)."""
-        return int(self._gcra(keys=[key], args=[now_ms, emission_ms, tolerance_ms, 1]))
+    def reserve_start(self, spend: Spend, tolerance_ms: int, now_ms: int, window_ms: int) -> int:
+        """The throttle's next start time for this key, as ms from now (0: start at once); a
+        retried admission gets the start time it had."""
+        return int(self._gcra(keys=spend.keys, args=[now_ms, spend.emission_ms, tolerance_ms, 1, spend.spender, window_ms]))
+
+    def confirm(self, spends: list[Spend]) -> None:
+        """The spenders' transaction committed: their tokens stay spent."""
+        if spends:
+            pipe = self._client.pipeline(transaction=False)
+            for spend in spends:
+                pipe.hdel(spend.keys[1], spend.spender)
+                pipe.zrem(spend.keys[2], spend.spender)
+            pipe.execute()
+
+    def refund(self, spends: list[Spend], now_ms: int) -> None:
+        """Give the tokens back (each at most once; a confirmed one is not given back)."""
+        for spend in spends:
+            self._refund(keys=spend.keys, args=[now_ms, spend.emission_ms, spend.spender])
 
 
 def _text(value: Any) -> str:

@@ -10,10 +10,11 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from executor import metrics
 from inngest_project.celery import app as celery_app
 
 EXECUTE_CALL_TASK = "executor.execute_call"
@@ -101,6 +102,8 @@ def tick(now: datetime | None = None) -> None:
     for part in (expire_timeouts, expire_waits, start_due_debounces, start_due_batches, sweep_due_calls):
         try:
             part(now)
-        except DatabaseError:
-            # One part failing (a lock timeout, a bad row) must not stop the others every tick.
+        except Exception:  # noqa: BLE001 - whatever breaks one part (a lock timeout, Redis, a bug) must not stop the others
             log.exception("timer tick: %s failed", part.__name__)
+            metrics.count("inngest_timer_errors", part.__name__)
+            if not connection.in_atomic_block:
+                close_old_connections()  # a connection the database dropped: the next part reconnects

@@ -19,9 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
-from executor.counters import PER_RUN_HOLDER, PREFIX, Slot, counters
+from executor.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
 from functions.expression_failures import expression_value
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
 
@@ -45,6 +47,7 @@ class Admission:
     start_at: datetime | None = None  # later than now when a throttle delays it
     singleton_key: str = ""
     singleton_mode: str = ""
+    spends: tuple[Spend, ...] = ()  # the rate-limit and throttle tokens it took, to confirm on commit
 
     @property
     def is_delayed(self) -> bool:
@@ -82,13 +85,16 @@ def idempotency_key(function: Any, events: list[dict]) -> str:
     return f"idempotency:{digest(value)}"
 
 
-def admit(function: Any, events: list[dict], now: datetime) -> Admission:
-    """Rate limit (skip), singleton (its key; the database arbitrates), throttle (a later start)."""
+def admit(function: Any, events: list[dict], now: datetime, spender: str) -> Admission:
+    """Rate limit (skip), singleton (its key; the database arbitrates), throttle (a later start).
+    `spender` names what the run is for (an event, a batch): the same on every retry of this
+    admission, so a retry takes no second token."""
     flow = flow_config_of(function)
     if flow is NO_FLOW_CONTROL:
         return ADMITTED
     event = events[0] if events else {}
-    if flow.rate_limit is not None and not _within_rate(function, flow.rate_limit, event, now):
+    spends: list[Spend] = []
+    if flow.rate_limit is not None and not _within_rate(function, flow.rate_limit, event, now, spender, spends):
         spec = flow.rate_limit
         return Admission(is_skipped=True, reason=f"rate limit: more than {spec.limit} runs per {_span(spec.period)}{_for_key(spec.key, event)}")
     singleton_key, singleton_mode = "", ""
@@ -98,12 +104,13 @@ def admit(function: Any, events: list[dict], now: datetime) -> Admission:
             singleton_key, singleton_mode = digest(value), flow.singleton.mode
     start_at, reason = None, ""
     if flow.throttle is not None:
-        delay_ms = _reserve_start(function, flow.throttle, event, now)
+        delay_ms = _reserve_start(function, flow.throttle, event, now, spender, spends)
         if delay_ms > 0:
             start_at = now + timedelta(milliseconds=delay_ms)
             spec = flow.throttle
             reason = f"throttle: {spec.limit} starts per {_span(spec.period)}{_for_key(spec.key, event)}; starts at {start_at.isoformat()}"
-    return Admission(reason=reason, start_at=start_at, singleton_key=singleton_key, singleton_mode=singleton_mode)
+    return Admission(reason=reason, start_at=start_at, singleton_key=singleton_key, singleton_mode=singleton_mode,
+                     spends=tuple(spends))
 
 
 def _rate_key(kind: str, function: Any, spec: RateSpec, event: dict) -> str | None:
@@ -118,18 +125,47 @@ def _gcra_args(spec: RateSpec) -> tuple[int, int]:
     return emission, emission * spec.burst
 
 
-def _within_rate(function: Any, spec: RateSpec, event: dict, now: datetime) -> bool:
+def _within_rate(function: Any, spec: RateSpec, event: dict, now: datetime, spender: str, spends: list[Spend]) -> bool:
     key = _rate_key("rl", function, spec, event)
     if key is None:
         return True
-    return counters().allow_rate(key, *_gcra_args(spec), _ms(now))
+    emission, tolerance = _gcra_args(spec)
+    spend = Spend(key, spender, emission)
+    if not counters().allow_rate(spend, tolerance, _ms(now), _confirm_window_ms()):
+        return False
+    spends.append(spend)
+    return True
 
 
-def _reserve_start(function: Any, spec: RateSpec, event: dict, now: datetime) -> int:
+def _reserve_start(function: Any, spec: RateSpec, event: dict, now: datetime, spender: str, spends: list[Spend]) -> int:
     key = _rate_key("th", function, spec, event)
     if key is None:
         return 0
-    return counters().reserve_start(key, *_gcra_args(spec), _ms(now))
+    emission, tolerance = _gcra_args(spec)
+    spend = Spend(key, spender, emission)
+    spends.append(spend)
+    return counters().reserve_start(spend, tolerance, _ms(now), _confirm_window_ms())
+
+
+def _confirm_window_ms() -> int:
+    return int(settings.INNGEST_UNCONFIRMED_TOKEN_SECONDS * 1000)
+
+
+def settle_spends_on_commit(kept: list[Spend], returned: list[Spend]) -> None:
+    """Once the admitting transaction commits, the tokens of the runs it created stay spent and
+    those of runs skipped after all (a singleton) come back. If it rolls back, nothing is
+    confirmed: the tokens come back by themselves after the window, unless a retry of the same
+    admission takes them over first."""
+    if kept or returned:
+        transaction.on_commit(lambda: _settle(kept, returned))
+
+
+def _settle(kept: list[Spend], returned: list[Spend]) -> None:
+    try:
+        counters().confirm(kept)
+        counters().refund(returned, _ms(timezone.now()))
+    except Exception:  # noqa: BLE001 - the runs are committed; an unconfirmed token only comes back early
+        log.warning("confirming %d rate-limit or throttle tokens failed", len(kept) + len(returned), exc_info=True)
 
 
 def _span(period: timedelta) -> str:
@@ -148,22 +184,41 @@ def _for_key(expression: str, event: dict) -> str:
 # --- at every call: concurrency ----------------------------------------------------------------
 
 def slots_for(run: Any, call_id: int, lease_seconds: float) -> list[Slot]:
-    """The concurrency slots a call of this run must hold while it runs (none for most functions)."""
-    limits = flow_config_of(run.function).concurrency
-    if not limits:
-        return []
+    """The concurrency slots a call of this run must hold while it runs (none for most functions):
+    the call-level limits of the function as it is now, then the run-level ones the run was
+    created with (`run_slots`)."""
     event = (run.events or [{}])[0]
-    return [_slot(run, call_id, limit, event, lease_seconds) for limit in limits]
+    slots = []
+    for limit in flow_config_of(run.function).concurrency:
+        if not limit.is_per_run:
+            key, size, label = _slot_key(run.function_id, limit, event)
+            slots.append(Slot(key, size, str(call_id), int(lease_seconds * 1000), label))
+    return slots + run_level_slots(run)
 
 
-def _slot(run: Any, call_id: int, limit: ConcurrencyLimit, event: dict, lease_seconds: float) -> Slot:
-    value = key_value(limit.key, event, run.function_id, "concurrency.key") if limit.key else ""
-    scope_id = str(run.function_id) if limit.scope == "fn" else limit.scope
+def record_run_slots(run: Any) -> None:
+    """Evaluate the run-level limits once, at creation; the run holds these keys until its end."""
+    event = (run.events or [{}])[0]
+    run.run_slots = [
+        dict(zip(("key", "limit", "label"), _slot_key(run.function_id, limit, event)))
+        for limit in flow_config_of(run.function).concurrency if limit.is_per_run
+    ]
+
+
+def run_level_slots(run: Any) -> list[Slot]:
+    """The run-level slots the run holds from its first call to its end."""
+    if run.run_slots is None:  # created before they were recorded: the function as it is now
+        record_run_slots(run)
+    ttl_ms = int(PER_RUN_SLOT_TTL.total_seconds() * 1000)
+    return [Slot(slot["key"], slot["limit"], f"{PER_RUN_HOLDER}{run.id}", ttl_ms, slot["label"]) for slot in run.run_slots]
+
+
+def _slot_key(function_id: Any, limit: ConcurrencyLimit, event: dict) -> tuple[str, int, str]:
+    """(counter key, size, the limit in words) of one limit for the run's event."""
+    value = key_value(limit.key, event, function_id, "concurrency.key") if limit.key else ""
+    scope_id = str(function_id) if limit.scope == "fn" else limit.scope
     key = f"{PREFIX}{'cr' if limit.is_per_run else 'cc'}:{scope_id}:{digest(value)}"
-    label = f"{limit.limit} at once" + (f" for key {value!r}" if limit.key else "")
-    if limit.is_per_run:
-        return Slot(key, limit.limit, f"{PER_RUN_HOLDER}{run.id}", int(PER_RUN_SLOT_TTL.total_seconds() * 1000), label)
-    return Slot(key, limit.limit, str(call_id), int(lease_seconds * 1000), label)
+    return key, limit.limit, f"{limit.limit} at once" + (f" for key {value!r}" if limit.key else "")
 
 
 def call_score(run: Any) -> int:
@@ -230,8 +285,9 @@ def wake(members: list[str], slots: list[Slot]) -> None:
 
 
 def release_run_slots(run: Any) -> None:
-    """A finished run gives back its `concurrency.fn` slots (limits on whole runs)."""
-    slots = [s for s in slots_for(run, 0, 0) if s.is_per_run]
+    """A finished run gives back its `concurrency.fn` slots (limits on whole runs), under the
+    keys it took them with."""
+    slots = run_level_slots(run)
     try:
         give_back(slots)
     except Exception:  # noqa: BLE001 - the slot expires by itself; a Redis blip must not fail the run's end

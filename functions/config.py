@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.conf import settings
+
 from events.expressions import ExpressionError, compile_expression
 from executor.durations import DurationError, parse_duration, parse_instant
 from functions.cron import CronError, parse_cron
 from functions.expression_failures import cancel_field, trigger_field
-from functions.flow_config import FlowConfigError, read_flow_config
+from functions.flow_config import FlowConfig, FlowConfigError, read_flow_config
 
 
 REQUEST_KEYS = (
@@ -88,7 +90,7 @@ def read_function(raw: Any) -> FunctionSpec:
     if len(set(triggers)) != len(triggers):
         raise ConfigError(f"Function '{name}' has duplicate triggers")
     try:
-        read_flow_config(config)
+        _check_batch_size(read_flow_config(config))
         _check_cancel(config.get("cancel"))
         _check_timeouts(config.get("timeouts"))
     except (FlowConfigError, DurationError, ExpressionError) as exc:
@@ -148,6 +150,11 @@ def _read_trigger(raw: Any, name: str) -> TriggerSpec:
         except ExpressionError as exc:
             raise ConfigError(f"Function '{name}' has an invalid {trigger_field(event)}: {exc}") from None
     return TriggerSpec(event=event, expression=expression, cron=cron)
+
+
+def _check_batch_size(flow: FlowConfig) -> None:
+    if flow.batch is not None and flow.batch.max_size > settings.INNGEST_MAX_BATCH_SIZE:
+        raise FlowConfigError(f"batchEvents.maxSize must be at most {settings.INNGEST_MAX_BATCH_SIZE}, not {flow.batch.max_size}")
 
 
 def _check_cancel(raw: Any) -> None:

@@ -6,8 +6,9 @@ from typing import Any
 
 from celery import Celery
 from celery.schedules import crontab
-from celery.signals import import_modules
+from celery.signals import import_modules, task_postrun
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connections
 
 from executor.security import refuse_insecure_production
 
@@ -42,3 +43,16 @@ def refuse_to_start_open(**kwargs: Any) -> None:
         refuse_insecure_production()
     except ImproperlyConfigured as exc:
         raise SystemExit(f"refusing to start: {exc}") from None
+
+
+@task_postrun.connect
+def drop_broken_connections(**kwargs: Any) -> None:
+    """After a task that met a database error (PostgreSQL restarted), drop this worker's
+    connection if it no longer works: CELERY_DB_REUSE_MAX keeps Celery from closing connections
+    between tasks, and without this every later task of the process fails on the dead one. (The
+    timer tick, whose transactions close a connection they cannot roll back, used to heal the
+    call workers as a side effect; it runs on a worker of its own now.) A connection without
+    errors is left alone: no extra query per task."""
+    for conn in connections.all(initialized_only=True):
+        if conn.errors_occurred and not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()

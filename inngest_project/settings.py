@@ -207,6 +207,18 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "inngest"
+# Timers and sweepers have a queue and a worker of their own. A call to an app holds its worker
+# slot until the app answers, so a few hanging apps can fill every slot of the call workers;
+# sleeps, retries, timeouts, debounces, batches, cron and the sweeper that recovers lost calls
+# must go on regardless. Run history pruning stays on the call queue: it can take minutes, and a
+# day's delay costs nothing.
+INNGEST_TIMER_QUEUE = "inngest-timers"
+CELERY_TASK_ROUTES = {
+    name: {"queue": INNGEST_TIMER_QUEUE}
+    for name in ("executor.sweep_due_calls", "runs.requeue_stuck_runs", "functions.fire_cron")
+}
+# Pool size of the timer worker `start` runs (read here so that `start` checks it first).
+INNGEST_TIMER_CONCURRENCY = env_int("INNGEST_TIMER_CONCURRENCY", 2, minimum=1)
 # Recovery of a dead worker's run comes from database leases (executor/leases.py), not from
 # the broker redelivering, so the visibility timeout only needs to outlast the longest countdown.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
@@ -254,6 +266,11 @@ INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
 # broker restarted without its data) and is sent again. Too low only costs a duplicate message,
 # which the claim discards.
 INNGEST_LOST_MESSAGE_SECONDS = env_float("INNGEST_LOST_MESSAGE_SECONDS", 30.0, minimum=1.0)
+# Rate-limit and throttle tokens are taken in the transaction that admits a run, recorded with
+# what the run is for and confirmed when it commits; one still unconfirmed after this long (its
+# transaction rolled back and was not retried) is given back. A transaction that takes longer
+# to commit only gets its token back early: the limit errs on the lenient side.
+INNGEST_UNCONFIRMED_TOKEN_SECONDS = env_float("INNGEST_UNCONFIRMED_TOKEN_SECONDS", 60.0, minimum=0.1)
 INNGEST_MAX_EVENT_BYTES = env_int("INNGEST_MAX_EVENT_BYTES", 3 * 1024 * 1024, minimum=1)
 INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000, minimum=1)
 # Request body caps, checked against Content-Length before anything reads the body; over one,
@@ -271,6 +288,9 @@ INNGEST_MAX_API_REQUEST_BYTES = env_int("INNGEST_MAX_API_REQUEST_BYTES", 1024 * 
 INNGEST_MAX_FORM_BYTES = 3 * INNGEST_MAX_EVENT_BYTES
 # Django's own cap, behind the per-endpoint ones above: the largest of them.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(INNGEST_MAX_REQUEST_BYTES, INNGEST_MAX_SDK_REQUEST_BYTES, INNGEST_MAX_FORM_BYTES)
+# `batchEvents.maxSize` above this is refused at sync. Inngest's plans allow 5 to 500 events per
+# batch ("custom" above that); a batch is one row rewritten with every event it takes.
+INNGEST_MAX_BATCH_SIZE = env_int("INNGEST_MAX_BATCH_SIZE", 1000, minimum=2)
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
@@ -46,7 +47,8 @@ def _add_to_batch(key: str, members: list[RunRequest], spec: BatchSpec, now: dat
         if batch is None:
             batch = _new_batch(function, key, request, spec, now)
         batch.payloads.append(request.events[0])
-        if len(batch.payloads) >= spec.max_size:
+        # Capped here too: a function synced before the cap (or before it was lowered) keeps batching.
+        if len(batch.payloads) >= min(spec.max_size, settings.INNGEST_MAX_BATCH_SIZE):
             full.append(_run_request(batch, function, "full"))
             batch.delete()
             batch = None
@@ -85,4 +87,5 @@ def _run_request(batch: EventBatch, function, why: str) -> RunRequest:
 def start_due_batches(now: datetime | None = None) -> int:
     """Start the runs of batches whose timeout has passed. Returns how many started."""
     return start_due_held_runs(EventBatch, "first_event", now or timezone.now(),
-                               lambda batch: _run_request(batch, batch.function, "timed out") if batch.payloads else None)
+                               lambda batch: _run_request(batch, batch.function, "timed out") if batch.payloads else None,
+                               part="start_due_batches")

@@ -9,6 +9,7 @@ from ulid import ULID
 from events.expressions import ExpressionError, compile_expression
 from functions.expression_failures import expression_holds
 from functions.models import Function
+from runs.due_rows import act_on_each
 from runs.lifecycle import cancel_run
 from runs.models import ACTIVE_STATUSES, Cancellation, Run, Wait, WaitKind
 
@@ -46,10 +47,13 @@ def cancel_runs(app_id: str, function: Function, started_before: datetime, start
 
 def expire_timeouts(now: datetime) -> int:
     """Cancel the runs whose start or finish timeout is due."""
-    cancelled = 0
     with transaction.atomic():
         due = Wait.objects.select_for_update(skip_locked=True).filter(kind=WaitKind.TIMEOUT, expires_at__lte=now)
-        for wait in list(due.select_related("run", "run__function")[:500]):
-            cancelled += cancel_run(wait.run)
-            wait.delete()
+        return act_on_each(list(due.select_related("run", "run__function")[:500]), _cancel_for_timeout,
+                           "expires_at", "expire_timeouts", now)
+
+
+def _cancel_for_timeout(wait: Wait) -> bool:
+    cancelled = cancel_run(wait.run)
+    wait.delete()
     return cancelled

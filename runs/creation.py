@@ -14,6 +14,7 @@ from events.system import INVOKED
 from executor import dispatch, flow_control, metrics
 from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
+from runs.due_rows import act_on_each
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
 from runs.wait_matching import equality_key
 
@@ -54,6 +55,10 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
         _create_first_calls(queued, now)
         skipped = [run for run, _ in admitted if run.status == RunStatus.SKIPPED]
         _report_skipped_invokes(skipped)
+        flow_control.settle_spends_on_commit(
+            [spend for run, admission in admitted if run.status != RunStatus.SKIPPED for spend in admission.spends],
+            [spend for run, admission in admitted if run.status == RunStatus.SKIPPED for spend in admission.spends],
+        )
     for run in skipped:
         metrics.count("inngest_runs_ended", run.function.slug, RunStatus.SKIPPED)
     return [run for run, _ in admitted]
@@ -70,15 +75,27 @@ def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[R
                 is_skipped=True, reason=f"idempotency: run {taken[run_id]} already ran for this key in the last 24h"
             )
         else:
-            admission = flow_control.admit(req.function, req.events, now)
+            admission = flow_control.admit(req.function, req.events, now, _spender(run_id, req))
         if admission.is_skipped:
             run.status, run.flow_action, run.flow_reason, run.ended_at = RunStatus.SKIPPED, FlowAction.SKIPPED, admission.reason, now
         elif admission.is_delayed or req.delay_reason:
             reasons = [text for text in (req.delay_reason, admission.reason) if text]
             run.flow_action, run.flow_reason = FlowAction.DELAYED, "; ".join(reasons)
         run.singleton_key = admission.singleton_key
+        flow_control.record_run_slots(run)
         admitted.append((run, admission))
     return admitted
+
+
+def _spender(run_id: str, req: RunRequest) -> str:
+    """What the run is for, the same on every retry of its creation (a group commit retried
+    request by request, a timer row retried alone): its rate-limit and throttle tokens are
+    taken once per spender."""
+    if req.idempotency_key:
+        return f"key:{req.idempotency_key}"
+    if req.event is not None and req.event.internal_id:
+        return f"event:{req.event.internal_id}"
+    return f"run:{run_id}"
 
 
 def _create_first_calls(queued: list[tuple[Run, flow_control.Admission]], now: datetime) -> None:
@@ -180,9 +197,11 @@ def _report_skipped_invokes(runs: list[Run]) -> None:
             emit_run_ended(run)
 
 
-def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Callable[[Any], RunRequest | None]) -> int:
+def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Callable[[Any], RunRequest | None],
+                        part: str) -> int:
     """Debounces and batches are rows with a due time: take the due ones (SKIP LOCKED, so two
-    timer ticks never take the same row), delete them and start their runs, in one transaction."""
+    timer ticks never take the same row), delete them and start their runs, in one transaction.
+    If that fails, row by row: a row that cannot start its run must not hold up the others."""
     with transaction.atomic():
         rows = list(
             model.objects.select_for_update(skip_locked=True, of=("self",)).select_related("function", related)
@@ -190,8 +209,17 @@ def start_due_held_runs(model: Any, related: str, now: datetime, to_request: Cal
         )
         if not rows:
             return 0
-        model.objects.filter(pk__in=[row.pk for row in rows]).delete()
-        create_runs([req for row in rows if not row.function.is_archived and (req := to_request(row)) is not None])
+        try:
+            with transaction.atomic():
+                _start_held(model, rows, to_request)
+            return len(rows)
+        except Exception:  # noqa: BLE001 - rolled back to the savepoint; act_on_each logs the culprit
+            return act_on_each(rows, lambda row: _start_held(model, [row], to_request), "due_at", part, now)
+
+
+def _start_held(model: Any, rows: list, to_request: Callable[[Any], RunRequest | None]) -> int:
+    model.objects.filter(pk__in=[row.pk for row in rows]).delete()
+    create_runs([req for row in rows if not row.function.is_archived and (req := to_request(row)) is not None])
     return len(rows)
 
 

@@ -62,4 +62,4 @@ def start_due_debounces(now: datetime | None = None) -> int:
     return start_due_held_runs(Debounce, "event", now, lambda row: RunRequest(
         row.function, row.event, [row.payload], f"debounce-{row.id}",
         delay_reason=f"debounce: started with the last event, {_seconds(row.first_at, now)} after the first",
-    ))
+    ), part="start_due_debounces")

@@ -18,7 +18,6 @@ from events.ingest import store_events
 from events.system import run_ended_events
 from executor import dispatch, flow_control, metrics
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
-from functions.flow_config import flow_config_of
 from runs.creation import timeout_wait
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
@@ -274,7 +273,7 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
     emit_run_ended(run)
-    if any(limit.is_per_run for limit in flow_config_of(run.function).concurrency):
+    if flow_control.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: flow_control.release_run_slots(run))
     return True
 

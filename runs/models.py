@@ -67,6 +67,10 @@ class Run(models.Model):
     flow_reason = models.TextField(blank=True, default="")
     # The evaluated `singleton.key` (a digest), "" when the function is not a singleton.
     singleton_key = models.CharField(max_length=64, blank=True, default="")
+    # The run-level concurrency slots (`concurrency.fn`) as evaluated when the run was created:
+    # [{"key", "limit", "label"}]. The run takes and gives back exactly these, so a re-sync that
+    # changes the key cannot leave the run's hold behind. null: created before they were kept.
+    run_slots = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)

@@ -16,6 +16,7 @@ from events.models import Event
 from events.system import FINISHED
 from executor import dispatch
 from functions.expression_failures import cancel_field, expression_holds, wait_field
+from runs.due_rows import act_on_each
 from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
 from runs.wait_matching import candidate_filter, indexed_paths, key_value
@@ -101,7 +102,7 @@ def expire_waits(now: datetime | None = None) -> int:
         due = Wait.objects.select_for_update(skip_locked=True).filter(
             kind__in=[WaitKind.EVENT, WaitKind.SLEEP, WaitKind.INVOKE], expires_at__lte=now
         ).order_by("expires_at")
-        return sum(1 for wait in list(due[:EXPIRE_BATCH]) if resume(wait, None))
+        return act_on_each(list(due[:EXPIRE_BATCH]), lambda wait: resume(wait, None), "expires_at", "expire_waits", now)
 
 
 def memo_for(wait: Wait, event: dict | None) -> Any:

@@ -34,7 +34,7 @@ def dev_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[DevSta
 
 @pytest.fixture(scope="session")
 def production_stack() -> Iterator[tuple[ProductionStack, SdkApp]]:
-    """gunicorn + beat + a celery worker on a PostgreSQL database and a Redis database of their own.
+    """gunicorn + the timer worker + beat + a call worker on a PostgreSQL database and a Redis database of their own.
 
     Not the pytest-django test database: the stack's rows must not leak into the tests that
     expect empty tables, and those tests' transactions must not hide rows from the stack.

@@ -1,5 +1,6 @@
 """Running the server for end-to-end tests: dev mode (one process, SQLite) and production mode
-(gunicorn and beat from `manage.py start`, celery worker processes, PostgreSQL, Redis)."""
+(gunicorn, the timer worker and beat from `manage.py start`, celery worker processes for calls,
+PostgreSQL, Redis)."""
 from __future__ import annotations
 
 import json
@@ -146,7 +147,7 @@ class DevStack(Stack):
 
 
 class ProductionStack(Stack):
-    """`manage.py start --workers 0` (gunicorn and beat) plus celery workers this class controls."""
+    """`manage.py start --workers 0` (gunicorn, the timer worker, beat) plus call workers this class controls."""
 
     def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]],
                  workers: int = 1, worker_concurrency: int = 4, port: int | None = None,

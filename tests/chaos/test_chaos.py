@@ -1,8 +1,8 @@
 """Chaos: a steady load of runs while workers are SIGKILLed, Redis comes back empty, PostgreSQL
 goes away for a while, and apps misbehave. Nothing acknowledged may be lost or recorded twice.
 
-Production mode (gunicorn + beat from `manage.py start`, two celery workers) on a throwaway
-PostgreSQL and Redis of its own. CI runs a short load (CHAOS_RUNS=40 runs per fault); the full
+Production mode (gunicorn, the timer worker and beat from `manage.py start`, two call workers)
+on a throwaway PostgreSQL and Redis of its own. CI runs a short load (CHAOS_RUNS=40 runs per fault); the full
 proof is `CHAOS_RUNS=500 bash .ci/run -m chaos -s` (see README).
 """
 from __future__ import annotations

@@ -1,20 +1,26 @@
 """Group commit of /e/ requests: shared transactions, every acknowledged event stored, a failed
-group stores nothing and the committer goes on."""
+group stores nothing and the committer goes on; a request retried on its own spends no second
+rate-limit token."""
 from __future__ import annotations
 
 import json
 import threading
+import time
+from typing import Iterator
 
 import pytest
-from django.db import DataError, connection
+import redis
+from django.db import DataError, connection, transaction
+from django.test import override_settings
 
 from events import group_commit
 from events.group_commit import GroupCommitter
 from events.ingest import ingest, store_events, validate_event
 from events.models import Event
-from runs.models import Run
+from executor import counters as counters_module
+from runs.models import Run, RunStatus
 from tests.factories import make_function
-from tests.stacks import wait_for
+from tests.stacks import stack_redis_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -111,3 +117,82 @@ def test_a_caller_inside_a_transaction_stores_in_it() -> None:
         assert Event.objects.filter(name="app/inside").count() == 1  # visible here: same transaction
         raise RuntimeError("roll back")
     assert not Event.objects.filter(name="app/inside").exists()
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def flow_counters(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Flow control's counters as in dev mode (in-process fakeredis) or in production (Redis)."""
+    url = stack_redis_url(13) if request.param == "redis" else ""
+    if url:
+        redis.Redis.from_url(url).flushdb()
+    with override_settings(REDIS_URL=url, INNGEST_UNCONFIRMED_TOKEN_SECONDS=4):
+        counters_module._counters = None  # the process's client is made from REDIS_URL on first use
+        yield
+    counters_module._counters = None
+
+
+def store_failing_after_admission(events: list[Event]) -> None:
+    """store_events, then a failure before commit for a request marked bad: its runs were admitted."""
+    with transaction.atomic():
+        store_events(events)
+        if any(event.data.get("bad") for event in events):
+            raise DataError("refused after its runs were admitted")
+
+
+def test_a_group_retried_request_by_request_spends_one_token_per_admitted_run(flow_counters: None) -> None:
+    function = make_function("app/limited")
+    function.config = {"rateLimit": {"limit": 30, "period": "1h"}}  # 4 at once (a burst of 3), then one per 2 min
+    function.save()
+    first_commit_started, release_first_commit = threading.Event(), threading.Event()
+
+    def store_holding_the_first_commit(events: list[Event]) -> None:
+        if not first_commit_started.is_set():
+            first_commit_started.set()
+            release_first_commit.wait(10)
+        store_failing_after_admission(events)
+
+    committer = GroupCommitter(store_holding_the_first_commit)
+    answers: dict[str, str] = {}
+
+    def send(name: str, events: list[Event]) -> None:
+        try:
+            committer.submit(events)
+            answers[name] = "stored"
+        except DataError:
+            answers[name] = "refused"
+        finally:
+            connection.close()
+
+    def limited(index: int, **data: object) -> Event:
+        return validate_event({"name": "app/limited", "data": {"i": index, **data}}, f"01KGROUPTOKENS{index:012d}",
+                              1_700_000_000_000, False)
+
+    holding = threading.Thread(target=send, args=("holding", [event("app/other", 1)]))
+    holding.start()
+    assert first_commit_started.wait(10)
+    # While the first commit runs, these two queue up and go together in the next group.
+    queued = [threading.Thread(target=send, args=args) for args in (("good", [limited(1)]), ("bad", [limited(2, bad=True)]))]
+    for thread in queued:
+        thread.start()
+    wait_for(lambda: len(committer._queue) == 2, timeout=10, what="two requests queued")
+    release_first_commit.set()
+    for thread in [holding, *queued]:
+        thread.join(10)
+    assert answers == {"holding": "stored", "good": "stored", "bad": "refused"}
+
+    def admitted() -> int:
+        return Run.objects.filter(function=function).exclude(status=RunStatus.SKIPPED).count()
+
+    # The group's transaction took two tokens, and the retries took none: two of four are left
+    # (the bad request's token is still unconfirmed).
+    assert admitted() == 1
+    for index in range(10, 14):
+        committer.submit([limited(index)])
+    assert admitted() == 3
+    # The bad request never committed: its token comes back once the window has passed.
+    time.sleep(4.5)
+    for index in range(20, 22):
+        committer.submit([limited(index)])
+    committer.stop()
+    assert admitted() == 4  # the four tokens went to four admitted runs
+    assert Run.objects.filter(function=function, status=RunStatus.SKIPPED).count() == 3

@@ -52,7 +52,10 @@ def test_start_runs_server_workers_and_beat_and_stops_them_together(tmp_path: Pa
         assert health["insecure"] is True and health["warning"].startswith("INSECURE (INNGEST_INSECURE is set): INNGEST_SIGNING_KEY")
         assert "(inngest.W001) INSECURE" in output.read_text()
         children = _children(process.pid)
-        assert len(children) >= 3  # gunicorn, one celery worker, celery beat
+        commands = [_command_line(pid) for pid in children]
+        assert len(children) == 4, commands  # gunicorn, a celery worker for calls, the timer worker, celery beat
+        assert sum(" worker -Q inngest -c 2 " in command for command in commands) == 1
+        assert sum(" worker -Q inngest-timers -c 2 " in command for command in commands) == 1
     finally:
         os.kill(process.pid, signal.SIGTERM)
         process.wait(timeout=30)
@@ -138,6 +141,10 @@ def test_start_refuses_a_bad_configuration_with_a_clear_message(tmp_path: Path, 
 def _children(pid: int) -> list[int]:
     output = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True).stdout
     return [int(line) for line in output.split()]
+
+
+def _command_line(pid: int) -> str:
+    return subprocess.run(["ps", "-ww", "-o", "args=", "-p", str(pid)], capture_output=True, text=True).stdout.strip()
 
 
 def _alive(pid: int) -> bool:

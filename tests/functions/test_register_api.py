@@ -143,6 +143,21 @@ def test_config_that_would_fail_later_is_refused_at_sync(client: Client, mutate,
     assert any(detail in error for error in payload["data"]["errors"]), payload
 
 
+def test_batch_size_over_the_cap_is_refused_naming_the_function_and_field(client: Client, settings) -> None:
+    answer = register(client, python_sdk_body(function_config("a", batchEvents={"maxSize": 1001, "timeout": "5s"})))
+    assert answer.status_code == 400
+    assert answer.json()["data"]["errors"] == [
+        "Function 'a' has an invalid configuration: batchEvents.maxSize must be at most 1000, not 1001"]
+    assert not Function.objects.exists()
+
+    answer = register(client, python_sdk_body(function_config("a", batchEvents={"maxSize": 1000, "timeout": "5s"})))
+    assert answer.status_code == 200, answer.content
+
+    settings.INNGEST_MAX_BATCH_SIZE = 50
+    answer = register(client, python_sdk_body(function_config("a", batchEvents={"maxSize": 51, "timeout": "5s"})))
+    assert answer.status_code == 400 and "batchEvents.maxSize must be at most 50" in answer.json()["data"]["errors"][0]
+
+
 @pytest.mark.parametrize("raw, error", [
     (b'{"appname": "a\\u0000"}', "cannot contain the NUL character"),
     (b'{"appname": "a", "functions": [{"name": "\\udc00"}]}', "cannot contain unpaired surrogates"),

@@ -66,7 +66,11 @@ def start_in_process_worker(concurrency: int) -> None:
         # The in-memory transport polls its queues; its default of once a second would show
         # up directly as latency between an event and the first call.
         celery_app.conf.broker_transport_options = {"polling_interval": 0.01}
-    worker = celery_app.WorkController(pool_cls="threads", concurrency=concurrency, loglevel="WARNING", without_heartbeat=True, without_mingle=True, without_gossip=True)
+    # One worker for both queues: dev mode's timers do not depend on it (the timer loop below
+    # ticks in a thread of its own); only the early-wake nudges and cron ticks come through here.
+    queues = [settings.CELERY_TASK_DEFAULT_QUEUE, settings.INNGEST_TIMER_QUEUE]
+    worker = celery_app.WorkController(pool_cls="threads", concurrency=concurrency, queues=queues, loglevel="WARNING",
+                                       without_heartbeat=True, without_mingle=True, without_gossip=True)
     threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
 
 

@@ -1,6 +1,8 @@
 """`python manage.py start`: the production stack on one machine, as child processes.
 
-gunicorn (HTTP), celery workers and celery beat, against PostgreSQL and Redis. Stopping this
+gunicorn (HTTP), celery workers for calls, one celery worker for timers (its own queue, so calls
+to hanging apps never hold up sleeps, retries and the sweeper) and celery beat, against
+PostgreSQL and Redis. Stopping this
 command (SIGINT/SIGTERM) stops them all; if one of them dies, the others are stopped too.
 Settings come from a YAML file (--config), then environment variables, then flags: each
 overrides the one before.
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 # Config file keys and the environment variables they stand for.
@@ -31,16 +34,18 @@ CONFIG_KEYS = {
     "call_timeout_seconds": "INNGEST_CALL_TIMEOUT_SECONDS", "sweep_seconds": "INNGEST_SWEEP_SECONDS",
     "max_event_bytes": "INNGEST_MAX_EVENT_BYTES", "max_events_per_request": "INNGEST_MAX_EVENTS_PER_REQUEST",
     "hsts_seconds": "INNGEST_HSTS_SECONDS", "event_key": "INNGEST_EVENT_KEY", "insecure": "INNGEST_INSECURE",
+    "timer_concurrency": "INNGEST_TIMER_CONCURRENCY",
+    "max_batch_size": "INNGEST_MAX_BATCH_SIZE", "unconfirmed_token_seconds": "INNGEST_UNCONFIRMED_TOKEN_SECONDS",
 }
 # `inngest start`'s own spellings of the keys both servers share, so its config file carries over.
 INNGEST_CONFIG_KEYS = {"signing-key": "signing_key", "event-key": "event_key", "postgres-uri": "database_url",
                        "redis-uri": "redis_url", "retry-interval": "retry_interval"}
 DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
-            "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2"}
+            "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2", "INNGEST_TIMER_CONCURRENCY": "2"}
 
 
 class Command(BaseCommand):
-    help = "Run gunicorn, celery workers and celery beat together (production mode on one machine)."
+    help = "Run gunicorn, celery workers (calls and timers) and celery beat together (production mode on one machine)."
     requires_system_checks: list = []
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -55,8 +60,9 @@ class Command(BaseCommand):
         parser.add_argument("--retry-interval", type=float, help="seconds of linear retry backoff (INNGEST_RETRY_INTERVAL)")
         parser.add_argument("--insecure", action="store_true",
                             help="run open without a signing key, secret key or allowed hosts (INNGEST_INSECURE)")
-        parser.add_argument("--workers", type=int, help="celery worker processes")
-        parser.add_argument("--concurrency", type=int, help="pool size of each celery worker")
+        parser.add_argument("--workers", type=int, help="celery worker processes for calls (the timer worker is extra)")
+        parser.add_argument("--concurrency", type=int, help="pool size of each celery worker for calls")
+        parser.add_argument("--timer-concurrency", type=int, help="pool size of the timer worker")
         parser.add_argument("--http-workers", type=int, help="gunicorn worker processes")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -101,7 +107,8 @@ def build_environment(options: dict[str, Any]) -> dict[str, str]:
     env.update({k: v for k, v in os.environ.items()})
     flags = {"port": "INNGEST_PORT", "host": "INNGEST_HOST", "database_url": "DATABASE_URL", "redis_url": "REDIS_URL",
              "workers": "INNGEST_WORKERS", "concurrency": "INNGEST_WORKER_CONCURRENCY", "http_workers": "INNGEST_HTTP_WORKERS",
-             "signing_key": "INNGEST_SIGNING_KEY", "retry_interval": "INNGEST_RETRY_INTERVAL"}
+             "signing_key": "INNGEST_SIGNING_KEY", "retry_interval": "INNGEST_RETRY_INTERVAL",
+             "timer_concurrency": "INNGEST_TIMER_CONCURRENCY"}
     env.update({name: str(options[flag]) for flag, name in flags.items() if options.get(flag) is not None})
     if options.get("event_keys"):
         env["INNGEST_EVENT_KEY"] = ",".join(options["event_keys"])
@@ -142,11 +149,14 @@ def child_commands(env: dict[str, str]) -> list[list[str]]:
         "--workers", env["INNGEST_HTTP_WORKERS"], "--worker-class", "gthread", "--threads", "8",
         "--timeout", "120", "--log-level", "warning",
     ]]
+    celery = [python, "-m", "celery", "-A", "inngest_project"]
     for index in range(int(env["INNGEST_WORKERS"])):
-        commands.append([python, "-m", "celery", "-A", "inngest_project", "worker", "-Q", "inngest",
+        commands.append([*celery, "worker", "-Q", settings.CELERY_TASK_DEFAULT_QUEUE,
                          "-c", env["INNGEST_WORKER_CONCURRENCY"], "-n", f"worker{index}@%h", "--loglevel", "WARNING"])
-    commands.append([python, "-m", "celery", "-A", "inngest_project", "beat", "--loglevel", "WARNING",
-                     "--pidfile", ""])
+    # Always one, also with --workers 0 (call workers run elsewhere): beat's ticks need it.
+    commands.append([*celery, "worker", "-Q", settings.INNGEST_TIMER_QUEUE,
+                     "-c", env["INNGEST_TIMER_CONCURRENCY"], "-n", "timers@%h", "--loglevel", "WARNING"])
+    commands.append([*celery, "beat", "--loglevel", "WARNING", "--pidfile", ""])
     return commands
 
 
