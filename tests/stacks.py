@@ -102,7 +102,7 @@ class Stack:
             "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, error FROM runs_stepattempt "
             "WHERE run_id = %s ORDER BY started_at, id", [run_id])
         keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "error")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, (*row[:6], _json(row[6])))) for row in rows]
 
     def query(self, sql: str, params: list) -> list[tuple]:
         raise NotImplementedError

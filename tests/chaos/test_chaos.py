@@ -150,10 +150,10 @@ def settle(chaos: Chaos, load: SteadyLoad, timeout: float) -> Outcome:
     except AssertionError:
         pass  # counted as lost below
     stored = query("SELECT count(*) FROM events_event WHERE internal_id = ANY(%s)", [ids])[0][0]
-    runs = query("SELECT r.id, r.status, r.output, e.data FROM runs_run r JOIN events_event e ON e.id = r.event_id "
+    runs = query("SELECT r.id, r.status, r.output::jsonb, e.data::jsonb FROM runs_run r JOIN events_event e ON e.id = r.event_id "
                  "WHERE e.internal_id = ANY(%s)", [ids])
     steps = collections.defaultdict(list)
-    for run_id, name, output in query("SELECT run_id, name, output FROM runs_step WHERE run_id = ANY(%s) AND name = ANY(%s)",
+    for run_id, name, output in query("SELECT run_id, name, output::jsonb FROM runs_step WHERE run_id = ANY(%s) AND name = ANY(%s)",
                                       [[r[0] for r in runs], list(FLOW_STEPS)]):
         steps[run_id].append((name, output))
     completed = mismatched = duplicates = 0
