@@ -244,6 +244,8 @@ INNGEST_RETRY_INTERVAL = env_float("INNGEST_RETRY_INTERVAL", 0.0)
 INNGEST_LEASE_SECONDS = env_float("INNGEST_LEASE_SECONDS", 30.0, minimum=1.0)
 # How long one worker keeps calling the app for one run before going back through the queue.
 INNGEST_TIME_SLICE_SECONDS = env_float("INNGEST_TIME_SLICE_SECONDS", 10.0, minimum=0.0)
+# The whole of one call to an app: connecting, sending, and reading the entire answer (Inngest
+# allows 2 hours). A call past it is recorded as a failed attempt and retried.
 INNGEST_CALL_TIMEOUT_SECONDS = env_float("INNGEST_CALL_TIMEOUT_SECONDS", 7200.0, minimum=1.0)
 INNGEST_SYNC_POLL_SECONDS = env_float("INNGEST_SYNC_POLL_SECONDS", 5.0)
 INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
