@@ -258,6 +258,17 @@ INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000,
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# Inngest's limits on a run (protocol.md §4.6); past one the run fails with a named error.
+# Sizes are lengths of the values' JSON text.
+INNGEST_MAX_STEP_OUTPUT_BYTES = env_int("INNGEST_MAX_STEP_OUTPUT_BYTES", 4 * 1024 * 1024, minimum=1)
+INNGEST_MAX_STATE_BYTES = env_int("INNGEST_MAX_STATE_BYTES", 32 * 1024 * 1024, minimum=1)  # events + outputs + result
+INNGEST_MAX_STEPS_PER_RUN = env_int("INNGEST_MAX_STEPS_PER_RUN", 1000, minimum=1)
+INNGEST_MAX_OPS_PER_RESPONSE = env_int("INNGEST_MAX_OPS_PER_RESPONSE", 1000, minimum=1)
+# Calls in a row that finish no step and open no wait (an app answering empty 206s) before the
+# run fails; counted on the pending call, a small integer column.
+INNGEST_MAX_CALLS_WITHOUT_PROGRESS = env_int("INNGEST_MAX_CALLS_WITHOUT_PROGRESS", 100, minimum=2)
+if INNGEST_MAX_CALLS_WITHOUT_PROGRESS > 32767:
+    raise ImproperlyConfigured(f"INNGEST_MAX_CALLS_WITHOUT_PROGRESS must be <= 32767, got {INNGEST_MAX_CALLS_WITHOUT_PROGRESS}")
 # The operator UI (ui/) and the operator REST API (/api/v1) need a signed-in Django user (or, for
 # the API, a token: `manage.py drf_create_token <user>`); `manage.py dev` turns this off, like
 # Inngest's dev server, unless the variable is set.

@@ -174,6 +174,9 @@ class PendingCall(models.Model):
     # The concurrency limit (counter key) it waits on, "" when not waiting: a released slot
     # wakes the head of that line; `due_at` is then a recheck in case the wake-up is lost.
     parked_on = models.CharField(max_length=255, blank=True, default="")
+    # Calls in a row, up to this one, whose answers finished no step and opened no wait; the
+    # run fails past INNGEST_MAX_CALLS_WITHOUT_PROGRESS (executor/limits.py).
+    calls_without_progress = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]

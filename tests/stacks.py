@@ -26,6 +26,11 @@ TEST_ENV = {
     "INNGEST_LOG_LEVEL": "WARNING",
     # Small enough that the large-batch test goes through `use_api` with events of 40 KB.
     "INNGEST_MAX_CALL_BODY_BYTES": "65536",
+    # Run limits small enough to reach in a test (tests/scripted_app.py), above what other tests use.
+    "INNGEST_MAX_STEPS_PER_RUN": "30",
+    "INNGEST_MAX_STEP_OUTPUT_BYTES": "100000",
+    "INNGEST_MAX_STATE_BYTES": "500000",
+    "INNGEST_MAX_CALLS_WITHOUT_PROGRESS": "20",
 }
 
 
