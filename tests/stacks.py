@@ -130,7 +130,11 @@ class DevStack(Stack):
         urls = [arg for url in app_urls for arg in ("--urls", url)]
         self.process = subprocess.Popen([sys.executable, MANAGE, "dev", "--port", str(self.port), *urls],
                                         env=env, cwd=ROOT, start_new_session=True)
-        wait_http(f"{self.base_url}/health")
+        try:
+            wait_http(f"{self.base_url}/health")
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -158,7 +162,11 @@ class ProductionStack(Stack):
         self.workers: list[subprocess.Popen] = []
         for _ in range(workers):
             self.start_worker(worker_concurrency)
-        wait_http(f"{self.base_url}/health")
+        try:
+            wait_http(f"{self.base_url}/health")
+        except AssertionError:
+            self.stop()  # workers left behind would take the next stack's messages
+            raise
 
     def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
         worker = subprocess.Popen(
