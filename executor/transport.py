@@ -124,13 +124,16 @@ def _post(url: str, payload: bytes, headers: dict[str, str]) -> tuple[Any, bytes
             content = _read_capped(answer)
         except urllib3.exceptions.HTTPError as exc:
             content = f"{type(exc).__name__}: {exc}"
+    if isinstance(content, bytes) and not deadline.has_expired:
+        answer.release_conn()  # only now: the deadline no longer watches its socket
+        return answer, content
+    if answer is not None:
+        answer.close()  # a connection cut off or read in part is not reused
     if deadline.has_expired:
         # Also when the read ended "cleanly": a body without a length ends when its socket does.
         return answer, f"timeout: the app did not answer in full within {seconds:g} s"
     if content is None:
         return answer, f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes"
-    if isinstance(content, bytes):
-        answer.release_conn()  # only now: the deadline no longer watches its socket
     return answer, content
 
 
