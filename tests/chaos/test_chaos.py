@@ -235,7 +235,7 @@ def test_misbehaving_apps_fail_their_runs_and_leave_workers_healthy(chaos: Chaos
             assert len(attempts) == 2 and all(a["status_code"] is None or a["status_code"] == 200 for a in attempts), attempts
             errors[behaviour] = attempts[-1]["error"]
         print("\nchaos[bad apps]: " + "; ".join(f"{b}: {e}" for b, e in errors.items()))
-        assert "timed out" in str(errors["hang"]).lower()
+        assert f"timeout: the app did not answer in full within {CALL_TIMEOUT_SECONDS} s" in str(errors["hang"])
         assert "disconnect" in str(errors["close"]).lower() or "closed" in str(errors["close"]).lower()
         assert "output_too_large" in str(errors["huge"])
         assert errors["garbage"]
