@@ -178,7 +178,7 @@ def bench_latency(base_url: str, db, store: redis.Redis, args: argparse.Namespac
 
 
 def finished_run(db, internal_id: str) -> tuple | None:
-    rows = query(db, "SELECT r.id, r.output, extract(epoch from r.ended_at) FROM runs_run r JOIN events_event e "
+    rows = query(db, "SELECT r.id, r.output::jsonb, extract(epoch from r.ended_at) FROM runs_run r JOIN events_event e "
                      "ON e.id = r.event_id WHERE e.internal_id = %s AND r.status = 'completed'", [internal_id])
     return (rows[0][0], rows[0][1], float(rows[0][2])) if rows else None
 

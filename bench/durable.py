@@ -42,7 +42,7 @@ def bench_sleep_lateness(base_url: str, db, runs: int) -> dict[str, str]:
     for _ in range(runs):
         session.post(f"{base_url}/e/bench", json={"name": "bench/sleeper", "data": {"seconds": 2}}, timeout=10)
         time.sleep(3.0 / runs)
-    done = lambda: query(db, "SELECT output FROM runs_run r JOIN functions_function f ON f.id = r.function_id "  # noqa: E731
+    done = lambda: query(db, "SELECT output::jsonb FROM runs_run r JOIN functions_function f ON f.id = r.function_id "  # noqa: E731
                              "WHERE f.slug = 'bench-bench-sleeper' AND r.status = 'completed'", [])
     rows = wait_for(lambda: (r := done()) and len(r) >= runs and r, timeout=120, interval=0.2, what="sleepers")
     lateness = sorted(row[0]["woke_at"] - row[0]["wake_at"] for row in rows)

@@ -33,13 +33,20 @@ def read_json_body(body: bytes) -> Any:
         value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
     except RecursionError:
         raise JSONBodyError(f"JSON is nested more than {MAX_DEPTH} levels deep") from None
-    if text.count("[") + text.count("{") > MAX_DEPTH and _is_deeper_than(value, MAX_DEPTH):
+    if is_nested_deeper(text, value):
         raise JSONBodyError(f"JSON is nested more than {MAX_DEPTH} levels deep")
     if _SUSPECT_ESCAPE.search(text):
-        problem = _unstorable_text(value)
+        problem = unstorable_text(value)
         if problem:
             raise JSONBodyError(problem)
     return value
+
+
+def is_nested_deeper(text: str | bytes, value: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether `value`, parsed from `text`, nests deeper than `limit`. Counting the brackets
+    first keeps this free for the usual shallow value."""
+    opened = text.count("[") + text.count("{") if isinstance(text, str) else text.count(b"[") + text.count(b"{")
+    return opened > limit and _is_deeper_than(value, limit)
 
 
 def _is_deeper_than(value: Any, limit: int) -> bool:
@@ -53,7 +60,7 @@ def _is_deeper_than(value: Any, limit: int) -> bool:
     return False
 
 
-def _unstorable_text(value: Any) -> str:
+def unstorable_text(value: Any) -> str:
     """Why a string (or key) in `value` cannot be stored, or "" when all can."""
     stack = [value]
     while stack:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from events.json_text import JSONTextField
+
 
 class Event(models.Model):
     # Not the primary key: an SDK that resends a request with the same
@@ -12,8 +14,9 @@ class Event(models.Model):
     name = models.CharField(max_length=255)
     # The user's idempotency id (or the internal id when none was given): the run dedupe key.
     event_id = models.CharField(max_length=255)
-    data = models.JSONField(default=dict)
-    user = models.JSONField(default=dict)
+    # JSON as text (events/json_text.py): a run's result travels in `inngest/function.finished`.
+    data = JSONTextField(default=dict)
+    user = JSONTextField(default=dict)
     ts = models.BigIntegerField()
     v = models.CharField(max_length=255, blank=True, default="")
     received_at = models.DateTimeField(default=timezone.now)

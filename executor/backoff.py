@@ -25,7 +25,7 @@ def parse_retry_after(value: str | None, now: datetime) -> datetime | None:
         return None
     value = value.strip()
     when: datetime | None = None
-    if len(value) <= 7 and value.isdigit():
+    if len(value) <= 7 and value.isascii() and value.isdigit():  # isdigit alone takes '²', which int() refuses
         when = now + timedelta(seconds=int(value))
     else:
         when = _parse_date(value)

@@ -79,6 +79,9 @@ class Decision:
     error: Any = None
     request_version: int | None = None
     disable_immediate_execution: bool | None = None
+    # Calls in a row, this one included, that finished no step and opened no wait: carried by
+    # the next call, so an app that never gets anywhere is stopped (executor/limits.py).
+    calls_without_progress: int = 0
 
     @property
     def finish(self) -> FinishRun | None:

@@ -9,12 +9,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from executor.backoff import backoff_seconds, parse_retry_after
 from events.expressions import ExpressionError, compile_expression
+from events.json_body import unstorable_text
+from executor.backoff import backoff_seconds, parse_retry_after
 from executor.commands import (
     Command, Decision, FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall,
 )
 from executor.durations import DurationError, resolve_due_time
+from executor.limits import breach_of, makes_progress
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
 
@@ -22,8 +24,10 @@ COMPLETED, FAILED = "completed", "failed"
 DISCOVERY = "step"
 MAX_SLEEP = timedelta(days=366)
 DEFAULT_INVOKE_TIMEOUT = timedelta(days=365)
-MAX_OPS_PER_RESPONSE = 1000
+MAX_STEP_ID_LENGTH = 64  # SDKs send a SHA-1 in hex (40 characters)
+MAX_NAME_LENGTH = 255  # event names, as /e/ takes them
 NOT_FROM_SDK = "The response did not come from an Inngest SDK"
+INVALID_RESPONSE = "InngestErrInvalidResponse"  # an answer that cannot be used as it is
 # Ops of a parallel group that finish after this answer: their completion may trigger discovery.
 _FINISH_LATER = {Opcode.STEP_PLANNED, Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION}
 
@@ -38,8 +42,28 @@ class Clock:
 
 
 def decide(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
+    decision = _decide(call, response, clock)
+    if not makes_progress(decision, call.memoized):
+        decision = replace(decision, calls_without_progress=call.calls_without_progress + 1)
+    breach = breach_of(decision, call, response)
+    if breach is None:
+        return decision
+    if breach.is_retriable:
+        return replace(_retry_or_fail(call, response, clock, breach.error), calls_without_progress=decision.calls_without_progress)
+    return Decision(commands=(FinishRun(FAILED, breach.error),), opcode="Error", error=breach.error)
+
+
+def decide_failure(call: CallView, clock: Clock, error: dict[str, str]) -> Decision:
+    """A call whose answer could not be read or recorded: retried as a failed call is."""
+    decision = _retry_or_fail(call, SdkResponse(status=None), clock, error)
+    return replace(decision, calls_without_progress=call.calls_without_progress + 1)
+
+
+def _decide(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     if response.status is None:
         return _retry_or_fail(call, response, clock, _error("Error", f"Unable to reach SDK URL: {response.transport_error}"))
+    if response.answer_error is not None:
+        return _retry_or_fail(call, response, clock, _error(INVALID_RESPONSE, f"The app's answer cannot be used: {response.answer_error}"))
     if not response.has_sdk_header:
         return _retry_or_fail(call, response, clock, _not_from_sdk(response.status))
     if response.status == 206:
@@ -93,14 +117,27 @@ def _on_ops(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     except UnknownOpcodeError as exc:
         error = _error("UnknownOpcodeError", f"The SDK answered with an op this server does not know: {exc}")
         return Decision(commands=(FinishRun(FAILED, error),), opcode="Error", error=error)
-    if len(ops) > MAX_OPS_PER_RESPONSE:
-        error = _error("InngestErrFunctionOverflowed", f"The SDK answered with more than {MAX_OPS_PER_RESPONSE} ops.")
+    if len(ops) > call.limits.max_ops_per_response:
+        error = _error("InngestErrFunctionOverflowed", f"The SDK answered with more than {call.limits.max_ops_per_response} ops.")
         return Decision(commands=(FinishRun(FAILED, error),), opcode="Error", error=error)
+    problem = next((problem for op in ops if (problem := _op_problem(op))), "")
+    if problem:
+        return _retry_or_fail(call, response, clock, _error(INVALID_RESPONSE, f"The SDK answered with an invalid op: {problem}"))
     if not ops:
         return _with_version(Decision(commands=(_discovery(clock),), opcode="None"), response)
     if len(ops) == 1:
         return _with_version(_on_op(ops[0], call, response, clock), response)
     return _with_version(_on_many_ops(ops, call, response, clock), response)
+
+
+def _op_problem(op: Op) -> str:
+    """What makes an op's id or names unusable as a row's key or label, or ""."""
+    if len(op.id) > MAX_STEP_ID_LENGTH:
+        return f"its id is longer than {MAX_STEP_ID_LENGTH} characters ({op.id[:80]!r}…)"
+    for field, text in (("id", op.id), ("name", op.name), ("displayName", op.display_name)):
+        if problem := unstorable_text(text):
+            return f"its {field}: {problem}"
+    return ""
 
 
 def _with_version(decision: Decision, response: SdkResponse) -> Decision:
@@ -188,6 +225,10 @@ def _on_wait_for_event(op: Op, call: CallView, response: SdkResponse, clock: Clo
     expression = op.opts.get("if") or ""
     if not event_name:
         return _fail_early(op, "InngestErrInvalidWait", "waitForEvent needs an event name.")
+    if len(event_name) > MAX_NAME_LENGTH:
+        return _fail_early(op, "InngestErrInvalidWait", f"waitForEvent's event name is longer than {MAX_NAME_LENGTH} characters.")
+    if problem := unstorable_text([event_name, str(expression)]):
+        return _fail_early(op, "InngestErrInvalidWait", f"Invalid waitForEvent: {problem}")
     try:
         expires_at = resolve_due_time(str(op.opts.get("timeout") or "0s"), clock.now)
         if expression:
@@ -206,6 +247,8 @@ def _on_invoke(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> D
     payload = op.opts.get("payload") if isinstance(op.opts.get("payload"), dict) else {}
     if not function_id:
         return _fail_early(op, "InngestErrInvalidInvoke", "invoke needs a function_id.")
+    if problem := _invoke_problem(function_id, payload):
+        return _fail_early(op, "InngestErrInvalidInvoke", f"Invalid invoke: {problem}")
     try:
         timeout = op.opts.get("timeout")
         expires_at = resolve_due_time(str(timeout), clock.now) if timeout else clock.now + DEFAULT_INVOKE_TIMEOUT
@@ -213,6 +256,14 @@ def _on_invoke(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> D
         return _fail_early(op, "InngestErrInvalidInvoke", f"Invalid invoke timeout: {exc}")
     invoke = InvokeFunction(op.id, op.display_name or op.id, function_id, payload, expires_at)
     return _step_decision(op, (invoke,))
+
+
+def _invoke_problem(function_id: str, payload: dict) -> str:
+    """What in an invoke's target or payload cannot be stored as the invoked event, or ""."""
+    for field in ("id", "v"):
+        if len(str(payload.get(field) or "")) > MAX_NAME_LENGTH:
+            return f"the payload's {field} is longer than {MAX_NAME_LENGTH} characters"
+    return unstorable_text([function_id, str(payload.get("id") or ""), str(payload.get("v") or "")])
 
 
 def _on_run_complete(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:

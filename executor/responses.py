@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 
 @dataclass(frozen=True)
@@ -14,16 +14,36 @@ class SdkResponse:
     retry_after: str | None = None
     request_version: int | None = None
     transport_error: str | None = None
+    # An HTTP answer that cannot be used (JSON nested too deep, a malformed streamed envelope).
+    answer_error: str | None = None
+    body_bytes: int = 0  # the answer's size: no step output or state in it can be larger
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Inngest's limits on a run (protocol.md §4.6), configurable by settings."""
+
+    max_step_output_bytes: int = 4 * 1024 * 1024
+    max_state_bytes: int = 32 * 1024 * 1024  # events + step outputs + result
+    max_steps: int = 1000
+    max_ops_per_response: int = 1000
+    # An app that answers without ever finishing a step (empty 206s) would be called forever.
+    max_calls_without_progress: int = 100
 
 
 @dataclass(frozen=True)
 class CallView:
-    """What the decision needs to know about the call that was just made."""
+    """What the decision needs to know about the call that was just made, and its run."""
 
     step_target: str
     attempt: int
     max_attempts: int
     is_immediate_execution_disabled: bool = False
+    steps_recorded: int = 0
+    memoized: Collection[str] = ()  # the ids of the steps recorded so far
+    state_bytes: int = 0  # the length of the run's events and step outputs as stored
+    calls_without_progress: int = 0  # calls in a row before this one that finished nothing
+    limits: Limits = Limits()
 
     @property
     def has_attempts_left(self) -> bool:

@@ -10,20 +10,26 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.db.models.functions import Length
 from django.utils import timezone
 
+from events.json_text import dump_json
 from executor import flow_control, metrics
-from executor.decision import Clock, decide
+from executor.commands import Decision
+from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
-from executor.responses import CallView, SdkResponse
+from executor.responses import CallView, Limits, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle
 from runs.models import PendingCall, Run, Step, StepAttempt
 
 log = logging.getLogger(__name__)
+NOT_RECORDED = "InngestErrResponseNotRecorded"
 
 
 @dataclass
@@ -32,22 +38,26 @@ class RunMemo:
 
     steps: dict[str, object] = field(default_factory=dict)
     stack: list[str] = field(default_factory=list)
+    state_bytes: int = 0  # the length of the run's events and step outputs as stored (executor/limits.py)
 
     @classmethod
     def load(cls, run: Run) -> "RunMemo":
-        memo = cls()
-        for step_id, output in Step.objects.filter(run=run).order_by("position").values_list("step_id", "output"):
+        memo = cls(state_bytes=len(dump_json(run.events or [])))
+        rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
+        for step_id, output, size in rows:
             memo.steps[step_id] = output
             memo.stack.append(step_id)
+            memo.state_bytes += size or 0
         return memo
 
     def reload(self, run: Run) -> None:
         fresh = RunMemo.load(run)
-        self.steps, self.stack = fresh.steps, fresh.stack
+        self.steps, self.stack, self.state_bytes = fresh.steps, fresh.stack, fresh.state_bytes
 
     def add(self, step_id: str, output: object) -> None:
         if step_id not in self.steps:
             self.stack.append(step_id)
+            self.state_bytes += len(dump_json(output))
         self.steps[step_id] = output
 
 
@@ -69,7 +79,7 @@ def run_call(call_id: int) -> None:
         try:
             _drive(call, owner)
         finally:
-            lease_keeper.release(call.id)
+            lease_keeper.release(call.id, owner)
             # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
             flow_control.give_back([slot for slot in slots if not slot.is_per_run])
 
@@ -105,22 +115,19 @@ def _drive(call: PendingCall, owner: str) -> None:
 def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applied:
     run, function = call.run, call.run.function
     set_step(call.step_target)
+    lease_keeper.start_call(call.id)
     started_at = timezone.now()
     response = call_function(_build_request(call, memo))
     ended_at = timezone.now()
-    view = CallView(call.step_target, call.attempt, function.max_attempts, run.is_immediate_execution_disabled)
+    view = _view(call, memo)
     clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
-    decision = decide(view, response, clock)
+    decision = _decide(view, response, clock)
     _count_call(function.slug, call, decision, response, (ended_at - started_at).total_seconds())
-    attempt = StepAttempt(
-        run=run, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
-        attempt=call.attempt, status_code=response.status, opcode=decision.opcode,
-        output=decision.output, error=decision.error or _transport_error(response),
-        started_at=started_at, ended_at=ended_at,
-    )
-    # A targeted call is part of a parallel group whose other members finish elsewhere.
-    is_group_member = call.step_target != "step" or decision.parallel is not None
-    applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS, len(memo.stack))
+    attempt = _attempt_row(call, decision, response, started_at, ended_at)
+    # A targeted call is part of a parallel group whose other members finish elsewhere; so may
+    # a discovery made while the group is running (race mode).
+    is_group_member = call.step_target != "step" or decision.parallel is not None or bool(run.parallel_pending)
+    applied = apply_or_retry(call, owner, decision, attempt, view, clock, len(memo.stack))
     if applied.is_lost:
         log.info("run %s: call %s was cancelled or taken over while in flight; answer discarded", run.id, call.id)
         return applied
@@ -133,7 +140,68 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     return applied
 
 
-def _count_call(function: str, call: PendingCall, decision, response: SdkResponse, seconds: float) -> None:
+def _view(call: PendingCall, memo: RunMemo) -> CallView:
+    run = call.run
+    return CallView(
+        call.step_target, call.attempt, run.function.max_attempts, run.is_immediate_execution_disabled,
+        steps_recorded=len(memo.stack), memoized=memo.steps.keys(), state_bytes=memo.state_bytes,
+        calls_without_progress=call.calls_without_progress,
+        limits=Limits(
+            max_step_output_bytes=settings.INNGEST_MAX_STEP_OUTPUT_BYTES, max_state_bytes=settings.INNGEST_MAX_STATE_BYTES,
+            max_steps=settings.INNGEST_MAX_STEPS_PER_RUN, max_ops_per_response=settings.INNGEST_MAX_OPS_PER_RESPONSE,
+            max_calls_without_progress=settings.INNGEST_MAX_CALLS_WITHOUT_PROGRESS,
+        ),
+    )
+
+
+def _decide(view: CallView, response: SdkResponse, clock: Clock) -> Decision:
+    """The decision; an answer the decision cannot handle (whatever it raises) is a failed call."""
+    try:
+        return decide(view, response, clock)
+    except Exception as exc:  # noqa: BLE001 - recorded as the attempt's error, retried per policy
+        log.exception("the app's answer could not be read")
+        return decide_failure(view, clock, _exception_error(INVALID_RESPONSE, "The app's answer cannot be used", exc))
+
+
+def apply_or_retry(
+    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, view: CallView, clock: Clock, stack_size: int
+) -> lifecycle.Applied:
+    """Apply the decision; if that fails, record the attempt with the reason and retry per policy.
+
+    A database outage is not the answer's fault: the lease then runs out and the sweeper calls
+    again, so nothing the app answered is lost and no attempt is spent."""
+    lease = settings.INNGEST_LEASE_SECONDS
+    try:
+        return lifecycle.apply_decision(call, owner, decision, attempt, lease, stack_size)
+    except (OperationalError, InterfaceError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - DataError, a value no column takes, a bug: recorded, never a loop
+        log.exception("the app's answer could not be recorded")
+        # Nothing of it was committed; what it changed in memory must not steer the retry either.
+        call.step_target, call.attempt, call.calls_without_progress = view.step_target, view.attempt, view.calls_without_progress
+        call.run.refresh_from_db()
+        failure = decide_failure(view, clock, _exception_error(NOT_RECORDED, "The app's answer could not be recorded", exc))
+        failed = StepAttempt(
+            run=attempt.run, step_target=attempt.step_target, attempt=attempt.attempt, status_code=attempt.status_code,
+            opcode=failure.opcode, error=failure.error, started_at=attempt.started_at, ended_at=attempt.ended_at,
+        )
+        return lifecycle.apply_decision(call, owner, failure, failed, lease, stack_size)
+
+
+def _exception_error(name: str, what: str, exc: Exception) -> dict[str, str]:
+    return {"name": name, "message": f"{what}: {type(exc).__name__}: {str(exc)[:1000]}"}
+
+
+def _attempt_row(call: PendingCall, decision: Decision, response: SdkResponse, started_at: datetime, ended_at: datetime) -> StepAttempt:
+    return StepAttempt(
+        run=call.run, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
+        attempt=call.attempt, status_code=response.status, opcode=decision.opcode,
+        output=decision.output, error=decision.error or _transport_error(response),
+        started_at=started_at, ended_at=ended_at,
+    )
+
+
+def _count_call(function: str, call: PendingCall, decision: Decision, response: SdkResponse, seconds: float) -> None:
     metrics.observe_call(function, seconds)
     metrics.count("inngest_step_calls", function, decision.opcode or (f"http_{response.status}" if response.status else "no_answer"))
     if any(s.step_target == call.step_target and s.attempt == call.attempt + 1 for s in decision.schedules):

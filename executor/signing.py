@@ -40,7 +40,9 @@ def is_valid_signature(body: bytes, header: str, keys: list[str]) -> bool:
     """Whether `header` signs `body` with one of `keys` (an app's signed answer)."""
     fields = parse_qs(header or "")
     given, moment = (fields.get("s") or [""])[0], (fields.get("t") or [""])[0]
-    if not given or not moment.isdigit():
+    # isascii: str.isdigit() also takes digits int() refuses, such as '²', and compare_digest
+    # raises on non-ASCII text.
+    if not given or not given.isascii() or not (moment.isascii() and moment.isdigit()):
         return False
     return any(hmac.compare_digest(signature(body, key, int(moment)), f"t={moment}&s={given}") for key in keys)
 

@@ -11,10 +11,14 @@ import rfc8785
 import urllib3
 from django.conf import settings
 
+from events.json_body import MAX_DEPTH, is_nested_deeper
 from executor import signing
+from executor.call_deadlines import watched_pool_manager, watchdog
 from executor.responses import SdkResponse
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+CONNECT_TIMEOUT = 10.0
+MAX_REQUEST_VERSION = 32767  # the column is a small integer; SDKs send 0, 1 or 2
 # Inngest follows redirects (re-sending the body); nothing else is retried here, because a
 # retry is the decision's business and is recorded as an attempt.
 REDIRECTS = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=20, raise_on_redirect=True)
@@ -72,11 +76,18 @@ def _pool() -> urllib3.PoolManager:
     # One keep-alive pool per process, shared by its threads: no per-call connection setup.
     # urllib3 directly, not requests: requests' per-call environment and proxy lookups cost
     # more CPU than the rest of the call's client side.
-    timeout = urllib3.Timeout(connect=10, read=settings.INNGEST_CALL_TIMEOUT_SECONDS)
-    return urllib3.PoolManager(num_pools=64, maxsize=16, timeout=timeout, retries=REDIRECTS)
+    return watched_pool_manager(num_pools=64, maxsize=16, retries=REDIRECTS)
 
 
 def call_function(request: CallRequest) -> SdkResponse:
+    """The app's answer, or why there is none; never raises, so every call has an outcome."""
+    try:
+        return _call(request)
+    except Exception as exc:  # noqa: BLE001 - whatever went wrong is recorded as the attempt's error
+        return SdkResponse(status=None, transport_error=f"{type(exc).__name__}: {exc}")
+
+
+def _call(request: CallRequest) -> SdkResponse:
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Inngest",
@@ -91,21 +102,39 @@ def call_function(request: CallRequest) -> SdkResponse:
         payload = _encode(request.body(use_api=True), keys)
     if keys:
         headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
-    try:
-        answer = _pool().request(
-            "POST", with_step_id(request.url, request.step_target), body=payload, headers=headers,
-            preload_content=False,
-        )
-        content = _read_capped(answer)
-    except urllib3.exceptions.HTTPError as exc:
-        return SdkResponse(status=None, transport_error=f"{type(exc).__name__}: {exc}")
-    if content is None:
-        return SdkResponse(status=None, transport_error=f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes")
+    answer, content = _post(with_step_id(request.url, request.step_target), payload, headers)
+    if isinstance(content, str):
+        return SdkResponse(status=None, transport_error=content)
     answer_signature = answer.headers.get("X-Inngest-Signature")
     if keys and answer_signature and not signing.is_valid_signature(content, answer_signature, keys):
         # A signed answer that does not verify did not come from the app (or was altered).
         return SdkResponse(status=None, transport_error="signature_mismatch: the app's answer is not signed with the signing key")
     return read_response(answer.status, answer.headers, content)
+
+
+def _post(url: str, payload: bytes, headers: dict[str, str]) -> tuple[Any, bytes | str]:
+    """The answer and its whole body, or why there is none, within INNGEST_CALL_TIMEOUT_SECONDS
+    from the first byte sent to the last byte read (executor/call_deadlines.py)."""
+    seconds = settings.INNGEST_CALL_TIMEOUT_SECONDS
+    timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, seconds), read=seconds)
+    answer = None
+    with watchdog.watch(seconds) as deadline:
+        try:
+            answer = _pool().request("POST", url, body=payload, headers=headers, preload_content=False, timeout=timeout)
+            content = _read_capped(answer)
+        except urllib3.exceptions.HTTPError as exc:
+            content = f"{type(exc).__name__}: {exc}"
+    if isinstance(content, bytes) and not deadline.has_expired:
+        answer.release_conn()  # only now: the deadline no longer watches its socket
+        return answer, content
+    if answer is not None:
+        answer.close()  # a connection cut off or read in part is not reused
+    if deadline.has_expired:
+        # Also when the read ended "cleanly": a body without a length ends when its socket does.
+        return answer, f"timeout: the app did not answer in full within {seconds:g} s"
+    if content is None:
+        return answer, f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes"
+    return answer, content
 
 
 def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
@@ -114,13 +143,20 @@ def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
         try:
             return rfc8785.dumps(body)
         except rfc8785.CanonicalizationError:
-            # Integers beyond ±2^53 have no JCS form; sorted keys are the closest we can sign.
-            return json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False).encode()
+            # Integers beyond ±2^53, NaN and lone surrogates (a step's output, stored as the
+            # SDK sent it) have no JCS form; sorted keys are the closest we can sign. A lone
+            # surrogate has no UTF-8 form either: then the text is sent with ASCII escapes.
+            text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+            try:
+                return text.encode()
+            except UnicodeEncodeError:
+                return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return json.dumps(body, separators=(",", ":")).encode()
 
 
 def _read_capped(answer: urllib3.BaseHTTPResponse) -> bytes | None:
-    """The whole body, or None past the limit (the connection is then dropped, not reused)."""
+    """The whole body, or None past the limit (the connection is then dropped, not reused).
+    The caller gives a connection read to the end back to the pool."""
     chunks, size = [], 0
     for chunk in answer.stream(256 * 1024, decode_content=True):
         size += len(chunk)
@@ -128,52 +164,73 @@ def _read_capped(answer: urllib3.BaseHTTPResponse) -> bytes | None:
             answer.close()
             return None
         chunks.append(chunk)
-    answer.release_conn()
     return b"".join(chunks)
 
 
+class AnswerError(ValueError):
+    """The app answered, but not with anything this server can use."""
+
+
 def read_response(status: int, headers: Any, content: bytes) -> SdkResponse:
-    body = _decode(content)
-    if status == 201 and isinstance(body, dict) and "status" in body:
-        return _unwrap_stream(body, headers)
+    try:
+        body = _decode(content)
+        if status == 201 and isinstance(body, dict) and "status" in body:
+            return _unwrap_stream(body, headers, len(content))
+    except AnswerError as exc:
+        return SdkResponse(status=status, has_sdk_header=bool(headers.get("X-Inngest-SDK")), answer_error=str(exc))
     return SdkResponse(
         status=status,
         body=body,
         has_sdk_header=bool(headers.get("X-Inngest-SDK")),
         is_no_retry=(headers.get("X-Inngest-No-Retry") or "").lower() == "true",
         retry_after=headers.get("Retry-After"),
-        request_version=_int_or_none(headers.get("X-Inngest-Req-Version")),
+        request_version=_request_version(headers.get("X-Inngest-Req-Version")),
+        body_bytes=len(content),
     )
 
 
-def _unwrap_stream(envelope: dict, outer_headers: Any) -> SdkResponse:
+def _unwrap_stream(envelope: dict, outer_headers: Any, size: int) -> SdkResponse:
     """A 201 streaming answer carries the real status, headers and body inside (§4.1)."""
-    inner = {str(k).lower(): v for k, v in (envelope.get("headers") or {}).items()}
+    status, inner_headers = envelope["status"], envelope.get("headers") or {}
+    if type(status) is not int or not 100 <= status <= 599:
+        raise AnswerError(f"the streamed answer's status is not an HTTP status code: {json.dumps(status)[:40]}")
+    if not isinstance(inner_headers, dict):
+        raise AnswerError("the streamed answer's headers are not a JSON object")
+    inner = {str(k).lower(): v for k, v in inner_headers.items()}
     merged = {k.lower(): v for k, v in outer_headers.items()} | inner
     body = envelope.get("body")
     if isinstance(body, str):
-        body = _decode(body.encode())
+        body = _decode(body)
     return SdkResponse(
-        status=int(envelope["status"]),
+        status=status,
         body=body,
         has_sdk_header=bool(merged.get("x-inngest-sdk")),
         is_no_retry=str(merged.get("x-inngest-no-retry", "")).lower() == "true",
-        retry_after=merged.get("retry-after"),
-        request_version=_int_or_none(merged.get("x-inngest-req-version")),
+        retry_after=str(merged["retry-after"]) if merged.get("retry-after") is not None else None,
+        request_version=_request_version(merged.get("x-inngest-req-version")),
+        body_bytes=size,
     )
 
 
-def _decode(content: bytes) -> Any:
+def _decode(content: bytes | str) -> Any:
+    """The JSON value of a body, or its text when it is not JSON."""
     if not content:
         return None
     try:
-        return json.loads(content)
+        value = json.loads(content)
+    except RecursionError:
+        raise AnswerError(f"the answer is JSON nested more than {MAX_DEPTH} levels deep") from None
     except ValueError:
-        return content.decode("utf-8", errors="replace")
+        return content.decode("utf-8", errors="replace") if isinstance(content, bytes) else content
+    if is_nested_deeper(content, value):
+        # Step outputs reach recursive code (expressions over function.finished, the UI), as events do.
+        raise AnswerError(f"the answer is JSON nested more than {MAX_DEPTH} levels deep")
+    return value
 
 
-def _int_or_none(value: Any) -> int | None:
+def _request_version(value: Any) -> int | None:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        version = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return version if 0 <= version <= MAX_REQUEST_VERSION else None

@@ -158,6 +158,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Step outputs are stored as the SDK sent them (events/json_text.py): NaN (the Python SDK
+    # writes it) is shown as NaN, and lone surrogates as \u escapes, which UTF-8 cannot carry.
+    "STRICT_JSON": False,
+    "UNICODE_JSON": False,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Inngest-compatible server: operator API",
@@ -259,6 +263,8 @@ INNGEST_RETRY_INTERVAL = env_float("INNGEST_RETRY_INTERVAL", 0.0)
 INNGEST_LEASE_SECONDS = env_float("INNGEST_LEASE_SECONDS", 30.0, minimum=1.0)
 # How long one worker keeps calling the app for one run before going back through the queue.
 INNGEST_TIME_SLICE_SECONDS = env_float("INNGEST_TIME_SLICE_SECONDS", 10.0, minimum=0.0)
+# The whole of one call to an app: connecting, sending, and reading the entire answer (Inngest
+# allows 2 hours). A call past it is recorded as a failed attempt and retried.
 INNGEST_CALL_TIMEOUT_SECONDS = env_float("INNGEST_CALL_TIMEOUT_SECONDS", 7200.0, minimum=1.0)
 INNGEST_SYNC_POLL_SECONDS = env_float("INNGEST_SYNC_POLL_SECONDS", 5.0)
 INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
@@ -294,6 +300,17 @@ INNGEST_MAX_BATCH_SIZE = env_int("INNGEST_MAX_BATCH_SIZE", 1000, minimum=2)
 # A call body larger than this is sent with `use_api`: the SDK fetches the run's events and
 # steps from /v0/runs/{id}/batch and /actions instead (frameworks cap request bodies, e.g. 8 MB).
 INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 1024, minimum=1024)
+# Inngest's limits on a run (protocol.md §4.6); past one the run fails with a named error.
+# Sizes are lengths of the values' JSON text.
+INNGEST_MAX_STEP_OUTPUT_BYTES = env_int("INNGEST_MAX_STEP_OUTPUT_BYTES", 4 * 1024 * 1024, minimum=1)
+INNGEST_MAX_STATE_BYTES = env_int("INNGEST_MAX_STATE_BYTES", 32 * 1024 * 1024, minimum=1)  # events + outputs + result
+INNGEST_MAX_STEPS_PER_RUN = env_int("INNGEST_MAX_STEPS_PER_RUN", 1000, minimum=1)
+INNGEST_MAX_OPS_PER_RESPONSE = env_int("INNGEST_MAX_OPS_PER_RESPONSE", 1000, minimum=1)
+# Calls in a row that finish no step and open no wait (an app answering empty 206s) before the
+# run fails; counted on the pending call, a small integer column.
+INNGEST_MAX_CALLS_WITHOUT_PROGRESS = env_int("INNGEST_MAX_CALLS_WITHOUT_PROGRESS", 100, minimum=2)
+if INNGEST_MAX_CALLS_WITHOUT_PROGRESS > 32767:
+    raise ImproperlyConfigured(f"INNGEST_MAX_CALLS_WITHOUT_PROGRESS must be <= 32767, got {INNGEST_MAX_CALLS_WITHOUT_PROGRESS}")
 # The operator UI (ui/) and the operator REST API (/api/v1) need a signed-in Django user (or, for
 # the API, a token: `manage.py drf_create_token <user>`); `manage.py dev` turns this off, like
 # Inngest's dev server, unless the variable is set.

@@ -5,16 +5,16 @@ worker (or a cancellation) got there first, and the caller stops.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from events.ingest import store_events
+from events.json_text import dump_json
 from events.system import run_ended_events
 from executor import dispatch, flow_control, metrics
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
@@ -101,7 +101,8 @@ def apply_decision(
         ):
             return Applied(is_lost=True)
         attempt.save()
-        if _is_parallel(call, decision):
+        is_in_group = _is_parallel(call, decision)
+        if is_in_group:
             # Group members finish on several workers: stack them under the run's row lock.
             Run.objects.select_for_update().filter(id=call.run_id).values_list("id").first()
             stack_size = Step.objects.filter(run_id=call.run_id).count()
@@ -110,36 +111,41 @@ def apply_decision(
         _update_run_flags(call.run, decision)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
-        applied = _reschedule(call, owner, _coalesce_discovery(call.run, decision), now)
+        schedules = _coalesce_discovery(call.run, decision)
+        if is_in_group:
+            schedules = _rediscover_finished(call.run_id, schedules)
+        applied = _reschedule(call, owner, schedules, decision.calls_without_progress, now)
         _start_invokes(call.run, decision.invokes)
         return applied
 
 
 def _is_plain_step(call: PendingCall, decision: Decision, now: datetime) -> bool:
-    """The common case: at most one step recorded and the next call due now, on this worker;
-    nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
+    """The common case: at most one step recorded and the next discovery due now, on this
+    worker; nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
     kinds = [type(command) for command in decision.commands]
     return (
         kinds.count(ScheduleCall) == 1 and kinds.count(RecordStep) <= 1 and len(kinds) == kinds.count(ScheduleCall) + kinds.count(RecordStep)
-        and decision.schedules[0].due_at <= now and call.step_target == "step" and not call.run.parallel_pending
+        and decision.schedules[0].due_at <= now and decision.schedules[0].step_target == "step"
+        and call.step_target == "step" and not call.run.parallel_pending
     )
 
 
 _PLAIN_STEP_SQL = f"""
 WITH guard AS (
     UPDATE {PendingCall._meta.db_table}
-    SET lease_expires_at = %(lease_expires_at)s, step_target = %(next_target)s, attempt = %(next_attempt)s
+    SET lease_expires_at = %(lease_expires_at)s, attempt = %(next_attempt)s,
+        calls_without_progress = %(calls_without_progress)s
     WHERE id = %(call_id)s AND lease_owner = %(owner)s
     RETURNING run_id
 ), attempt AS (
     INSERT INTO {StepAttempt._meta.db_table}
         (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at)
     SELECT run_id, %(step_target)s, %(step_id)s, %(step_name)s, %(attempt)s, %(status_code)s, %(opcode)s,
-           %(output)s::jsonb, %(error)s::jsonb, %(started_at)s, %(ended_at)s
+           %(output)s, %(error)s, %(started_at)s, %(ended_at)s
     FROM guard
 ), step AS (
     INSERT INTO {Step._meta.db_table} (run_id, step_id, name, op, output, position, created_at)
-    SELECT run_id, %(record_id)s, %(record_name)s, %(record_op)s, %(record_output)s::jsonb, %(position)s, %(ended_at)s
+    SELECT run_id, %(record_id)s, %(record_name)s, %(record_op)s, %(record_output)s, %(position)s, %(ended_at)s
     FROM guard WHERE %(has_record)s
     ON CONFLICT (run_id, step_id) DO NOTHING
 ), flags AS (
@@ -162,8 +168,8 @@ def _apply_plain_step(
     request_version = run.request_version if decision.request_version is None else decision.request_version
     no_immediate = run.is_immediate_execution_disabled if decision.disable_immediate_execution is None else decision.disable_immediate_execution
     params = {
-        "lease_expires_at": now + timedelta(seconds=lease_seconds), "next_target": schedule.step_target,
-        "next_attempt": schedule.attempt, "call_id": call.id, "owner": owner,
+        "lease_expires_at": now + timedelta(seconds=lease_seconds), "next_attempt": schedule.attempt,
+        "calls_without_progress": decision.calls_without_progress, "call_id": call.id, "owner": owner,
         "step_target": attempt.step_target, "step_id": attempt.step_id, "step_name": attempt.step_name,
         "attempt": attempt.attempt, "status_code": attempt.status_code, "opcode": attempt.opcode,
         "output": _json_or_null(attempt.output), "error": _json_or_null(attempt.error),
@@ -180,13 +186,13 @@ def _apply_plain_step(
     if not held:
         return Applied(is_lost=True)
     run.request_version, run.is_immediate_execution_disabled = request_version, no_immediate
-    call.step_target, call.attempt = schedule.step_target, schedule.attempt
+    call.attempt, call.calls_without_progress = schedule.attempt, decision.calls_without_progress
     return Applied(next_call=call)
 
 
 def _json_or_null(value: Any) -> str | None:
-    """A JSONField value as Django stores it: None is SQL NULL, anything else JSON text."""
-    return None if value is None else json.dumps(value)
+    """A JSON value as the models store it (events/json_text.py): None is SQL NULL."""
+    return None if value is None else dump_json(value)
 
 
 def _is_parallel(call: PendingCall, decision: Decision) -> bool:
@@ -207,6 +213,19 @@ def _coalesce_discovery(run: Run, decision: Decision) -> list[ScheduleCall]:
     if progress.may_discover:
         return decision.schedules
     return [s for s in decision.schedules if s.step_target != "step"]
+
+
+def _rediscover_finished(run_id: str, schedules: list[ScheduleCall]) -> list[ScheduleCall]:
+    """Race mode: a discovery that started before a parallel step finished on another worker
+    plans that step again. It is done; what the run needs is a discovery that sees it."""
+    targets = [s.step_target for s in schedules if s.step_target != "step"]
+    finished = set(Step.objects.filter(run_id=run_id, step_id__in=targets).values_list("step_id", flat=True)) if targets else set()
+    if not finished:
+        return schedules
+    kept = [s for s in schedules if s.step_target not in finished]
+    if not any(s.step_target == "step" for s in kept):
+        kept.append(ScheduleCall("step", 0, min(s.due_at for s in schedules if s.step_target in finished)))
+    return kept
 
 
 def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
@@ -283,13 +302,14 @@ def emit_run_ended(run: Run) -> None:
     store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output))
 
 
-def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], now: datetime) -> Applied:
+def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], calls_without_progress: int, now: datetime) -> Applied:
     """Turn the decision's next calls into rows. A single call due now stays with this worker."""
     if len(schedules) == 1 and schedules[0].due_at <= now:
-        return _continue_inline(call, schedules[0])
+        return _continue_inline(call, schedules[0], calls_without_progress)
     PendingCall.objects.filter(id=call.id).delete()
     rows = [
-        PendingCall(run_id=call.run_id, step_target=s.step_target, attempt=s.attempt, due_at=s.due_at, enqueued_at=now)
+        PendingCall(run_id=call.run_id, step_target=s.step_target, attempt=s.attempt, due_at=s.due_at, enqueued_at=now,
+                    calls_without_progress=calls_without_progress)
         for s in schedules
     ]
     # A target that already has a pending call (a step planned twice) keeps the one it has.
@@ -300,10 +320,23 @@ def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], no
     return Applied()
 
 
-def _continue_inline(call: PendingCall, schedule: ScheduleCall) -> Applied:
-    if (call.step_target, call.attempt) != (schedule.step_target, schedule.attempt):
-        PendingCall.objects.filter(id=call.id).update(step_target=schedule.step_target, attempt=schedule.attempt)
-        call.step_target, call.attempt = schedule.step_target, schedule.attempt
+def _continue_inline(call: PendingCall, schedule: ScheduleCall, calls_without_progress: int) -> Applied:
+    """The row becomes the next call and stays with this worker. When the run already has a call
+    for that target, that one is kept and this one ends: in race mode a discovery plans again a
+    step whose call is in flight elsewhere, and a step that finishes while a discovery is
+    pending finds it there (pending_call_unique)."""
+    row = PendingCall.objects.filter(id=call.id)
+    changes = {"step_target": schedule.step_target, "attempt": schedule.attempt, "calls_without_progress": calls_without_progress}
+    if schedule.step_target != call.step_target:
+        try:
+            with transaction.atomic():  # a savepoint: the collision must not undo the rest of the decision
+                row.update(**changes)
+        except IntegrityError:
+            row.delete()
+            return Applied()
+    elif (schedule.attempt, calls_without_progress) != (call.attempt, call.calls_without_progress):
+        row.update(**changes)
+    call.step_target, call.attempt, call.calls_without_progress = schedule.step_target, schedule.attempt, calls_without_progress
     return Applied(next_call=call)
 
 

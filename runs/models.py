@@ -4,6 +4,8 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
+from events.json_text import JSONTextField
+
 
 class RunStatus(models.TextChoices):
     QUEUED = "queued"
@@ -53,9 +55,10 @@ class Run(models.Model):
     function = models.ForeignKey("functions.Function", on_delete=models.PROTECT, related_name="runs")
     event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     # The event payloads the run was started with (one, or a batch), as sent to the SDK.
-    events = models.JSONField(default=list)
+    # JSON as text (events/json_text.py): apps' and users' data, stored as they sent it.
+    events = JSONTextField(default=list)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
-    output = models.JSONField(null=True, blank=True)
+    output = JSONTextField(null=True, blank=True)
     # The SDK's execution version (x-inngest-req-version), -1 until it reports one.
     request_version = models.SmallIntegerField(default=-1)
     is_immediate_execution_disabled = models.BooleanField(default=False)
@@ -118,7 +121,7 @@ class Step(models.Model):
     step_id = models.CharField(max_length=64)  # the SDK's hashed step id
     name = models.CharField(max_length=255, blank=True, default="")
     op = models.CharField(max_length=32)
-    output = models.JSONField(null=True, blank=True)
+    output = JSONTextField(null=True, blank=True)
     # Position in the run's stack (completion order), sent back as ctx.stack.
     position = models.PositiveIntegerField()
     created_at = models.DateTimeField(default=timezone.now)
@@ -144,8 +147,8 @@ class StepAttempt(models.Model):
     attempt = models.PositiveSmallIntegerField()
     status_code = models.PositiveSmallIntegerField(null=True, blank=True)  # null: no HTTP answer
     opcode = models.CharField(max_length=32, blank=True, default="")
-    output = models.JSONField(null=True, blank=True)
-    error = models.JSONField(null=True, blank=True)
+    output = JSONTextField(null=True, blank=True)
+    error = JSONTextField(null=True, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
 
@@ -175,6 +178,9 @@ class PendingCall(models.Model):
     # The concurrency limit (counter key) it waits on, "" when not waiting: a released slot
     # wakes the head of that line; `due_at` is then a recheck in case the wake-up is lost.
     parked_on = models.CharField(max_length=255, blank=True, default="")
+    # Calls in a row, up to this one, whose answers finished no step and opened no wait; the
+    # run fails past INNGEST_MAX_CALLS_WITHOUT_PROGRESS (executor/limits.py).
+    calls_without_progress = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]
@@ -243,7 +249,7 @@ class Debounce(models.Model):
     function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
     key = models.CharField(max_length=64)  # digest of the evaluated `debounce.key`
     event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True)
-    payload = models.JSONField()
+    payload = JSONTextField()
     first_at = models.DateTimeField()
     due_at = models.DateTimeField()
 
@@ -259,7 +265,7 @@ class EventBatch(models.Model):
     function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
     key = models.CharField(max_length=64)  # digest of the evaluated `batchEvents.key`
     first_event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True)
-    payloads = models.JSONField(default=list)
+    payloads = JSONTextField(default=list)
     opened_at = models.DateTimeField()
     due_at = models.DateTimeField()
 

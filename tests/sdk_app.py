@@ -85,7 +85,8 @@ class SdkApp:
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
             self._parallel_five(), self._cron(), self._times_out(), self._parallel_mixed(),
-            self._repeated_steps(), self._failing_step(), *flow_functions(self), *expression_functions(self.client),
+            self._repeated_steps(), self._failing_step(), self._race_groups(), self._odd_values(), *flow_functions(self),
+            *expression_functions(self.client),
         ]
 
     @property
@@ -294,6 +295,41 @@ class SdkApp:
             ctx.step.run("explode", explode)
 
         return failing_step
+
+    def _race_groups(self) -> inngest.Function:
+        @self.client.create_function(fn_id="race-groups", trigger=inngest.TriggerEvent(event="test/race-groups"))
+        def race_groups(ctx: inngest.ContextSync) -> list:
+            def fast() -> list:
+                return [ctx.step.run("fast.1", lambda: "f1"), ctx.step.run("fast.2", lambda: "f2")]
+
+            def slow() -> list:
+                def first() -> str:
+                    time.sleep(ctx.event.data.get("seconds", 1.5))
+                    return "s1"
+
+                return [ctx.step.run("slow.1", first), ctx.step.run("slow.2", lambda: "s2")]
+
+            return list(ctx.group.parallel((fast, slow), parallel_mode=inngest.ParallelMode.RACE))
+
+        return race_groups
+
+    def _odd_values(self) -> inngest.Function:
+        """A step returning what PostgreSQL's jsonb cannot hold; the function returns the memo it got back."""
+        values = {"nul": {"s": "nul\u0000byte"}, "surrogate": {"s": "half \ud800 pair"},
+                  "nan": {"nan": float("nan"), "inf": float("inf")}}
+
+        @self.client.create_function(fn_id="odd-values", trigger=inngest.TriggerEvent(event="test/odd-values"), retries=1)
+        def odd_values(ctx: inngest.ContextSync) -> object:
+            def odd() -> object:
+                self.count(f"odd:{ctx.run_id}")
+                return values[ctx.event.data["kind"]]
+
+            memo = ctx.step.run("odd", odd)
+            with self.lock:
+                self.seen[f"odd:{ctx.run_id}"].append(memo)
+            return memo
+
+        return odd_values
 
     def _slow_step(self) -> inngest.Function:
         cancel = inngest.Cancel(event="test/stop-slow", if_exp="event.data.tag == async.data.tag")

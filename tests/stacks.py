@@ -28,6 +28,11 @@ TEST_ENV = {
     "INNGEST_LOG_LEVEL": "WARNING",
     # Small enough that the large-batch test goes through `use_api` with events of 40 KB.
     "INNGEST_MAX_CALL_BODY_BYTES": "65536",
+    # Run limits small enough to reach in a test (tests/scripted_app.py), above what other tests use.
+    "INNGEST_MAX_STEPS_PER_RUN": "30",
+    "INNGEST_MAX_STEP_OUTPUT_BYTES": "100000",
+    "INNGEST_MAX_STATE_BYTES": "500000",
+    "INNGEST_MAX_CALLS_WITHOUT_PROGRESS": "20",
 }
 
 # What production refuses to start without (executor/security.py), given on purpose: a secret
@@ -113,7 +118,7 @@ class Stack:
             "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, error FROM runs_stepattempt "
             "WHERE run_id = %s ORDER BY started_at, id", [run_id])
         keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "error")
-        return [dict(zip(keys, row)) for row in rows]
+        return [dict(zip(keys, (*row[:6], _json(row[6])))) for row in rows]
 
     def query(self, sql: str, params: list) -> list[tuple]:
         raise NotImplementedError
@@ -136,7 +141,11 @@ class DevStack(Stack):
         urls = [arg for url in app_urls for arg in ("--urls", url)]
         self.process = subprocess.Popen([sys.executable, MANAGE, "dev", "--port", str(self.port), *urls],
                                         env=env, cwd=ROOT, start_new_session=True)
-        wait_http(f"{self.base_url}/health")
+        try:
+            wait_http(f"{self.base_url}/health")
+        except AssertionError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         stop_process(self.process)
@@ -167,7 +176,11 @@ class ProductionStack(Stack):
         self.workers: list[subprocess.Popen] = []
         for _ in range(workers):
             self.start_worker(worker_concurrency)
-        wait_http(f"{self.base_url}/health")
+        try:
+            wait_http(f"{self.base_url}/health")
+        except AssertionError:
+            self.stop()  # workers left behind would take the next stack's messages
+            raise
 
     def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
         worker = subprocess.Popen(

@@ -14,8 +14,10 @@ from ui.access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIV
 PAGE = 50
 
 
+# The JSON columns are JSON text (events/json_text.py): declared, or they would render as strings.
 class RunSerializer(serializers.ModelSerializer):
     function = serializers.CharField(source="function.slug")
+    output = serializers.JSONField(read_only=True)
     event_id = serializers.CharField(source="event.internal_id", allow_null=True, default=None)
     event_name = serializers.CharField(source="event.name", allow_null=True, default=None)
 
@@ -26,12 +28,17 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class StepSerializer(serializers.ModelSerializer):
+    output = serializers.JSONField(read_only=True)
+
     class Meta:
         model = Step
         fields = ["position", "step_id", "name", "op", "output", "created_at"]
 
 
 class AttemptSerializer(serializers.ModelSerializer):
+    output = serializers.JSONField(read_only=True)
+    error = serializers.JSONField(read_only=True)
+
     class Meta:
         model = StepAttempt
         fields = ["step_target", "step_id", "step_name", "attempt", "status_code", "opcode", "output", "error",
@@ -39,6 +46,7 @@ class AttemptSerializer(serializers.ModelSerializer):
 
 
 class RunDetailSerializer(RunSerializer):
+    events = serializers.JSONField(read_only=True)
     steps = StepSerializer(many=True)
     attempts = AttemptSerializer(many=True)
 

@@ -38,3 +38,14 @@ def test_invoke_and_send_event_inside_a_parallel_group(stack) -> None:
     assert run["output"] == [{"doubled": 8}, "local", 1, "after"]
     sent = requests.get(f"{server.base_url}/v1/events", params={"name": "test/parallel-sent"}, timeout=5).json()["data"]
     assert run["run_id"] in [e["data"]["from"] for e in sent]
+
+
+def test_race_mode_groups_of_sequential_steps_complete_as_inngest_does(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/race-groups", "data": {"seconds": 1.5}}, timeout=60)
+    assert run["status"] == "Completed"
+    assert run["output"] == [["f1", "f2"], ["s1", "s2"]]
+    targets = [a["step_target"] for a in server.attempts(run["run_id"])]
+    # One plan, four steps, a discovery after each step (race mode): 9 calls, as Inngest makes.
+    assert len(targets) == 9 and targets.count("step") == 5
+    assert [s["name"] for s in server.steps(run["run_id"])] == ["fast.1", "fast.2", "slow.1", "slow.2"]

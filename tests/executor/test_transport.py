@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 import pytest
+from django.test import override_settings
 
 from executor.transport import MAX_RESPONSE_BYTES, CallRequest, call_function, read_response, with_step_id
 
@@ -79,3 +81,65 @@ def test_unreachable_app_is_a_transport_error() -> None:
                           disable_immediate_execution=False)
     response = call_function(request)
     assert response.status is None and "Connection refused" in response.transport_error
+
+
+@pytest.mark.parametrize("status, content, problem", [
+    (206, b"[" * 1000 + b"]" * 1000, "nested more than 200 levels deep"),  # past Python's recursion limit
+    (206, b"[" * 300 + b"]" * 300, "nested more than 200 levels deep"),  # readable, but too deep for the UI and CEL
+    (201, b'{"status": "abc", "body": "[]"}', "status is not an HTTP status code"),
+    (201, b'{"status": true, "body": "[]"}', "status is not an HTTP status code"),
+    (201, b'{"status": 99999, "body": "[]"}', "status is not an HTTP status code"),
+    (201, b'{"status": 206, "headers": ["x"], "body": "[]"}', "headers are not a JSON object"),
+    (201, b'{"status": 206, "body": "' + b"[" * 1000 + b"]" * 1000 + b'"}', "nested more than 200 levels deep"),
+], ids=["deeper than the stack", "deeper than 200", "text status", "boolean status", "status out of range",
+        "headers not an object", "deep streamed body"])
+def test_an_answer_that_cannot_be_used_says_why(status: int, content: bytes, problem: str) -> None:
+    response = read_response(status, {"X-Inngest-SDK": "x"}, content)
+    assert response.status == status and response.has_sdk_header and problem in response.answer_error
+
+
+@pytest.mark.parametrize("header, expected", [("2", 2), ("99999", None), ("-5", None), ("²", None), ("x", None)])
+def test_request_version_outside_a_small_integer_is_ignored(header: str, expected: int | None) -> None:
+    assert read_response(206, {"X-Inngest-SDK": "x", "X-Inngest-Req-Version": header}, b"[]").request_version == expected
+
+
+class _DripHandler(BaseHTTPRequestHandler):
+    """Answers a byte at a time, one every 0.2 s: each read is quick, the whole answer is not."""
+
+    protocol_version = "HTTP/1.1"
+    drip_headers = False
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        self.rfile.read(int(self.headers["Content-Length"]))
+        head = b"HTTP/1.1 200 OK\r\nX-Inngest-SDK: test:v1\r\nContent-Length: 40\r\n\r\n"
+        for byte in [head[i:i + 1] for i in range(len(head))] if self.drip_headers else [head]:
+            self.wfile.write(byte)
+            self.wfile.flush()
+            time.sleep(0.2 if self.drip_headers else 0)
+        try:
+            for _ in range(40):
+                self.wfile.write(b" ")
+                self.wfile.flush()
+                time.sleep(0.2)
+        except OSError:
+            pass  # the server hung up: what the deadline is for
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.mark.parametrize("drip_headers", [False, True], ids=["body", "headers"])
+def test_a_dripping_answer_is_cut_off_at_the_call_deadline(app_server: ThreadingHTTPServer, drip_headers: bool) -> None:
+    drip = ThreadingHTTPServer(("127.0.0.1", 0), type("Drip", (_DripHandler,), {"drip_headers": drip_headers}))
+    threading.Thread(target=drip.serve_forever, daemon=True).start()
+    try:
+        with override_settings(INNGEST_CALL_TIMEOUT_SECONDS=1):
+            started = time.monotonic()
+            response = call_function(request_to(drip))
+            elapsed = time.monotonic() - started
+    finally:
+        drip.shutdown()
+    assert response.status is None and response.transport_error.startswith("timeout: the app did not answer in full within 1 s")
+    assert 0.9 < elapsed < 2.5  # the whole answer would take 8 s or more
+    _Handler.size = 2
+    assert call_function(request_to(app_server)).status == 200  # the pool goes on working

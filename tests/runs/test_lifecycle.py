@@ -128,3 +128,30 @@ def test_first_of_two_requests_with_the_same_key_in_one_batch_wins() -> None:
         creation.RunRequest(function, second, [second.as_payload()], "dup"),
     ])
     assert [run.event_id for run in runs] == [first.id]
+
+
+def race_mode_run() -> tuple[PendingCall, Run]:
+    """A run in a race-mode group: step b1 is still pending; this worker holds a discovery call."""
+    run = start_one()
+    Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING, parallel_pending=["b1"], parallel_mode="race")
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    return call, run
+
+
+def test_a_discovery_planning_a_step_whose_call_is_in_flight_ends_and_leaves_that_call() -> None:
+    call, run = race_mode_run()
+    in_flight = PendingCall.objects.create(run=run, step_target="b1", lease_owner="worker-b")
+    decision = Decision(commands=(ScheduleCall("b1", 0, timezone.now()),))
+    applied = lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
+    assert applied.next_call is None and not applied.is_lost
+    assert list(PendingCall.objects.values_list("id", "step_target")) == [(in_flight.id, "b1")]
+
+
+def test_a_discovery_that_missed_a_step_finished_elsewhere_is_made_again() -> None:
+    call, run = race_mode_run()
+    Step.objects.create(run=run, step_id="b1", name="b1", op="StepRun", output={"data": 1}, position=0)
+    Run.objects.filter(id=run.id).update(parallel_pending=[])  # b1's worker recorded it meanwhile
+    decision = Decision(commands=(ScheduleCall("b1", 0, timezone.now()),))  # what a discovery without b1 answers
+    applied = lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 1)
+    assert applied.next_call is not None and applied.next_call.step_target == "step"
+    assert list(PendingCall.objects.values_list("step_target", flat=True)) == ["step"]

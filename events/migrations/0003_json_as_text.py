@@ -1,0 +1,22 @@
+import events.json_text
+from django.db import migrations
+
+
+class Migration(migrations.Migration):
+
+    dependencies = [
+        ('events', '0002_event_keys'),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name='event',
+            name='data',
+            field=events.json_text.JSONTextField(default=dict),
+        ),
+        migrations.AlterField(
+            model_name='event',
+            name='user',
+            field=events.json_text.JSONTextField(default=dict),
+        ),
+    ]
