@@ -71,6 +71,13 @@ def with_step_id(url: str, step_target: str) -> str:
     return urlunsplit(parts._replace(query="&".join(pairs)))
 
 
+def header_safe(value: str) -> str:
+    """An app's step id as a header value: as it is when it is printable ASCII, else encoded as
+    in the URL. Any other text cannot be sent as a header (http.client writes headers in latin-1
+    and refuses line breaks), which made every call to a step with such an id fail before it left."""
+    return value if value.isascii() and value.isprintable() else quote(value, safe="")
+
+
 @lru_cache(maxsize=1)
 def _pool() -> urllib3.PoolManager:
     # One keep-alive pool per process, shared by its threads: no per-call connection setup.
@@ -92,7 +99,7 @@ def _call(request: CallRequest) -> SdkResponse:
         "Content-Type": "application/json",
         "User-Agent": "Inngest",
         "X-Inngest-Server-Kind": settings.INNGEST_SERVER_KIND,
-        "X-Inngest-Step-ID": request.step_target,
+        "X-Inngest-Step-ID": header_safe(request.step_target),
         "X-Run-ID": request.run_id,
         "x-inngest-req-version": str(request.request_version),
     }

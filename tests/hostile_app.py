@@ -232,4 +232,9 @@ def answers(draw: st.DrawFn) -> HostileAnswer:
     return HostileAnswer(status, body, headers, draw(DELAYS), draw(DELIVERIES))
 
 
-SCRIPTS = st.lists(answers(), min_size=1, max_size=6)
+# What an SDK would send, so that runs also get far: steps, sleeps, waits, invokes, a result.
+SDK_ANSWERS = st.builds(
+    lambda status, body: HostileAnswer(status, body, (("Content-Type", "application/json"),
+                                                      ("X-Inngest-Req-Version", "2"), ("X-Inngest-SDK", "py:v0.5.19"))),
+    st.sampled_from([206, 206, 206, 200]), st.builds(_encode, st.lists(VALID_OPS, min_size=1, max_size=3), st.just(True)))
+SCRIPTS = st.lists(st.one_of(answers(), SDK_ANSWERS), min_size=1, max_size=6)

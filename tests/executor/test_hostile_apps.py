@@ -64,13 +64,15 @@ class Figures:
     longest_run_seconds: float = 0.0
     most_calls_for_a_run: int = 0
     errors: collections.Counter = field(default_factory=collections.Counter)  # failed runs' error names
+    messages: collections.Counter = field(default_factory=collections.Counter)  # and their messages' starts
 
     def line(self, worker_deaths: int, seconds: float) -> str:
         return (f"hostile apps: runs={self.runs} answers drawn={self.answers_drawn} answers tried (calls)="
                 f"{self.calls_answered} runs not terminal={self.not_terminal} worker deaths={worker_deaths} "
                 f"/e/ 5xx={self.e_5xx} outcomes={dict(self.statuses)} longest run={self.longest_run_seconds:.1f}s "
                 f"most calls for a run={self.most_calls_for_a_run} in {seconds:.0f}s\n"
-                f"hostile apps: failed runs' errors: {dict(self.errors.most_common())}")
+                f"hostile apps: failed runs' errors: {dict(self.errors.most_common())}\n"
+                f"hostile apps: most common messages: {dict(self.messages.most_common(12))}")
 
 
 @pytest.fixture(scope="module")
@@ -144,17 +146,20 @@ def record_outcomes(stack: ProductionStack, app: HostileApp, event_ids: list[str
     for run_id, status, seconds, output in rows:
         figures.statuses[status] += 1
         if status == "failed":
-            figures.errors[error_name(output)] += 1
+            name, message = error_of(output)
+            figures.errors[name] += 1
+            figures.messages[message[:70]] += 1
         figures.longest_run_seconds = max(figures.longest_run_seconds, float(seconds or 0))
         figures.most_calls_for_a_run = max(figures.most_calls_for_a_run, app.calls[run_id])
     figures.calls_answered = sum(app.calls.values())
 
 
-def error_name(output: str | None) -> str:
+def error_of(output: str | None) -> tuple[str, str]:
     try:
-        return str(json.loads(output or "null").get("name"))
+        error = json.loads(output or "null")
+        return str(error.get("name")), str(error.get("message"))
     except (ValueError, AttributeError):
-        return "?"
+        return "?", "?"
 
 
 def worker_deaths(stack: ProductionStack, log_path: Path) -> int:
