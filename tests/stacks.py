@@ -177,7 +177,8 @@ class ProductionStack(Stack):
         for _ in range(workers):
             self.start_worker(worker_concurrency)
         try:
-            wait_http(f"{self.base_url}/health")
+            # Migrating a fresh database on a loaded machine (a shared CI runner) can take a minute.
+            wait_http(f"{self.base_url}/health", timeout=120)
         except AssertionError:
             self.stop()  # workers left behind would take the next stack's messages
             raise
