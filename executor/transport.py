@@ -149,10 +149,11 @@ def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
     if keys:
         try:
             return rfc8785.dumps(body)
-        except rfc8785.CanonicalizationError:
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError):
             # Integers beyond ±2^53, NaN and lone surrogates (a step's output, stored as the
             # SDK sent it) have no JCS form; sorted keys are the closest we can sign. A lone
             # surrogate has no UTF-8 form either: then the text is sent with ASCII escapes.
+            # (rfc8785 sorts keys as UTF-16: a lone surrogate in a key raises UnicodeEncodeError.)
             text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
             try:
                 return text.encode()

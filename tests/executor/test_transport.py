@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
@@ -90,6 +91,19 @@ def test_a_step_id_of_any_text_is_called_with_a_header_that_can_be_sent(app_serv
     _Handler.size, _Handler.seen = 2, []
     assert call_function(request_to(app_server, target)).status == 200
     assert _Handler.seen == [(f"/api/inngest?fnId=f&stepId={header}", header)]
+
+
+@pytest.mark.parametrize("steps", [{"a": {"data": {"\ud800": 1}}}, {"a": {"data": "\udfff"}}, {"a": {"data": float("nan")}}],
+                         ids=["lone surrogate in a key", "lone surrogate in a value", "NaN"])
+def test_a_signed_call_carries_step_outputs_jcs_cannot_write(app_server: ThreadingHTTPServer, steps: dict) -> None:
+    """Found by the hostile-app property test: with a signing key, a step output holding an
+    object key with a lone surrogate failed every later call (UnicodeEncodeError from the JCS
+    library, reported as "Unable to reach SDK URL")."""
+    _Handler.size, _Handler.seen = 2, []
+    request = replace(request_to(app_server), steps=steps)
+    with override_settings(INNGEST_SIGNING_KEY="signkey-test-" + "ab" * 32):
+        answer = call_function(request)
+    assert answer.status == 200 and answer.transport_error is None and len(_Handler.seen) == 1
 
 
 def test_unreachable_app_is_a_transport_error() -> None:
