@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
-from events.json_body import read_json_body
+from core.json_body import read_json_body
 from events.models import Event
 from events.triggers import match_functions
 from executor import metrics

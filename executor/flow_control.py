@@ -7,7 +7,7 @@ Two gates, in Inngest's order:
 - at every claimed call, the concurrency slots: `take_slots` before the SDK call, `give_back`
   after it. A call that finds no free slot is parked in line and woken when one frees.
 
-Counters live in Redis (`executor.counters`); every decision that affects a run is written on
+Counters live in Redis (`core.counters`); every decision that affects a run is written on
 its row (`flow_action`, `flow_reason`) so the REST API and the admin say why.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from executor.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
+from core.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
 from functions.expression_failures import expression_value
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
 

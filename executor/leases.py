@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from executor.counters import Slot, counters
+from core.counters import Slot, counters
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from executor.counters import PREFIX, counters
+from core.counters import PREFIX, counters
 from functions.models import ExpressionFailure
 
 log = logging.getLogger(__name__)

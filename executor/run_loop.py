@@ -17,7 +17,7 @@ from django.db import InterfaceError, OperationalError
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from events.json_text import dump_json
+from core.json_text import dump_json
 from executor import flow_control, metrics
 from executor.commands import Decision
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure

@@ -158,7 +158,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Step outputs are stored as the SDK sent them (events/json_text.py): NaN (the Python SDK
+    # Step outputs are stored as the SDK sent them (core/json_text.py): NaN (the Python SDK
     # writes it) is shown as NaN, and lone surrogates as \u escapes, which UTF-8 cannot carry.
     "STRICT_JSON": False,
     "UNICODE_JSON": False,

@@ -12,7 +12,7 @@ from ulid import ULID
 from events.models import Event
 from events.system import INVOKED
 from executor import dispatch, flow_control, metrics
-from executor.durations import DurationError, parse_duration, resolve_due_time
+from core.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
 from runs.due_rows import act_on_each
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind

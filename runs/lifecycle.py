@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from events.ingest import store_events
-from events.json_text import dump_json
+from core.json_text import dump_json
 from events.system import run_ended_events
 from executor import dispatch, flow_control, metrics
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
@@ -191,7 +191,7 @@ def _apply_plain_step(
 
 
 def _json_or_null(value: Any) -> str | None:
-    """A JSON value as the models store it (events/json_text.py): None is SQL NULL."""
+    """A JSON value as the models store it (core/json_text.py): None is SQL NULL."""
     return None if value is None else dump_json(value)
 
 

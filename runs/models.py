@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from events.json_text import JSONTextField
+from core.json_text import JSONTextField
 
 
 class RunStatus(models.TextChoices):
@@ -55,7 +55,7 @@ class Run(models.Model):
     function = models.ForeignKey("functions.Function", on_delete=models.PROTECT, related_name="runs")
     event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     # The event payloads the run was started with (one, or a batch), as sent to the SDK.
-    # JSON as text (events/json_text.py): apps' and users' data, stored as they sent it.
+    # JSON as text (core/json_text.py): apps' and users' data, stored as they sent it.
     events = JSONTextField(default=list)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     output = JSONTextField(null=True, blank=True)

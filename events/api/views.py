@@ -16,7 +16,7 @@ from events.api.serializers import event_json
 from events.keys import is_accepted
 from events.group_commit import CommitTimeout
 from events.ingest import EventError, ingest
-from events.json_body import read_json_body
+from core.json_body import read_json_body
 from events.models import Event
 from runs.api.serializers import run_json
 from runs.invokes import find_function, invoke_function

@@ -14,7 +14,7 @@ from ui.access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIV
 PAGE = 50
 
 
-# The JSON columns are JSON text (events/json_text.py): declared, or they would render as strings.
+# The JSON columns are JSON text (core/json_text.py): declared, or they would render as strings.
 class RunSerializer(serializers.ModelSerializer):
     function = serializers.CharField(source="function.slug")
     output = serializers.JSONField(read_only=True)

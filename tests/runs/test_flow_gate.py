@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from events.ingest import ingest
 from executor import flow_control
-from executor.counters import counters
+from core.counters import counters
 from functions.models import Function
 from runs import lifecycle
 from runs.creation import RunRequest, create_runs

@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 from ulid import ULID
 
-from executor import counters as counters_module
+from core import counters as counters_module
 from executor import dispatch
 from functions.models import Function
 from runs import creation
