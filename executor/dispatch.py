@@ -14,7 +14,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from executor import metrics
+from core import metrics
 from inngest_project.celery import app as celery_app
 
 EXECUTE_CALL_TASK = "executor.execute_call"

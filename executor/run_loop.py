@@ -18,7 +18,8 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from core.json_text import dump_json
-from executor import flow_control, metrics
+from core import metrics
+from executor import flow_control
 from executor.commands import Decision
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token

@@ -10,7 +10,7 @@ from celery.signals import import_modules, task_postrun
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from executor.security import refuse_insecure_production
+from inngest_project.security import refuse_insecure_production
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 

@@ -11,7 +11,8 @@ from ulid import ULID
 
 from events.models import Event
 from events.system import INVOKED
-from executor import dispatch, flow_control, metrics
+from core import metrics
+from executor import dispatch, flow_control
 from core.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
 from runs.due_rows import act_on_each

@@ -13,10 +13,11 @@ from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from events.ingest import store_events
+from runs.intake import store_events
 from core.json_text import dump_json
 from events.system import run_ended_events
-from executor import dispatch, flow_control, metrics
+from core import metrics
+from executor import dispatch, flow_control
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from runs.creation import timeout_wait
 from runs.invokes import start_invoked_run

@@ -100,7 +100,7 @@ def runs_to_replay(function_slug: str, since: datetime | None, until: datetime |
 
 def export(run: Run) -> str:
     """The run as JSON: its fields, events, memoized steps, every call and its open waits."""
-    from runs.api.rest import RunDetailSerializer  # the API's shape, so exports and the API agree
+    from runs.api.operator import RunDetailSerializer  # the API's shape, so exports and the API agree
 
     data = dict(RunDetailSerializer(run).data)
     data["waits"] = list(Wait.objects.filter(run=run).values("kind", "step_id", "event_name", "expression", "expires_at"))

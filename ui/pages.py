@@ -16,7 +16,7 @@ from events.models import Event
 from functions.models import App, ExpressionFailure, Function
 from runs.models import FlowAction, Run, RunStatus
 from runs.queries import RunFilter
-from ui.access import operator_view
+from core.operator_access import operator_view
 from ui.timeline import build_timeline
 
 PAGE = 50

@@ -15,7 +15,7 @@ from django.test import override_settings
 
 from events import group_commit
 from events.group_commit import GroupCommitter
-from events.ingest import ingest, store_events, validate_event
+from runs.intake import ingest, store_events, validate_event
 from events.models import Event
 from core import counters as counters_module
 from runs.models import Run, RunStatus

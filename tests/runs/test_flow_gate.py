@@ -7,7 +7,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from events.ingest import ingest
+from runs.intake import ingest
 from executor import flow_control
 from core.counters import counters
 from functions.models import Function

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events.ingest import ingest
+from runs.intake import ingest
 from runs import creation, lifecycle
 from runs.models import PendingCall, Run, RunStatus, Step, Wait
 from runs.waits import expire_waits, resume

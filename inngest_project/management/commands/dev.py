@@ -40,7 +40,7 @@ class Command(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Before the system checks: dev mode is open on purpose, even on a DATABASE_URL
-        # (executor/security.py), and only this process says so.
+        # (inngest_project/security.py), and only this process says so.
         settings.INNGEST_DEV_MODE = True
         return super().execute(*args, **options)
 

@@ -75,5 +75,5 @@ class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
 
 
-# For operations that take path or query parameters: executor.middleware.RefuseNulMiddleware.
+# For operations that take path or query parameters: inngest_project.middleware.RefuseNulMiddleware.
 URL_ERRORS = {400: OpenApiResponse(ErrorSerializer, description="A parameter contains a NUL character")}

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 
 from functions.models import Function
 from functions.sync import RegisterError, register_app
-from ui.access import OPERATOR_ERRORS, OperatorAPIView
+from core.operator_access import OPERATOR_ERRORS, OperatorAPIView
 
 
 class TriggerSerializer(serializers.Serializer):

@@ -9,7 +9,7 @@ from rest_framework.response import Response
 
 from runs.models import Run, Step, StepAttempt
 from runs.queries import RunFilter
-from ui.access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
+from core.operator_access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
 
 PAGE = 50
 

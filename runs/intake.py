@@ -22,7 +22,7 @@ from events.ids import EventIdSeed, new_event_id
 from core.json_body import read_json_body
 from events.models import Event
 from events.triggers import match_functions
-from executor import metrics
+from core import metrics
 from functions.flow_config import flow_config_of
 from runs.batches import batch_events
 from runs.creation import RunRequest, create_runs
