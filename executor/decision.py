@@ -12,7 +12,7 @@ from typing import Any, Callable
 from core.expressions import ExpressionError, compile_expression
 from core.json_body import unstorable_text
 from executor.backoff import backoff_seconds, parse_retry_after
-from executor.commands import (
+from runs.decision_commands import (
     Command, Decision, FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall,
 )
 from core.durations import DurationError, resolve_due_time

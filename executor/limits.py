@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Collection
 
 from core.json_text import dump_json
-from executor.commands import Decision
+from runs.decision_commands import Decision
 from executor.responses import CallView, SdkResponse
 
 STEP_OUTPUT_TOO_LARGE = "InngestErrStepOutputTooLarge"

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.utils import timezone
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
 from core.metrics import CALL_SECONDS_BUCKETS, COUNTERS, flush, read_all
 from functions.models import ExpressionFailure
-from runs.models import PendingCall, Wait
+from runs import pending_calls
+from runs.models import Wait
 
 
 class ServerCollector(Collector):
@@ -46,12 +47,7 @@ def _histogram(values: dict[str, dict[tuple, float]]) -> HistogramMetricFamily:
 
 def _state_gauges() -> Iterator[GaugeMetricFamily]:
     now = timezone.now()
-    calls = PendingCall.objects.aggregate(
-        due=Count("id", filter=Q(due_at__lte=now, lease_owner="", parked_on="")),
-        running=Count("id", filter=~Q(lease_owner="")),
-        parked=Count("id", filter=~Q(parked_on="")),
-        later=Count("id", filter=Q(due_at__gt=now, lease_owner="", parked_on="")),
-    )
+    calls = pending_calls.queue_depth(now)
     queue = GaugeMetricFamily("inngest_queue_depth", "Calls waiting to be made, by state", labels=["state"])
     for state, value in calls.items():
         queue.add_metric([state], value)

@@ -220,7 +220,8 @@ CELERY_TASK_DEFAULT_QUEUE = "inngest"
 INNGEST_TIMER_QUEUE = "inngest-timers"
 CELERY_TASK_ROUTES = {
     name: {"queue": INNGEST_TIMER_QUEUE}
-    for name in ("executor.sweep_due_calls", "runs.requeue_stuck_runs", "functions.fire_cron")
+    for name in ("executor.tick_timers", "runs.requeue_stuck_runs", "runs.cron_tick",
+                 "executor.sweep_due_calls", "functions.fire_cron")  # the last two: old names of the first and third
 }
 # Pool size of the timer worker `start` runs (read here so that `start` checks it first).
 INNGEST_TIMER_CONCURRENCY = env_int("INNGEST_TIMER_CONCURRENCY", 2, minimum=1)

@@ -24,9 +24,9 @@ from events.models import Event
 from events.triggers import match_functions
 from core import metrics
 from functions.flow_config import flow_config_of
-from runs.batches import batch_events
+from runs.flow_control.batches import batch_events
 from runs.creation import RunRequest, create_runs
-from runs.debounces import debounce_event
+from runs.flow_control.debounces import debounce_event
 from runs.waits import resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"

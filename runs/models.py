@@ -41,6 +41,29 @@ def sources_of(target: str) -> list[str]:
     return [source for source, targets in RUN_TRANSITIONS.items() if target in targets]
 
 
+class CallState(models.TextChoices):
+    """The states of a PendingCall. Not a column: each follows from the row's columns, as
+    runs/pending_calls.py `call_states` defines; that module is the one that changes the rows."""
+
+    DUE = "due"  # its time has come and no message was ever sent for it
+    SENT = "sent"  # a broker message (or a countdown) is in flight for it
+    LEASED = "leased"  # a worker holds it and is calling the app
+    PARKED = "parked"  # waiting in a concurrency line for a free slot
+    LOST = "lost"  # its message is presumed lost, or its worker died holding it
+
+
+# How a call moves, and which function of runs/pending_calls.py moves it. A call leaves every
+# state by being deleted (its run ended, or the applier replaced it with the next calls).
+CALL_TRANSITIONS: dict[str, frozenset[str]] = {
+    CallState.DUE: frozenset({CallState.SENT}),  # resend_unsent_calls (the sweeper)
+    CallState.SENT: frozenset({CallState.LEASED, CallState.LOST}),  # claim_call; or nobody came
+    # release_call, park_call; the applier re-arms it for its next call; the lease runs out
+    CallState.LEASED: frozenset({CallState.SENT, CallState.PARKED, CallState.LOST}),
+    CallState.PARKED: frozenset({CallState.SENT, CallState.LEASED}),  # wake_parked_calls; recheck claim
+    CallState.LOST: frozenset({CallState.SENT, CallState.LEASED}),  # resend_unsent_calls; a late claim
+}
+
+
 class FlowAction(models.TextChoices):
     """What flow control last did to a run; `Run.flow_reason` says why."""
 

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall
+from runs.decision_commands import FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall
 from executor.decision import Clock, decide
 from executor.responses import CallView, SdkResponse
 

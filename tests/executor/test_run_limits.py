@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, ScheduleCall
+from runs.decision_commands import FinishRun, ScheduleCall
 from executor.decision import Clock, decide, decide_failure
 from executor.responses import CallView, Limits, SdkResponse
 

@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from executor import dispatch
-from executor.flow_control import digest, key_value
+from runs import pending_calls
+from runs.flow_control.gates import digest, key_value
 from functions.flow_config import DebounceSpec
 from runs.creation import RunRequest, start_due_held_runs
 from runs.models import Debounce
@@ -42,7 +42,7 @@ def debounce_event(request: RunRequest, spec: DebounceSpec, now: datetime) -> No
         except IntegrityError:
             continue  # another request opened it meanwhile: update theirs
     if row is not None:
-        dispatch.tick_at_on_commit(row.due_at)
+        pending_calls.tick_at_on_commit(row.due_at)
 
 
 def _due_at(spec: DebounceSpec, first_at: datetime, now: datetime) -> datetime:

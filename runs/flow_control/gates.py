@@ -3,7 +3,7 @@
 Two gates, in Inngest's order:
 - at creation, `admit`: rate limit, then singleton, then throttle (idempotency keys are claimed
   with the event-id keys in `runs.creation`; debounce and batching hold events before this,
-  in `runs.debounces` and `runs.batches`);
+  in `runs.flow_control.debounces` and `runs.flow_control.batches`);
 - at every claimed call, the concurrency slots: `take_slots` before the SDK call, `give_back`
   after it. A call that finds no free slot is parked in line and woken when one frees.
 
@@ -26,6 +26,8 @@ from django.utils import timezone
 from core.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
 from functions.expression_failures import expression_value
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
+from runs import pending_calls
+from runs.models import FlowAction, Run
 
 log = logging.getLogger(__name__)
 
@@ -240,12 +242,8 @@ def take_slots(call: Any, slots: list[Slot]) -> Slot | None:
 
 def park(call: Any, owner: str, full: Slot) -> None:
     """Put a call that found no free slot back, waiting in line; the run says why."""
-    from runs.models import FlowAction, PendingCall, Run
-
     now = timezone.now()
-    PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
-        lease_owner="", lease_expires_at=None, parked_on=full.key, due_at=now + PARK_RECHECK, enqueued_at=now,
-    )
+    pending_calls.park_call(call, owner, full.key, now + PARK_RECHECK, now)
     run = call.run
     reason = f"concurrency: {full.label}; waited for a free slot"
     if (run.flow_action, run.flow_reason) != (FlowAction.DELAYED, reason):
@@ -264,19 +262,13 @@ def wake(members: list[str], slots: list[Slot]) -> None:
     """Send the parked calls among `members`; drop from the lines those whose run is gone."""
     if not members:
         return
-    from executor import dispatch
-    from runs.models import PendingCall
-
     ids = [int(m) for m in members]
-    existing = dict(PendingCall.objects.filter(id__in=ids).values_list("id", "parked_on"))
+    existing = pending_calls.parked_lines(ids)
     gone = [line_member(i) for i in ids if i not in existing]
     counters().leave_line(slots, gone)
     parked = [i for i, key in existing.items() if key]
     if parked:
-        now = timezone.now()
-        woken = list(PendingCall.objects.filter(id__in=parked).exclude(parked_on="").values_list("id", flat=True))
-        PendingCall.objects.filter(id__in=woken).update(parked_on="", due_at=now, enqueued_at=now)
-        dispatch.send_calls(woken)
+        pending_calls.wake_parked_calls(parked)
     if gone:
         # Waiters behind the departed ones may now be at the head of the line.
         heads = [m for slot in slots for m in counters().line(slot, slot.limit)]

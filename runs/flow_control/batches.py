@@ -14,8 +14,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from executor import dispatch
-from executor.flow_control import digest, key_value
+from runs import pending_calls
+from runs.flow_control.gates import digest, key_value
 from functions.expression_failures import expression_holds
 from functions.flow_config import BatchSpec
 from runs.creation import RunRequest, start_due_held_runs
@@ -54,7 +54,7 @@ def _add_to_batch(key: str, members: list[RunRequest], spec: BatchSpec, now: dat
             batch = None
     if batch is not None:
         batch.save()
-        dispatch.tick_at_on_commit(batch.due_at)
+        pending_calls.tick_at_on_commit(batch.due_at)
     return full
 
 
