@@ -13,12 +13,13 @@ import logging
 import os
 import threading
 from collections import defaultdict
+from typing import Any
 
-from core.counters import PREFIX, counters
+from core.redis_client import new_redis_client
 
 log = logging.getLogger(__name__)
 
-KEY = f"{PREFIX}metrics"
+KEY = "inngest:fc:metrics"  # under flow control's prefix (runs/flow_control/counters.py), where it always was
 CALL_SECONDS_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 
 # name → (help, label names)
@@ -36,6 +37,7 @@ FLUSH_SECONDS = 1.0
 _lock = threading.Lock()
 _pending: dict[str, float] = defaultdict(float)
 _flusher_pid = 0
+_client: Any = None
 
 
 def _field(name: str, labels: tuple[str, ...]) -> str:
@@ -83,14 +85,31 @@ def flush() -> None:
         batch = dict(_pending)
         _pending.clear()
     try:
-        counters().add_to_hash(KEY, batch)
+        pipe = _redis().pipeline(transaction=False)
+        for field, amount in batch.items():
+            pipe.hincrbyfloat(KEY, field, amount)
+        pipe.execute()
     except Exception:  # noqa: BLE001 - losing a few increments beats failing the request or task
         log.warning("could not write %d metric increments", len(batch), exc_info=True)
 
 
 def read_all() -> dict[str, dict[tuple, float]]:
     values: dict[str, dict[tuple, float]] = defaultdict(dict)
-    for field, value in counters().read_hash(KEY).items():
+    for field, value in _redis().hgetall(KEY).items():
+        field, value = _text(field), _text(value)
         name, _, labels = field.partition("|")
         values[name][tuple(json.loads(labels))] = float(value)
     return values
+
+
+def _redis() -> Any:
+    global _client
+    if _client is None:
+        with _lock:
+            if _client is None:
+                _client = new_redis_client()
+    return _client
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

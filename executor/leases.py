@@ -23,7 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from core.counters import Slot, counters
+from runs.flow_control.counters import Slot, counters
 from runs import pending_calls
 
 log = logging.getLogger(__name__)

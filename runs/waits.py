@@ -19,7 +19,7 @@ from functions.expression_failures import cancel_field, expression_holds, wait_f
 from runs.due_rows import act_on_each
 from runs.models import Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
-from runs.wait_matching import candidate_filter, indexed_paths, key_value
+from runs.wait_matching import candidate_filter, indexed_paths, indexed_value
 
 EXPIRE_BATCH = 500
 INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
@@ -62,7 +62,7 @@ def _resume_for_name(name: str, events: list[Event]) -> int:
 
 
 def _could_match(wait: Wait, payload: dict) -> bool:
-    return not wait.match_path or key_value(payload, wait.match_path) == wait.match_value
+    return not wait.match_path or indexed_value(payload, wait.match_path) == wait.match_value
 
 
 def _act_on(wait: Wait, payload: dict) -> bool:

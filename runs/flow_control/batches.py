@@ -15,7 +15,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from runs import pending_calls
-from runs.flow_control.gates import digest, key_value
+from runs.flow_control.gates import digest, evaluate_key
 from functions.expression_failures import expression_holds
 from functions.flow_config import BatchSpec
 from runs.creation import RunRequest, start_due_held_runs
@@ -32,7 +32,7 @@ def batch_events(requests: list[RunRequest], spec: BatchSpec, now: datetime) -> 
         if spec.condition and not expression_holds(spec.condition, request.function.id, "batchEvents.if", payload):
             ready.append(request)
             continue
-        key = key_value(spec.key, payload, request.function.id, "batchEvents.key") if spec.key else ""
+        key = evaluate_key(spec.key, payload, request.function.id, "batchEvents.key") if spec.key else ""
         groups[digest(key)].append(request)
     for key, members in groups.items():
         ready.extend(_add_to_batch(key, members, spec, now))

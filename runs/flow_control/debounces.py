@@ -15,7 +15,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from runs import pending_calls
-from runs.flow_control.gates import digest, key_value
+from runs.flow_control.gates import digest, evaluate_key
 from functions.flow_config import DebounceSpec
 from runs.creation import RunRequest, start_due_held_runs
 from runs.models import Debounce
@@ -24,7 +24,7 @@ from runs.models import Debounce
 def debounce_event(request: RunRequest, spec: DebounceSpec, now: datetime) -> None:
     """Hold the event as the key's latest; its run starts when the key has been quiet for `period`."""
     payload = request.events[0]
-    key = digest(key_value(spec.key, payload, request.function.id, "debounce.key") if spec.key else "")
+    key = digest(evaluate_key(spec.key, payload, request.function.id, "debounce.key") if spec.key else "")
     for _ in range(2):
         row = Debounce.objects.select_for_update().filter(function=request.function, key=key).first()
         if row is not None:

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from runs.intake import ingest
 from runs.flow_control import gates
-from core.counters import counters
+from runs.flow_control.counters import counters
 from functions.models import Function
 from runs import lifecycle, pending_calls
 from runs.creation import RunRequest, create_runs

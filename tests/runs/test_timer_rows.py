@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 from ulid import ULID
 
-from core import counters as counters_module
+from runs.flow_control import counters as counters_module
 from executor import timers
 from functions.models import Function
 from runs import creation
