@@ -23,8 +23,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from runs.flow_control.counters import Slot, counters
 from runs import pending_calls
+from runs.flow_control.counters import Slot, counters
 
 log = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Collection
 
 from core.json_text import dump_json
-from runs.decision_commands import Decision
 from executor.responses import CallView, SdkResponse
+from runs.decision_commands import Decision
 
 STEP_OUTPUT_TOO_LARGE = "InngestErrStepOutputTooLarge"
 STATE_OVERFLOWED = "InngestErrStateOverflowed"

@@ -17,16 +17,16 @@ from django.db import InterfaceError, OperationalError
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from core.json_text import dump_json
 from core import metrics
-from runs.flow_control import gates
-from runs.decision_commands import Decision
+from core.json_text import dump_json
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.responses import CallView, Limits, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle, pending_calls
+from runs.decision_commands import Decision
+from runs.flow_control import gates
 from runs.models import PendingCall, Run, Step, StepAttempt
 
 log = logging.getLogger(__name__)

@@ -2,13 +2,13 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from runs.api.operator_events import EventsView
-from runs.api.intake import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
-from inngest_project.monitoring import HealthView, metrics_view
 from functions.api.operator import FunctionsView
 from functions.api.sdk import DevInfoView, RegisterView
+from inngest_project.monitoring import HealthView, metrics_view
 from runs.api.gql import graphql_view
+from runs.api.intake import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
 from runs.api.operator import RunsView, RunView
+from runs.api.operator_events import EventsView
 from runs.api.sdk import (
     CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
 )

@@ -9,14 +9,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
+from core import metrics
+from core.durations import DurationError, parse_duration, resolve_due_time
 from events.models import Event
 from events.system import INVOKED
-from core import metrics
-from runs import pending_calls
-from runs.flow_control import gates
-from core.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
+from runs import pending_calls
 from runs.due_rows import act_on_each
+from runs.flow_control import gates
 from runs.models import ACTIVE_STATUSES, FlowAction, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
 from runs.wait_matching import equality_key
 

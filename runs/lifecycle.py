@@ -11,21 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from runs.intake import store_events
+from core import metrics
 from core.json_text import dump_json
 from events.system import run_ended_events
-from core import metrics
 from runs import pending_calls
-from runs.flow_control import gates
-from runs.decision_commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from runs.creation import timeout_wait
+from runs.decision_commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from runs.flow_control import gates
+from runs.intake import store_events
 from runs.invokes import start_invoked_run
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
-from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
 
 
 def start_run(run: Run) -> bool:

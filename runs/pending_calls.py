@@ -5,10 +5,10 @@ only after the transaction that wrote the row commits, and the sweeper re-sends 
 message was lost (broker restarted without its data) or whose worker died holding the lease.
 
 A call's state is not a column: it follows from its columns, as `CALL_STATES` below says, and
-`CALL_TRANSITIONS` (runs/models.py, beside RUN_TRANSITIONS) lists how it moves. (The applier in
-runs/lifecycle.py still writes the rows of the call it applies a decision to, in its own
-transaction: see the note there.) Tasks are sent by name: nothing here imports the project's
-Celery app.
+`CALL_TRANSITIONS` (runs/models.py, beside RUN_TRANSITIONS) lists how it moves. One exception:
+the applier (runs/lifecycle.py) re-arms, replaces or deletes the call it applies a decision to
+inside the decision's own transaction. Tasks are sent by name: nothing here imports the
+project's Celery app.
 """
 from __future__ import annotations
 

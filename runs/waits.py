@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from events.models import Event
 from events.system import FINISHED
-from runs import pending_calls
 from functions.expression_failures import cancel_field, expression_holds, wait_field
+from runs import pending_calls
 from runs.due_rows import act_on_each
 from runs.models import Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress

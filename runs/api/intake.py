@@ -12,14 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.json_body import read_json_body
 from events.api.envelope import v1_error, v1_response
 from events.api.serializers import event_json
-from events.keys import is_accepted
 from events.group_commit import CommitTimeout
-from runs.intake import EventError, ingest
-from core.json_body import read_json_body
+from events.keys import is_accepted
 from events.models import Event
 from runs.api.serializers import run_json
+from runs.intake import EventError, ingest
 from runs.invokes import find_function, invoke_function
 from runs.models import Run
 

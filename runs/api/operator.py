@@ -7,9 +7,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.operator_access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
 from runs.models import Run, Step, StepAttempt
 from runs.queries import RunFilter
-from core.operator_access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
 
 PAGE = 50
 

@@ -8,8 +8,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from runs.intake import EventError, ingest
 from core.operator_access import OPERATOR_ERRORS, DetailSerializer, OperatorAPIView
+from runs.intake import EventError, ingest
 
 
 class EventInSerializer(serializers.Serializer):

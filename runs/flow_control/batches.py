@@ -14,11 +14,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from runs import pending_calls
-from runs.flow_control.gates import digest, evaluate_key
 from functions.expression_failures import expression_holds
 from functions.flow_config import BatchSpec
+from runs import pending_calls
 from runs.creation import RunRequest, start_due_held_runs
+from runs.flow_control.gates import digest, evaluate_key
 from runs.models import EventBatch
 
 

@@ -14,10 +14,10 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from runs import pending_calls
-from runs.flow_control.gates import digest, evaluate_key
 from functions.flow_config import DebounceSpec
+from runs import pending_calls
 from runs.creation import RunRequest, start_due_held_runs
+from runs.flow_control.gates import digest, evaluate_key
 from runs.models import Debounce
 
 

@@ -23,10 +23,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from runs.flow_control.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
 from functions.expression_failures import expression_value
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
 from runs import pending_calls
+from runs.flow_control.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
 from runs.models import FlowAction, Run
 
 log = logging.getLogger(__name__)

@@ -15,9 +15,9 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from events import group_commit
-from runs.flow_control import gates
 from functions.models import ExpressionFailure
 from runs import creation
+from runs.flow_control import gates
 from runs.models import PendingCall, Run, RunStatus, Step, Wait
 from tests.events.test_expression_limits import NESTED_MAP_3, PARENS_300
 from tests.factories import make_function

@@ -14,12 +14,12 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from runs.decision_commands import Decision, OpenWait, RecordStep, ScheduleCall
 from executor.decision import Clock
 from executor.leases import LeaseKeeper
-from executor.run_loop import apply_or_retry, run_call
 from executor.responses import CallView
+from executor.run_loop import apply_or_retry, run_call
 from runs import creation, lifecycle, pending_calls
+from runs.decision_commands import Decision, OpenWait, RecordStep, ScheduleCall
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt, Wait
 from tests.factories import make_function
 

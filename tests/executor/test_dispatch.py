@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from runs import creation, pending_calls
-from runs.pending_calls import lost_message_after, resend_unsent_calls
 from runs.models import PendingCall
+from runs.pending_calls import lost_message_after, resend_unsent_calls
 from tests.factories import make_function
 
 pytestmark = pytest.mark.django_db

@@ -7,12 +7,12 @@ import json
 import pytest
 from django.utils import timezone
 
-from runs.intake import ingest
-from runs.flow_control import gates
-from runs.flow_control.counters import counters
 from functions.models import Function
 from runs import lifecycle, pending_calls
 from runs.creation import RunRequest, create_runs
+from runs.flow_control import gates
+from runs.flow_control.counters import counters
+from runs.intake import ingest
 from runs.models import EventBatch, PendingCall, Run, RunStatus
 from tests.factories import make_function
 

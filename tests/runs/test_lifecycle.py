@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event
-from runs.decision_commands import Decision, FinishRun, RecordStep, ScheduleCall
 from runs import creation, lifecycle, pending_calls
+from runs.decision_commands import Decision, FinishRun, RecordStep, ScheduleCall
 from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 

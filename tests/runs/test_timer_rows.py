@@ -13,11 +13,11 @@ from django.test import override_settings
 from django.utils import timezone
 from ulid import ULID
 
-from runs.flow_control import counters as counters_module
 from executor import timers
 from functions.models import Function
 from runs import creation
 from runs.due_rows import RETRY_AFTER
+from runs.flow_control import counters as counters_module
 from runs.models import Debounce, EventBatch, PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from tests.factories import make_function
 from tests.sdk_app import free_port
