@@ -46,7 +46,7 @@ def enqueue_calls_on_commit(call_ids: list[int], due_at: datetime | None = None)
         countdown = (due_at - timezone.now()).total_seconds()
         if countdown > MAX_COUNTDOWN_SECONDS:
             return  # the sweeper sends it when it is due
-    transaction.on_commit(lambda: send_calls(call_ids, max(countdown, 0.0)))
+    send_calls(call_ids, max(countdown, 0.0))
 
 
 def tick_at_on_commit(due_at: datetime) -> None:
@@ -60,6 +60,13 @@ def tick_at_on_commit(due_at: datetime) -> None:
 
 
 def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:
+    """A message per call. Never from inside a transaction: it would name rows another worker
+    cannot see yet, and a rollback could not take it back; so inside one it waits for the
+    commit (outside one, on_commit sends at once)."""
+    transaction.on_commit(lambda: _send_now(call_ids, countdown))
+
+
+def _send_now(call_ids: list[int], countdown: float) -> None:
     for call_id in call_ids:
         current_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None)
 
