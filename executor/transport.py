@@ -71,6 +71,13 @@ def with_step_id(url: str, step_target: str) -> str:
     return urlunsplit(parts._replace(query="&".join(pairs)))
 
 
+def header_safe(value: str) -> str:
+    """An app's step id as a header value: as it is when it is printable ASCII, else encoded as
+    in the URL. Any other text cannot be sent as a header (http.client writes headers in latin-1
+    and refuses line breaks), which made every call to a step with such an id fail before it left."""
+    return value if value.isascii() and value.isprintable() else quote(value, safe="")
+
+
 @lru_cache(maxsize=1)
 def _pool() -> urllib3.PoolManager:
     # One keep-alive pool per process, shared by its threads: no per-call connection setup.
@@ -92,7 +99,7 @@ def _call(request: CallRequest) -> SdkResponse:
         "Content-Type": "application/json",
         "User-Agent": "Inngest",
         "X-Inngest-Server-Kind": settings.INNGEST_SERVER_KIND,
-        "X-Inngest-Step-ID": request.step_target,
+        "X-Inngest-Step-ID": header_safe(request.step_target),
         "X-Run-ID": request.run_id,
         "x-inngest-req-version": str(request.request_version),
     }
@@ -142,10 +149,11 @@ def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
     if keys:
         try:
             return rfc8785.dumps(body)
-        except rfc8785.CanonicalizationError:
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError):
             # Integers beyond ±2^53, NaN and lone surrogates (a step's output, stored as the
             # SDK sent it) have no JCS form; sorted keys are the closest we can sign. A lone
             # surrogate has no UTF-8 form either: then the text is sent with ASCII escapes.
+            # (rfc8785 sorts keys as UTF-16: a lone surrogate in a key raises UnicodeEncodeError.)
             text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
             try:
                 return text.encode()

@@ -55,7 +55,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_http(url: str, timeout: float = 60.0) -> None:
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    # Migrating a fresh database on a loaded machine (a shared CI runner) can take over a minute.
     def ready() -> bool:
         try:
             return requests.get(url, timeout=1).status_code == 200
