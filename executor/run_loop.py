@@ -18,12 +18,13 @@ from django.db.models.functions import Length
 from django.utils import timezone
 
 from events.json_text import dump_json
-from executor import flow_control, metrics
+from executor import checkpoints, flow_control, metrics
 from executor.commands import Decision
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
-from executor.responses import CallView, Limits, SdkResponse
+from executor.limits import configured_limits
+from executor.responses import CallView, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle
 from runs.models import PendingCall, Run, Step, StepAttempt
@@ -117,8 +118,11 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     set_step(call.step_target)
     lease_keeper.start_call(call.id)
     started_at = timezone.now()
-    response = call_function(_build_request(call, memo))
+    request = _build_request(call, memo)
+    response = call_function(request)
     ended_at = timezone.now()
+    if request.queue_item_id:
+        _take_in_checkpoints(call, memo)
     view = _view(call, memo)
     clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
     decision = _decide(view, response, clock)
@@ -140,18 +144,24 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     return applied
 
 
+def _take_in_checkpoints(call: PendingCall, memo: RunMemo) -> None:
+    """Steps the SDK reported to /v1/checkpoint during the call are stored but not in the memo:
+    the decision must see them (limits, progress) and the next call must send them back. The
+    endpoint also reset the call's attempts (executor/checkpoints.py)."""
+    if Step.objects.filter(run_id=call.run_id).count() == len(memo.stack):
+        return
+    memo.reload(call.run)
+    call.attempt, call.calls_without_progress = 0, 0
+
+
 def _view(call: PendingCall, memo: RunMemo) -> CallView:
     run = call.run
     return CallView(
         call.step_target, call.attempt, run.function.max_attempts, run.is_immediate_execution_disabled,
         steps_recorded=len(memo.stack), memoized=memo.steps.keys(), state_bytes=memo.state_bytes,
-        calls_without_progress=call.calls_without_progress,
-        limits=Limits(
-            max_step_output_bytes=settings.INNGEST_MAX_STEP_OUTPUT_BYTES, max_state_bytes=settings.INNGEST_MAX_STATE_BYTES,
-            max_steps=settings.INNGEST_MAX_STEPS_PER_RUN, max_ops_per_response=settings.INNGEST_MAX_OPS_PER_RESPONSE,
-            max_calls_without_progress=settings.INNGEST_MAX_CALLS_WITHOUT_PROGRESS,
-        ),
+        calls_without_progress=call.calls_without_progress, limits=configured_limits(),
     )
+
 
 
 def _decide(view: CallView, response: SdkResponse, clock: Clock) -> Decision:
@@ -224,6 +234,8 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         stack=memo.stack,
         request_version=run.request_version,
         disable_immediate_execution=run.is_immediate_execution_disabled,
+        queue_item_id=str(call.id) if checkpoints.is_offered(call.step_target, run.is_immediate_execution_disabled) else "",
+        generation=call.generation,
     )
 
 

@@ -38,6 +38,10 @@ class CallRequest:
     stack: list
     request_version: int
     disable_immediate_execution: bool
+    # Async checkpointing (protocol-next.md §1): the pending call the SDK may report steps against
+    # (ctx.qi_id) and the claim it is made under; "" when checkpointing is not offered.
+    queue_item_id: str = ""
+    generation: int = 0
 
     def body(self, use_api: bool = False) -> dict[str, Any]:
         """The call body; with `use_api` the events and steps are left for the SDK to fetch
@@ -53,6 +57,8 @@ class CallRequest:
             "disable_immediate_execution": self.disable_immediate_execution,
             "use_api": use_api,
         }
+        if self.queue_item_id:
+            ctx["qi_id"] = self.queue_item_id
         return {
             "event": self.event,
             "events": [] if use_api else self.events,
@@ -96,6 +102,8 @@ def _call(request: CallRequest) -> SdkResponse:
         "X-Run-ID": request.run_id,
         "x-inngest-req-version": str(request.request_version),
     }
+    if request.queue_item_id:
+        headers["X-Inngest-Generation-Id"] = str(request.generation)
     keys = signing.configured_keys()
     payload = _encode(request.body(), keys)
     if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from events.ingest import store_events
@@ -33,7 +33,8 @@ def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | 
     claimed = (
         PendingCall.objects.filter(id=call_id, due_at__lte=now)
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="")
+        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
+                generation=F("generation") + 1)
     )
     if not claimed:
         return None
@@ -139,9 +140,10 @@ WITH guard AS (
     RETURNING run_id
 ), attempt AS (
     INSERT INTO {StepAttempt._meta.db_table}
-        (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at)
+        (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
+         is_checkpointed)
     SELECT run_id, %(step_target)s, %(step_id)s, %(step_name)s, %(attempt)s, %(status_code)s, %(opcode)s,
-           %(output)s, %(error)s, %(started_at)s, %(ended_at)s
+           %(output)s, %(error)s, %(started_at)s, %(ended_at)s, false
     FROM guard
 ), step AS (
     INSERT INTO {Step._meta.db_table} (run_id, step_id, name, op, output, position, created_at)

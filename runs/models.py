@@ -151,6 +151,9 @@ class StepAttempt(models.Model):
     error = JSONTextField(null=True, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
+    # A step the SDK ran inside a call and reported to /v1/checkpoint (async checkpointing), not
+    # an answer to a call of ours: the run's history shows it; it is not a call.
+    is_checkpointed = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["run", "started_at"], name="attempt_run_timeline")]  # a run's timeline
@@ -181,6 +184,9 @@ class PendingCall(models.Model):
     # Calls in a row, up to this one, whose answers finished no step and opened no wait; the
     # run fails past INNGEST_MAX_CALLS_WITHOUT_PROGRESS (executor/limits.py).
     calls_without_progress = models.PositiveSmallIntegerField(default=0)
+    # Bumped by every claim: a checkpoint from an SDK call made under an earlier claim (its worker
+    # died or gave up on it) carries an older generation and is refused as stale (409).
+    generation = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]

@@ -97,11 +97,24 @@ const sender = fn({ id: "sender" }, { event: ev("sender") }, async ({ event, ste
   return { ids: sent.ids };
 });
 
+// Slow steps: a worker can be killed while the app is between checkpoints (v4 checkpointing).
+const slowSteps = fn({ id: "slow-steps" }, { event: ev("slow-steps") }, async ({ event, step, runId }) => {
+  const done = [];
+  for (const i of [1, 2, 3, 4, 5]) {
+    done.push(await step.run(`slow-${i}`, async () => {
+      count(`slow:${runId}:${i}`);
+      await new Promise((resolve) => setTimeout(resolve, event.data.ms));
+      return i;
+    }));
+  }
+  return done;
+});
+
 const app = express();
 app.use(express.json({ limit: "10mb" }));
 app.use("/api/inngest", serve({
   client: inngest,
-  functions: [threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender],
+  functions: [threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender, slowSteps],
 }));
 app.get("/seen", (_req, res) => res.json(seen));
 app.listen(Number(port), "127.0.0.1", () => console.log(`js ${major} app on ${port}`));

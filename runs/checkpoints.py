@@ -1,0 +1,39 @@
+"""Steps an SDK reports while a call is still running (async checkpointing, executor/checkpoints.py)."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from executor.commands import RecordStep
+from runs.models import PendingCall, Step, StepAttempt
+
+
+def record_checkpointed_steps(
+    call: PendingCall, records: list[RecordStep], timings: dict[str, tuple[datetime, datetime]], now: datetime
+) -> int:
+    """Memoize the steps, show each in the run's history, and reset the call's attempts: the
+    run moved on, so a later failure in the same call starts counting from the first attempt.
+    Runs inside the caller's transaction, which holds the call's row. Returns how many were new."""
+    known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
+    new = [r for r in dict((r.step_id, r) for r in records).values() if r.step_id not in known]
+    if not new:
+        return 0
+    position = Step.objects.filter(run_id=call.run_id).count()
+    Step.objects.bulk_create(
+        [Step(run_id=call.run_id, step_id=r.step_id, name=r.name[:255], op=r.op, output=r.output, position=position + i,
+              created_at=now) for i, r in enumerate(new)],
+        ignore_conflicts=True,  # a concurrent report of the same step (the unique constraint decides)
+    )
+    StepAttempt.objects.bulk_create([
+        StepAttempt(run_id=call.run_id, step_target=call.step_target, step_id=r.step_id, step_name=r.name[:255],
+                    attempt=call.attempt, status_code=None, opcode=r.op, output=_data_of(r),
+                    started_at=timings.get(r.step_id, (now, now))[0], ended_at=timings.get(r.step_id, (now, now))[1],
+                    is_checkpointed=True)
+        for r in new
+    ])
+    PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0)
+    return len(new)
+
+
+def _data_of(record: RecordStep) -> object:
+    output = record.output
+    return output.get("data") if isinstance(output, dict) and record.op == "StepRun" else output
