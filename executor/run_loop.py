@@ -25,7 +25,8 @@ from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.limits import configured_limits
 from executor.responses import CallView, SdkResponse
-from executor.transport import CallRequest, call_function
+from executor.transport import CallRequest, EndpointCall, call_function
+from functions.endpoints import is_endpoint
 from runs import lifecycle
 from runs.models import PendingCall, Run, Step, StepAttempt
 
@@ -221,6 +222,7 @@ def _count_call(function: str, call: PendingCall, decision: Decision, response: 
 def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
     run, function = call.run, call.run.function
     events = run.events or []
+    endpoint = _endpoint_call(run)
     return CallRequest(
         url=function.url,
         run_id=run.id,
@@ -234,8 +236,23 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         stack=memo.stack,
         request_version=run.request_version,
         disable_immediate_execution=run.is_immediate_execution_disabled,
-        queue_item_id=str(call.id) if checkpoints.is_offered(call.step_target, run.is_immediate_execution_disabled) else "",
+        queue_item_id=str(call.id) if checkpoints.is_offered(call.step_target, run.is_immediate_execution_disabled) and not endpoint else "",
         generation=call.generation,
+        endpoint=endpoint,
+    )
+
+
+def _endpoint_call(run: Run) -> EndpointCall | None:
+    """A Durable Endpoint's run is called at its own request's route (functions/endpoints.py)."""
+    if not is_endpoint(run.function):
+        return None
+    data = ((run.events or [{}])[0] or {}).get("data") or {}
+    query, body = str(data.get("query_params") or ""), data.get("body")
+    return EndpointCall(
+        method=str(data.get("method") or "POST"),
+        url=f"{data.get('domain', '')}{data.get('path', '')}" + (f"?{query}" if query else ""),
+        body=body.encode() if isinstance(body, str) else b"",
+        content_type=str(data.get("content_type") or "application/json"),
     )
 
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from events.api.rest import EventsView
 from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
 from executor.api.checkpoint import AsyncCheckpointView
+from executor.api.endpoints import EndpointOutputView, EndpointStepsView, NewEndpointRunView
 from executor.api.views import HealthView, metrics_view
 from functions.api.rest import FunctionsView
 from functions.api.views import DevInfoView, RegisterView
@@ -25,7 +26,10 @@ urlpatterns = [
     path("v1/events/<str:internal_id>", EventDetailView.as_view()),
     path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),
     path("v1/runs/<str:run_id>", RunDetailView.as_view()),
+    path("v1/checkpoint", NewEndpointRunView.as_view()),
     path("v1/checkpoint/<str:run_id>/async", AsyncCheckpointView.as_view()),
+    path("v1/checkpoint/<str:run_id>/steps", EndpointStepsView.as_view()),
+    path("v1/http/runs/<str:run_id>/output", EndpointOutputView.as_view()),
     path("v0/gql", graphql_view),
     path("v0/runs/<str:run_id>", LegacyRunCancelView.as_view()),
     path("v0/runs/<str:run_id>/batch", RunBatchView.as_view()),

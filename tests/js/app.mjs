@@ -10,8 +10,9 @@ const sdk = await import(major === "v3" ? "inngest-v3" : "inngest-v4");
 const { serve } = await import(major === "v3" ? "inngest-v3/express" : "inngest-v4/express");
 const { Inngest, NonRetriableError } = sdk;
 
-// "checkpointing" turns on v4's checkpointing: the SDK then reports steps to /v1/checkpoint first.
-const inngest = new Inngest({ id: appId, isDev: true, baseUrl: serverUrl, ...(mode === "checkpointing" ? { checkpointing: true } : {}) });
+// v4 checkpoints by default (steps reported to /v1/checkpoint/{runId}/async inside one call);
+// "plain" turns that off: one call per step.
+const inngest = new Inngest({ id: appId, isDev: true, baseUrl: serverUrl, ...(mode === "plain" ? { checkpointing: false } : {}) });
 const seen = {}; // what the functions saw, read by the tests at GET /seen
 const count = (key) => (seen[key] = (seen[key] || 0) + 1);
 // Event names carry the app id, so apps of both majors can share one server in a test run.
