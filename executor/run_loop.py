@@ -152,7 +152,9 @@ def _take_in_checkpoints(call: PendingCall, memo: RunMemo) -> None:
     if Step.objects.filter(run_id=call.run_id).count() == len(memo.stack):
         return
     memo.reload(call.run)
-    call.attempt, call.calls_without_progress = 0, 0
+    row = PendingCall.objects.filter(id=call.id).values_list("attempt", "calls_without_progress").first()
+    if row is not None:
+        call.attempt, call.calls_without_progress = row
 
 
 def _view(call: PendingCall, memo: RunMemo) -> CallView:
