@@ -8,6 +8,7 @@ import pytest
 from django.test import Client, override_settings
 from ulid import ULID
 
+from executor.checkpoints import is_offered
 from runs import lifecycle
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
 from tests.factories import make_function
@@ -93,3 +94,13 @@ def test_steps_past_the_run_limits_are_refused_and_nothing_is_stored(held_call: 
 @override_settings(INNGEST_SIGNING_KEY="signkey-test-" + "ab" * 32)
 def test_the_endpoint_needs_the_signing_key_when_one_is_set(held_call: PendingCall) -> None:
     assert Client().post(f"/v1/checkpoint/{held_call.run_id}/async", data="{}", content_type="application/json").status_code == 401
+
+
+def test_checkpointing_is_offered_to_discovery_calls_with_time_for_the_sdks_whole_turn() -> None:
+    assert is_offered("step", is_immediate_execution_disabled=False)
+    assert not is_offered("hashed-step-id", is_immediate_execution_disabled=False)  # a targeted step runs alone
+    assert not is_offered("step", is_immediate_execution_disabled=True)  # parallel groups: one step per call
+    with override_settings(INNGEST_CALL_TIMEOUT_SECONDS=30):  # the SDK may run 10 s plus a step: not enough
+        assert not is_offered("step", is_immediate_execution_disabled=False)
+    with override_settings(INNGEST_ASYNC_CHECKPOINTING=False):
+        assert not is_offered("step", is_immediate_execution_disabled=False)
