@@ -14,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Sum
+from django.db.models import Sum
 from django.db.models.functions import Length
 from django.utils import timezone
 
@@ -120,8 +120,11 @@ def store_async_checkpoint(checkpoint: AsyncCheckpoint) -> int:
                                          f"current generation {call.generation}")
         if not records:
             return 0
-        _refuse_past_limits(call, records, checkpoint.body_bytes)
-        return record_checkpointed_steps(call, records, checkpoint.timings, timezone.now())
+        known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
+        stored = Step.objects.filter(run_id=call.run_id).count()
+        _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
+        new = [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known]
+        return record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
 
 
 def _record(op: Op) -> RecordStep:
@@ -130,16 +133,17 @@ def _record(op: Op) -> RecordStep:
     return RecordStep(op.id, op.label, op.op.value, output)
 
 
-def _refuse_past_limits(call: PendingCall, records: list[RecordStep], body_bytes: int) -> None:
+def _refuse_past_limits(call: PendingCall, records: list[RecordStep], known: set[str], stored: int, body_bytes: int) -> None:
     """The limits a call's answer is held to (executor/limits.py). A refused checkpoint stores
     nothing; the SDK then answers the call with the steps, and the decision applies the limit."""
-    run = call.run
-    totals = Step.objects.filter(run_id=run.id).aggregate(count=Count("id"), size=Sum(Length("output")))
-    known = set(Step.objects.filter(run_id=run.id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
-    view = CallView(
-        "step", call.attempt, run.function.max_attempts, steps_recorded=totals["count"], memoized=known,
-        state_bytes=len(dump_json(run.events or [])) + (totals["size"] or 0), limits=configured_limits(),
-    )
+    run, limits = call.run, configured_limits()
+    state_bytes = len(dump_json(run.events or []))
+    # Each stored output is at most a step's limit: summing them (reading every output) is only
+    # needed when that many could fill the run's state.
+    if state_bytes + (stored + len(records)) * limits.max_step_output_bytes > limits.max_state_bytes:
+        state_bytes += Step.objects.filter(run_id=run.id).aggregate(size=Sum(Length("output")))["size"] or 0
+    view = CallView("step", call.attempt, run.function.max_attempts, steps_recorded=stored, memoized=known,
+                    state_bytes=state_bytes, limits=limits)
     breach = breach_of(Decision(commands=tuple(records)), view, SdkResponse(status=200, body_bytes=body_bytes))
     if breach is not None:
         raise CheckpointRefused(413, f"{breach.name}: {breach.message}")

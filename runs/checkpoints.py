@@ -8,18 +8,16 @@ from runs.models import PendingCall, Step, StepAttempt
 
 
 def record_checkpointed_steps(
-    call: PendingCall, records: list[RecordStep], timings: dict[str, tuple[datetime, datetime]], now: datetime
+    call: PendingCall, new: list[RecordStep], stored: int, timings: dict[str, tuple[datetime, datetime]], now: datetime
 ) -> int:
-    """Memoize the steps, show each in the run's history, and reset the call's attempts: the
-    run moved on, so a later failure in the same call starts counting from the first attempt.
-    Runs inside the caller's transaction, which holds the call's row. Returns how many were new."""
-    known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
-    new = [r for r in dict((r.step_id, r) for r in records).values() if r.step_id not in known]
+    """Memoize the run's `new` steps after its `stored` ones, show each in the run's history, and
+    reset the call's attempts: the run moved on, so a later failure in the same call starts
+    counting from the first attempt. Runs inside the caller's transaction, which holds the call's
+    row. Returns how many were stored."""
     if not new:
         return 0
-    position = Step.objects.filter(run_id=call.run_id).count()
     Step.objects.bulk_create(
-        [Step(run_id=call.run_id, step_id=r.step_id, name=r.name[:255], op=r.op, output=r.output, position=position + i,
+        [Step(run_id=call.run_id, step_id=r.step_id, name=r.name[:255], op=r.op, output=r.output, position=stored + i,
               created_at=now) for i, r in enumerate(new)],
         ignore_conflicts=True,  # a concurrent report of the same step (the unique constraint decides)
     )
@@ -30,7 +28,8 @@ def record_checkpointed_steps(
                     is_checkpointed=True)
         for r in new
     ])
-    PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0)
+    if call.attempt or call.calls_without_progress:
+        PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0)
     return len(new)
 
 
