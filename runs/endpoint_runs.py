@@ -50,8 +50,10 @@ def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: date
     claimed = (
         PendingCall.objects.filter(run_id=run_id, step_target="step")
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        # Due now while held: what the checkpoint leaves of it (a discovery the SDK asks for) is
+        # made at once; a call rescheduled by the checkpoint is a new row anyway.
         .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
-                generation=F("generation") + 1)
+                generation=F("generation") + 1, due_at=now)
     )
     if not claimed:
         return None

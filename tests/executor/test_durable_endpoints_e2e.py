@@ -93,3 +93,15 @@ def test_a_failing_step_is_retried_by_the_server(endpoints) -> None:
     assert [a["opcode"] for a in calls][-1] == "RunComplete"  # the retry: the server called the endpoint
     wait_for(lambda: server.steps(run["run_id"]), what="the step")
     assert [s["output"] for s in server.steps(run["run_id"])] == [{"data": "ok after a retry"}]
+
+
+def test_a_step_that_gives_up_fails_the_run(endpoints) -> None:
+    server, app = endpoints
+    answer = requests.get(f"{app.origin}/gives-up", allow_redirects=False, timeout=30)
+    assert answer.status_code == 302  # the SDK reports the failed step and sends its client to the output
+    rows = wait_for(lambda: server.query("SELECT r.id FROM runs_run r JOIN functions_function f ON f.id = r.function_id "
+                                         "WHERE f.slug = %s", [f"{app.origin}-GET /gives-up"]), what="the run")
+    run = server.wait_for_end(rows[0][0], timeout=20)
+    assert run["status"] == "Failed"
+    (step,) = server.steps(run["run_id"])
+    assert step["name"] == "hopeless" and step["output"]["error"]["message"] == "no way"

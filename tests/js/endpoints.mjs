@@ -2,7 +2,7 @@
 // (plain Node HTTP server, the SDK's Node endpoint adapter), served for the Python end-to-end
 // tests. `node endpoints.mjs <port> <server url> <app id>`. Each path is its own endpoint.
 import http from "node:http";
-import { Inngest, step } from "inngest-v4";
+import { Inngest, NonRetriableError, step } from "inngest-v4";
 import { getAsyncCtx } from "inngest-v4/experimental";
 import { createEndpointServer, endpointAdapter } from "inngest-v4/node";
 
@@ -35,6 +35,13 @@ const routes = {
       return "ok after a retry";
     });
     return Response.json({ value }, { status: 201 });
+  },
+  // A step that gives up fails the run, after the server has called the endpoint to see it.
+  "/gives-up": async () => {
+    await step.run("hopeless", () => {
+      throw new NonRetriableError("no way");
+    });
+    return "unreachable";
   },
 };
 
