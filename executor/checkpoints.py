@@ -18,13 +18,13 @@ from django.db.models import Sum
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from events.json_text import dump_json
-from executor.commands import Decision, RecordStep
+from core.json_text import dump_json
 from executor.decision import op_problem
 from executor.limits import breach_of, configured_limits
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_op
 from executor.responses import CallView, SdkResponse
 from runs.checkpoints import record_checkpointed_steps
+from runs.decision_commands import Decision, RecordStep
 from runs.models import PendingCall, Run, Step
 
 # The JS SDK's `serve` handlers stop running steps after 10 s (DefaultMaxRuntime.serve) and

@@ -25,15 +25,15 @@ from django.core import signing
 from django.utils import timezone
 from ulid import ULID
 
-from executor.commands import Decision, ScheduleCall
 from executor.decision import Clock, decide
 from executor.limits import configured_limits
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
 from executor.run_loop import RunMemo
 from functions.endpoints import EndpointRoute, upsert_endpoint_function
-from runs import lifecycle
-from runs.endpoint_runs import RunExists, claim_endpoint_call, start_endpoint_run
+from runs import lifecycle, pending_calls
+from runs.decision_commands import Decision, ScheduleCall
+from runs.endpoint_runs import RunExists, start_endpoint_run
 from runs.models import ACTIVE_STATUSES, Run, RunStatus, StepAttempt
 
 # The SDK names the step of the handler's own result or error "complete" (hashed).
@@ -104,7 +104,7 @@ def checkpoint_steps(run_id: str, steps: Any, body_bytes: int) -> None:
         return
     owner = f"endpoint:{uuid.uuid4().hex[:12]}"
     now = timezone.now()
-    call = claim_endpoint_call(run_id, owner, settings.INNGEST_LEASE_SECONDS, now)
+    call = pending_calls.claim_endpoint_call(run_id, owner, settings.INNGEST_LEASE_SECONDS, now)
     if call is None:
         if not Run.objects.filter(id=run_id).exists():
             raise EndpointError(404, "run not found")
@@ -116,7 +116,7 @@ def checkpoint_steps(run_id: str, steps: Any, body_bytes: int) -> None:
                           error=decision.error, started_at=now, ended_at=timezone.now(), is_checkpointed=True)
     applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS, len(memo.stack))
     if applied.next_call is not None:
-        lifecycle.release_call(applied.next_call, owner)  # due now (the SDK asked for discovery): a worker makes it
+        pending_calls.release_call(applied.next_call, owner)  # due now (the SDK asked for discovery): a worker makes it
 
 
 def _endpoint_decision(call: Any, memo: RunMemo, ops: list[Op], steps: Any, body_bytes: int, now: datetime) -> Decision:

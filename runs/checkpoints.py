@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from executor.commands import RecordStep
+from runs import pending_calls
+from runs.decision_commands import RecordStep
 from runs.models import PendingCall, Step, StepAttempt
 
 
@@ -28,8 +29,7 @@ def record_checkpointed_steps(
                     is_checkpointed=True)
         for r in new
     ])
-    if call.attempt or call.calls_without_progress:
-        PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0)
+    pending_calls.reset_attempts(call)
     return len(new)
 
 

@@ -7,16 +7,16 @@ process crashed), the call comes due and the server resumes the run by calling t
 does when the run goes async (a sleep, a wait, a retry)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from ulid import ULID
 
+from core import metrics
 from events.models import Event
-from executor import metrics
 from functions.models import Function
-from runs.models import PendingCall, Run, RunStatus
+from runs import pending_calls
+from runs.models import Run, RunStatus
 
 HTTP_REQUEST_EVENT = "inngest/http.request"  # the event an endpoint run starts with (the SDK names it)
 
@@ -37,24 +37,8 @@ def start_endpoint_run(function: Function, run_id: str, event: dict, request_ver
                                        user={}, ts=ts, received_at=now)
             run = Run.objects.create(id=run_id, function=function, event=row, events=[row.as_payload()],
                                      status=RunStatus.RUNNING, request_version=request_version, created_at=now, started_at=now)
-            PendingCall.objects.create(run=run, step_target="step", attempt=0, due_at=resume_at)
+            pending_calls.add_resume_call(run.id, resume_at)
     except IntegrityError:
         raise RunExists(run_id) from None
     metrics.count("inngest_runs_started", function.slug)
     return run
-
-
-def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: datetime) -> PendingCall | None:
-    """Take the run's discovery call for a checkpoint of its endpoint, whenever it is due; None
-    when the run has none free (it ended, or a worker is calling the endpoint right now)."""
-    claimed = (
-        PendingCall.objects.filter(run_id=run_id, step_target="step")
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        # Due now while held: what the checkpoint leaves of it (a discovery the SDK asks for) is
-        # made at once; a call rescheduled by the checkpoint is a new row anyway.
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
-                generation=F("generation") + 1, due_at=now)
-    )
-    if not claimed:
-        return None
-    return PendingCall.objects.select_related("run", "run__function").filter(run_id=run_id, step_target="step").first()

@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from ulid import ULID
 
 from executor.checkpoints import is_offered
-from runs import lifecycle
+from runs import lifecycle, pending_calls
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
@@ -22,7 +22,7 @@ def held_call() -> PendingCall:
     run = Run.objects.create(id=str(ULID()), function=make_function(), events=[{"name": "test/event", "data": {}}],
                              status=RunStatus.RUNNING)
     row = PendingCall.objects.create(run=run, step_target="step", attempt=2)
-    call = lifecycle.claim_call(row.id, "worker-1", 30)
+    call = pending_calls.claim_call(row.id, "worker-1", 30)
     assert call is not None and call.generation == 1
     return call
 
