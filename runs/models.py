@@ -55,7 +55,9 @@ class CallState(models.TextChoices):
 # How a call moves, and which function of runs/pending_calls.py moves it. A call leaves every
 # state by being deleted (its run ended, or the applier replaced it with the next calls).
 CALL_TRANSITIONS: dict[str, frozenset[str]] = {
-    CallState.DUE: frozenset({CallState.SENT}),  # resend_unsent_calls (the sweeper)
+    # resend_unsent_calls (the sweeper); claim_endpoint_call (a Durable Endpoint's checkpoint,
+    # also before its resume call is due)
+    CallState.DUE: frozenset({CallState.SENT, CallState.LEASED}),
     CallState.SENT: frozenset({CallState.LEASED, CallState.LOST}),  # claim_call; or nobody came
     # release_call, park_call; the applier re-arms it for its next call; the lease runs out
     CallState.LEASED: frozenset({CallState.SENT, CallState.PARKED, CallState.LOST}),
