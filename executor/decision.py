@@ -138,7 +138,7 @@ def _on_ops(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     if len(ops) > call.limits.max_ops_per_response:
         error = _error("InngestErrFunctionOverflowed", f"The SDK answered with more than {call.limits.max_ops_per_response} ops.")
         return Decision(commands=(FinishRun(FAILED, error),), opcode="Error", error=error)
-    problem = next((problem for op in ops if (problem := _op_problem(op))), "")
+    problem = next((problem for op in ops if (problem := op_problem(op))), "")
     if problem:
         return _retry_or_fail(call, response, clock, _error(INVALID_RESPONSE, f"The SDK answered with an invalid op: {problem}"))
     if not ops:
@@ -148,7 +148,7 @@ def _on_ops(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     return _with_version(_on_many_ops(ops, call, response, clock), response)
 
 
-def _op_problem(op: Op) -> str:
+def op_problem(op: Op) -> str:
     """What makes an op's id or names unusable as a row's key or label, or ""."""
     if len(op.id) > MAX_STEP_ID_LENGTH:
         return f"its id is longer than {MAX_STEP_ID_LENGTH} characters ({op.id[:80]!r}…)"
@@ -172,6 +172,11 @@ def _on_many_ops(ops: list[Op], call: CallView, response: SdkResponse, clock: Cl
             if command not in commands:
                 commands.append(command)
     finish = next((c for c in commands if isinstance(c, FinishRun)), None)
+    if finish is not None and finish.status == COMPLETED:
+        # Checkpointing SDKs end with the steps they ran since their last checkpoint and then
+        # RunComplete: those steps are stored, and the run ends with the output.
+        records = tuple(c for c in commands if isinstance(c, RecordStep))
+        return Decision(commands=(*records, finish), opcode="RunComplete", output=finish.output)
     if finish is not None:
         return Decision(commands=(finish,), opcode="Error", error=finish.output)
     if any(op.op is Opcode.STEP_PLANNED for op in ops):

@@ -113,9 +113,10 @@ WITH guard AS (
     RETURNING run_id
 ), attempt AS (
     INSERT INTO {StepAttempt._meta.db_table}
-        (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at)
+        (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
+         is_checkpointed)
     SELECT run_id, %(step_target)s, %(step_id)s, %(step_name)s, %(attempt)s, %(status_code)s, %(opcode)s,
-           %(output)s, %(error)s, %(started_at)s, %(ended_at)s
+           %(output)s, %(error)s, %(started_at)s, %(ended_at)s, false
     FROM guard
 ), step AS (
     INSERT INTO {Step._meta.db_table} (run_id, step_id, name, op, output, position, created_at)

@@ -116,10 +116,10 @@ class Stack:
 
     def attempts(self, run_id: str) -> list[dict]:
         rows = self.query(
-            "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, error FROM runs_stepattempt "
-            "WHERE run_id = %s ORDER BY started_at, id", [run_id])
-        keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "error")
-        return [dict(zip(keys, (*row[:6], _json(row[6])))) for row in rows]
+            "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, is_checkpointed, error "
+            "FROM runs_stepattempt WHERE run_id = %s ORDER BY started_at, id", [run_id])
+        keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "is_checkpointed", "error")
+        return [dict(zip(keys, (*row[:6], bool(row[6]), _json(row[7])))) for row in rows]
 
     def query(self, sql: str, params: list) -> list[tuple]:
         raise NotImplementedError
