@@ -50,6 +50,10 @@ def register_app(body: Any, expected_server_kind: str | None = None) -> Register
     checksum = _checksum(request)
     existing = App.objects.filter(name=app_name).first()
     if existing and existing.checksum == checksum and not existing.error:
+        # Nothing changed, but the app did sync: "Last sync" says when the server last heard
+        # from it (one UPDATE, no function rewritten).
+        existing.synced_at = timezone.now()
+        App.objects.filter(id=existing.id).update(synced_at=existing.synced_at)
         return RegisterResult(existing, is_modified=False)
     specs = _read_functions(request.get("functions"), app_name, url)
     with transaction.atomic():
