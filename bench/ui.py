@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.stacks import POSTGRES_URL, recreate_database  # noqa: E402
+from tests.stacks import recreate_database  # noqa: E402
 
 DATABASE = "inngest_bench_ui"
 
@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    recreate_database(DATABASE)
-    os.environ.update({"DATABASE_URL": f"{POSTGRES_URL}/{DATABASE}", "INNGEST_OPERATOR_LOGIN": "false",
+    database_url = recreate_database(DATABASE)  # named with TEST_DATABASE_SUFFIX when it is set
+    os.environ.update({"DATABASE_URL": database_url, "INNGEST_OPERATOR_LOGIN": "false",
                        "DJANGO_SETTINGS_MODULE": "inngest_project.settings", "INNGEST_LOG_LEVEL": "WARNING"})
     os.environ.pop("REDIS_URL", None)
     import django
