@@ -342,12 +342,17 @@ def _continue_inline(call: PendingCall, schedule: ScheduleCall, calls_without_pr
 
 # --- cancelling ------------------------------------------------------------------------------
 
-def cancel_run(run: Run) -> bool:
-    """Cancel an active run: no further call is made, and an answer in flight is discarded."""
+def cancel_run(run: Run, by: str = "") -> bool:
+    """Cancel an active run: no further call is made, and an answer in flight is discarded.
+    `by` says who or what cancelled it, in words, for its page."""
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return finish_run(run, RunStatus.CANCELLED, None)
+                cancelled = finish_run(run, RunStatus.CANCELLED, None)
+                if cancelled and by:
+                    Run.objects.filter(id=run.id).update(cancelled_by=by[:255])
+                    run.cancelled_by = by[:255]
+                return cancelled
         except OperationalError:
             # Chosen as a deadlock victim (PostgreSQL rolled this transaction back): the other
             # one has finished, so try again, unless an outer transaction is now unusable.
