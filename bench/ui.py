@@ -96,10 +96,21 @@ def measure(run_id: str, event_id: str, samples: int) -> dict[str, tuple[list[fl
                                                               "event_name": "bench/event-3"}),
         "/runs/ one day, 3 days ago": ("/runs/", {"since": _day(3), "until": _day(2)}),
         "/runs/ page 1,000 (cursor)": ("/runs/", {"before": middle}),
+        "/runs/?event_name=bench/event-1* (wildcard)": ("/runs/", {"event_name": "bench/event-1*"}),
+        "/runs/rows (live poll, newest 50)": ("/runs/rows", {}),
+        "/runs/rows?status=running (live poll)": ("/runs/rows", {"status": "running"}),
         "/runs/{id}": (f"/runs/{run_id}", {}),
+        "/runs/{id}/live (poll while active)": (f"/runs/{run_id}/live", {}),
+        "/functions/{slug}": ("/functions/bench-ui-fn-2", {}),
+        "/functions/{slug}/runs (live poll)": ("/functions/bench-ui-fn-2/runs", {}),
         "/events/": ("/events/", {}),
+        "/events/rows (live poll)": ("/events/rows", {}),
+        "/events/?name=bench/event-1* (wildcard)": ("/events/", {"name": "bench/event-1*"}),
+        "/events/ page 1,000 (cursor)": ("/events/", {"before": middle}),
         "/events/{id}": (f"/events/{event_id}", {}),
     }
+    # Pages that did not exist before this version answer 404 there: measured where they exist.
+    pages = {label: page for label, page in pages.items() if Client().get(*page).status_code == 200}
     client = Client()
     results = {}
     for label, (path, params) in pages.items():

@@ -18,6 +18,7 @@ from events.json_text import dump_json
 from events.system import run_ended_events
 from executor import dispatch, flow_control, metrics
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from runs import activity
 from runs.creation import timeout_wait
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
@@ -55,6 +56,7 @@ def start_run(run: Run) -> bool:
     if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
         run.status, run.started_at = RunStatus.RUNNING, now
         metrics.count("inngest_runs_started", run.function.slug)
+        activity.run_started(run)
         if (run.function.config.get("timeouts") or {}):
             _switch_timeouts(run, now)
         return True
@@ -291,6 +293,7 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
+    activity.run_ended(run)
     emit_run_ended(run)
     if flow_control.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: flow_control.release_run_slots(run))
