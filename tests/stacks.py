@@ -55,7 +55,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_http(url: str, timeout: float = 60.0) -> None:
+def wait_http(url: str, timeout: float = 150.0) -> None:
+    # Generous: on a loaded machine (shared CI, 2 cores) gunicorn, beat and the timer worker
+    # have taken over 60 s to answer their first /health.
     def ready() -> bool:
         try:
             return requests.get(url, timeout=1).status_code == 200

@@ -103,6 +103,11 @@ def test_every_page_renders_with_data_from_real_runs(page, stack) -> None:
     ok = server.run_once({"name": "test/three-steps", "data": {"start": 1}})
     failed = server.run_once({"name": "test/always-fails", "data": {"tag": "ui"}})
 
+    if mode == "dev":  # an app whose long URL failed to sync with a long error: both wrap
+        long_url = "http://very-long-host-name-of-an-app.internal.example.com:8000/" + "path/" * 30 + "api/inngest"
+        server.query("INSERT INTO functions_app (id, name, url, sdk_language, sdk_version, framework, app_version, checksum, "
+                     "error, created_at) VALUES (%s, %s, %s, '', '', '', '', '', %s, '2026-01-01 00:00:00')",
+                     [uuid.uuid4().hex, long_url, long_url, "HTTP 502 from app (text/html, 1.2 KB): " + "upstream-failure-" * 20])
     page.goto("/apps/")
     assert page.locator("td", has_text=app.app_id).count() == 1
     shot_at_widths(page, "apps", mode)
