@@ -117,3 +117,12 @@ def test_a_rerun_with_output_that_is_not_json_keeps_what_was_typed() -> None:
     answer = Client().post(f"/runs/{run.id}/rerun", {"step_id": "h1", "use_output": "1", "output": "{oops"})
     assert answer.status_code == 400 and "{oops</textarea>" in answer.content.decode()
     assert Run.objects.count() == 1
+
+
+def test_a_function_failed_events_page_shows_the_error_with_its_stack() -> None:
+    from events.models import Event
+
+    Event.objects.create(internal_id="01FAILEDEVENT0000000000000", name="inngest/function.failed", event_id="r1", ts=0,
+                         data={"function_id": "f", "run_id": "r1", "error": {"name": "ValueError", "message": "boom", "stack": STACK}})
+    page = Client().get("/events/01FAILEDEVENT0000000000000").content.decode()
+    assert '<span class="name">ValueError</span>' in page and 'line 3, in fn\nValueError: boom</pre>' in page
