@@ -7,16 +7,14 @@ id, so the pages stay fast with hundreds of thousands of runs and events.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
 from events.models import Event
-from events.queries import internal, name_matches
+from events.queries import EventFilter
 from functions.models import App, ExpressionFailure, Function
 from runs.models import Run
 from ui.access import operator_view
@@ -84,31 +82,6 @@ RUN_COLUMNS = ("id", "status", "flow_action", "created_at", "started_at", "ended
 def _failures() -> Prefetch:
     """The function's expressions that failed to evaluate, latest first."""
     return Prefetch("expression_failures", queryset=ExpressionFailure.objects.order_by("-last_at"))
-
-
-@dataclass(frozen=True)
-class EventFilter:
-    name: str = ""  # exact, or with `*` wildcards
-    internal: bool = False  # show the server's own inngest/* events too
-    before: str = ""  # the cursor: events older than this internal id
-
-    @classmethod
-    def from_query(cls, query: Any) -> "EventFilter":
-        return cls(name=str(query.get("name", "")).strip(), internal=query.get("internal") in ("1", "on", "true"),
-                   before=str(query.get("before", "")).strip())
-
-    def apply(self, events: Any) -> Any:
-        if self.name:
-            events = events.filter(name_matches("name", self.name))
-        elif not self.internal:
-            events = events.exclude(internal())
-        if self.before:
-            events = events.filter(internal_id__lt=self.before)
-        return events
-
-    def query_string(self, before: str = "") -> str:
-        params = {"name": self.name, "internal": "1" if self.internal else "", "before": before}
-        return urlencode({k: v for k, v in params.items() if v})
 
 
 @operator_view

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -176,8 +176,7 @@ def _placed(row: Row, start: datetime, end: datetime, now: datetime) -> Row:
     left = percent(row.started_at)
     right = percent(row.ended_at or row.started_at)
     queue_left = percent(row.queued_at) if row.queued_at else left
-    return Row(**{**row.__dict__, "queue_left": queue_left, "queue_width": round(left - queue_left, 3),
-                  "left": left, "width": round(right - left, 3)})
+    return replace(row, queue_left=queue_left, queue_width=round(left - queue_left, 3), left=left, width=round(right - left, 3))
 
 
 def _json(value: Any) -> str:
