@@ -73,6 +73,7 @@ def build_waterfall(run: Run, now: datetime) -> Waterfall:
     rows = _queue_rows(run, attempts)
     rows += _call_rows(run, attempts, steps, pending, names)
     rows += [_async_step_row(step, attempts) for step in steps if step.op in _ASYNC_OPS]
+    rows += _copied_step_rows(run, steps, attempts)
     rows += [_wait_row(wait, now) for wait in waits]
     rows += [_retry_row(call, attempts, names, now) for call in pending]
     rows += _end_rows(run)
@@ -136,6 +137,22 @@ def _async_step_row(step: Step, attempts: list[StepAttempt]) -> Row:
     error = read_error(output.get("error")) if isinstance(output, dict) and isinstance(output.get("error"), dict) else None
     return Row("step", step.name or step.step_id, _ASYNC_OPS[step.op], "error" if error else "ok", started_at,
                step.created_at, output=_json(output), error=error)
+
+
+def _copied_step_rows(run: Run, steps: list[Step], attempts: list[StepAttempt]) -> list[Row]:
+    """A rerun from a step starts with the steps before it already done: no call ran them here."""
+    if not run.rerun_of_id:
+        return []
+    called = {a.step_id for a in attempts}
+    rows = []
+    for step in steps:
+        if step.op in _ASYNC_OPS or step.step_id in called:
+            continue
+        # The step the rerun started at, not called: its output was given with the rerun.
+        given = (step.name or step.step_id) == run.rerun_from_step
+        words = "output given for this rerun" if given else f"kept from run {run.rerun_of_id}"
+        rows.append(Row("step", step.name or step.step_id, words, "ok", step.created_at, step.created_at, output=_json(step.output)))
+    return rows
 
 
 def _wait_row(wait: Wait, now: datetime) -> Row:

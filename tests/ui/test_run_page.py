@@ -103,7 +103,10 @@ def test_rerun_from_a_step_keeps_the_steps_before_it_and_links_both_ways() -> No
     assert list(Step.objects.filter(run=new_run).order_by("position").values_list("step_id", "output")) == [
         ("h1", {"data": {"n": 0}}), ("h2", {"data": {"n": 41}})]
     assert (new_run.rerun_of_id, new_run.rerun_from_step) == (run.id, "transform")
-    assert f'href="/runs/{run.id}"' in Client().get(f"/runs/{new_run.id}").content.decode()
+    rerun_page = Client().get(f"/runs/{new_run.id}").content.decode()
+    assert f'href="/runs/{run.id}"' in rerun_page
+    assert f"fetch</strong> <span class=\"words\">kept from run {run.id}" in rerun_page
+    assert "transform</strong> <span class=\"words\">output given for this rerun" in rerun_page
     assert f'href="/runs/{new_run.id}"' in Client().get(f"/runs/{run.id}").content.decode()
 
     Client().post(f"/runs/{run.id}/rerun", {"step_id": "h2", "use_output": "0"})

@@ -224,6 +224,7 @@ def test_rerun_from_a_step_with_an_edited_output(page, stack) -> None:
     assert server.wait_for_end(new_run_id)["output"]["result"] == {"one": 2, "two": 99}  # "one" kept, "two" as edited
     page.wait_for_function("document.getElementById('run-status').innerText === 'Completed'")
     assert "from step “two”" in page.locator("#rerun-of").inner_text()
+    assert "output given for this rerun" in page.locator("#timeline").inner_text()
     shot_at_widths(page, "run-rerun-from-step", mode_of(server))
 
 
