@@ -1,7 +1,7 @@
 from django.contrib import admin
 
+from core.read_only_admin import ReadOnlyAdmin
 from events.models import Event, EventKey
-from functions.read_only_admin import ReadOnlyAdmin
 
 
 @admin.register(Event)

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from functions.models import App, ExpressionFailure, Function, Trigger
-from functions.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
+from core.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
 
 
 class FunctionInline(ReadOnlyInline):

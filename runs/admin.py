@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from functions.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
+from core.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
 from runs.models import PendingCall, Run, Step, StepAttempt, Wait
 
 

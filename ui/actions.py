@@ -13,15 +13,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from events.ingest import EventError, ingest
+from core.operator_access import operator_view
 from events.models import Event
 from functions.models import App, Function
 from functions.sync_request import request_sync
 from runs import lifecycle
+from runs.intake import EventError, ingest
 from runs.invokes import invoke_function
 from runs.models import Run
 from runs.reruns import RerunError, rerun
-from ui.access import operator_view
 from ui.pages import render_function, render_send_event
 from ui.run_pages import render_run
 

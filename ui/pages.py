@@ -13,11 +13,11 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from core.operator_access import operator_view
 from events.models import Event
 from events.queries import EventFilter
 from functions.models import App, ExpressionFailure, Function
 from runs.models import Run
-from ui.access import operator_view
 from ui.error_view import read_error
 
 PAGE = 50

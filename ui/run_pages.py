@@ -13,7 +13,7 @@ from functions.models import Function
 from runs.models import FlowAction, Run, RunStatus, Step
 from runs.queries import RunFilter
 from runs.reruns import RERUNNABLE_OPS
-from ui.access import operator_view
+from core.operator_access import operator_view
 from ui.error_view import read_error
 from ui.pages import PAGE, RUN_COLUMNS, pretty
 from ui.waterfall import build_waterfall

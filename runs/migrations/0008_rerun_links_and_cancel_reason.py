@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0006_calls_without_progress'),
+        ('runs', '0007_task_names'),
     ]
 
     operations = [
