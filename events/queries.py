@@ -14,8 +14,10 @@ INTERNAL_PREFIX = "inngest/"  # events the server emits itself: function.finishe
 
 
 def name_matches(field: str, pattern: str) -> Q:
-    """`field` equal to `pattern`, or matching it with `*` standing for any characters. A single
-    trailing `*` is a prefix (LIKE 'app/%', which the name indexes serve)."""
+    """`field` equal to `pattern`, or matching it with `*` standing for any characters (a single
+    trailing `*` is LIKE 'app/%'). Only an exact name uses the name indexes: under the database's
+    C.UTF-8 collation PostgreSQL does not turn LIKE into an index range (bench/ui.py: the runs
+    list filtered by a wildcard costs several times an exact name)."""
     if "*" not in pattern:
         return Q(**{field: pattern})
     head, star, tail = pattern.partition("*")
