@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.stacks import POSTGRES_URL, recreate_database  # noqa: E402
+from tests.stacks import recreate_database  # noqa: E402
 
 DATABASE = "inngest_bench_ui"
 
@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=100_000)
     parser.add_argument("--samples", type=int, default=20)
     args = parser.parse_args()
-    recreate_database(DATABASE)
-    os.environ.update({"DATABASE_URL": f"{POSTGRES_URL}/{DATABASE}", "INNGEST_OPERATOR_LOGIN": "false",
+    database_url = recreate_database(DATABASE)  # named with TEST_DATABASE_SUFFIX when it is set
+    os.environ.update({"DATABASE_URL": database_url, "INNGEST_OPERATOR_LOGIN": "false",
                        "DJANGO_SETTINGS_MODULE": "inngest_project.settings", "INNGEST_LOG_LEVEL": "WARNING"})
     os.environ.pop("REDIS_URL", None)
     import django
@@ -96,10 +96,21 @@ def measure(run_id: str, event_id: str, samples: int) -> dict[str, tuple[list[fl
                                                               "event_name": "bench/event-3"}),
         "/runs/ one day, 3 days ago": ("/runs/", {"since": _day(3), "until": _day(2)}),
         "/runs/ page 1,000 (cursor)": ("/runs/", {"before": middle}),
+        "/runs/?event_name=bench/event-1* (wildcard)": ("/runs/", {"event_name": "bench/event-1*"}),
+        "/runs/rows (live poll, newest 50)": ("/runs/rows", {}),
+        "/runs/rows?status=running (live poll)": ("/runs/rows", {"status": "running"}),
         "/runs/{id}": (f"/runs/{run_id}", {}),
+        "/runs/{id}/live (poll while active)": (f"/runs/{run_id}/live", {}),
+        "/functions/{slug}": ("/functions/bench-ui-fn-2", {}),
+        "/functions/{slug}/runs (live poll)": ("/functions/bench-ui-fn-2/runs", {}),
         "/events/": ("/events/", {}),
+        "/events/rows (live poll)": ("/events/rows", {}),
+        "/events/?name=bench/event-1* (wildcard)": ("/events/", {"name": "bench/event-1*"}),
+        "/events/ page 1,000 (cursor)": ("/events/", {"before": middle}),
         "/events/{id}": (f"/events/{event_id}", {}),
     }
+    # Pages that did not exist before this version answer 404 there: measured where they exist.
+    pages = {label: page for label, page in pages.items() if Client().get(*page).status_code == 200}
     client = Client()
     results = {}
     for label, (path, params) in pages.items():

@@ -1,42 +1,38 @@
 from django.contrib import admin
 
 from functions.models import App, ExpressionFailure, Function, Trigger
+from core.read_only_admin import ReadOnlyAdmin, ReadOnlyInline
 
 
-class FunctionInline(admin.TabularInline):
+class FunctionInline(ReadOnlyInline):
     model = Function
     fields = ("slug", "name", "retries", "version", "is_archived", "updated_at")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
     show_change_link = True
 
 
 @admin.register(App)
-class AppAdmin(admin.ModelAdmin):
+class AppAdmin(ReadOnlyAdmin):
+    """As the app's last sync left it; a re-sync (the UI, `sync_apps`) is how it changes."""
+
     list_display = ("name", "url", "sdk_language", "sdk_version", "framework", "synced_at", "error")
     search_fields = ("name", "url")
-    readonly_fields = ("id", "checksum", "synced_at", "created_at")
     inlines = [FunctionInline]
 
 
-class TriggerInline(admin.TabularInline):
+class TriggerInline(ReadOnlyInline):
     model = Trigger
-    extra = 0
+    fields = ("event_name", "expression", "cron")
 
 
-class ExpressionFailureInline(admin.TabularInline):
+class ExpressionFailureInline(ReadOnlyInline):
     model = ExpressionFailure
     fields = ("field", "expression", "message", "count", "first_at", "last_at")
-    readonly_fields = fields
-    extra = 0
 
 
 @admin.register(Function)
-class FunctionAdmin(admin.ModelAdmin):
+class FunctionAdmin(ReadOnlyAdmin):
     list_display = ("slug", "name", "app", "retries", "version", "is_archived", "updated_at")
     list_filter = ("is_archived", "app")
     list_select_related = ("app",)
     search_fields = ("slug", "name")
-    readonly_fields = ("id", "config", "version", "created_at", "updated_at")
     inlines = [TriggerInline, ExpressionFailureInline]

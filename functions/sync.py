@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -20,6 +21,7 @@ from functions.schedules import remove_cron_schedules, sync_cron_schedules
 # What a sync error shows of the app's or the SDK's own words: a line each, a few of them.
 MAX_MESSAGE_CHARS = 300
 MAX_LISTED_ERRORS = 20
+activity = logging.getLogger("inngest.activity")
 
 
 class RegisterError(ValueError):
@@ -50,11 +52,19 @@ def register_app(body: Any, expected_server_kind: str | None = None) -> Register
     checksum = _checksum(request)
     existing = App.objects.filter(name=app_name).first()
     if existing and existing.checksum == checksum and not existing.error:
+        # Nothing changed, but the app did sync: "Last sync" says when the server last heard
+        # from it (one UPDATE, no function rewritten).
+        existing.synced_at = timezone.now()
+        App.objects.filter(id=existing.id).update(synced_at=existing.synced_at)
+        # DEBUG: dev mode re-syncs every few seconds, and an unchanged sync is not news.
+        activity.debug("app %s synced from %s: unchanged", existing.name, existing.url, extra={"ui_path": "/apps/"})
         return RegisterResult(existing, is_modified=False)
     specs = _read_functions(request.get("functions"), app_name, url)
     with transaction.atomic():
         app = _upsert_app(app_name, url, request, checksum)
         _replace_functions(app, specs)
+    activity.info("app %s synced from %s: %d function%s", app_name, url or "?", len(specs), "s" if len(specs) != 1 else "",
+                  extra={"ui_path": "/apps/"})
     return RegisterResult(app, is_modified=True)
 
 

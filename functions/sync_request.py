@@ -23,7 +23,7 @@ from django.conf import settings
 from functions.models import App
 from functions.sync import short_text
 
-log = logging.getLogger(__name__)
+activity = logging.getLogger("inngest.activity")  # sync failures: the dev terminal shows them
 SYNC_TIMEOUT_SECONDS = 10
 SYNC_MAX_ANSWER_BYTES = 1024 * 1024  # an SDK answers a sync with a few hundred bytes of JSON
 SYNC_MAX_REDIRECTS = 5
@@ -139,8 +139,12 @@ def _json_or_none(body: bytes) -> Any:
 
 
 def _record_sync_error(url: str, error: str) -> str:
+    # Logged when it is news: dev mode re-syncs every few seconds, and an app that is down
+    # would otherwise repeat the same line until it is back.
+    is_news = not App.objects.filter(url=url, error=error).exists()
     updated = App.objects.filter(url=url).update(error=error)
     if not updated:
         App.objects.update_or_create(name=url, defaults={"url": url, "error": error})
-    log.warning("sync of %s failed: %s", url, error)
+    if is_news:
+        activity.warning("sync of %s failed: %s", url, error, extra={"ui_path": "/apps/"})
     return error

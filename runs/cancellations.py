@@ -38,7 +38,7 @@ def cancel_runs(app_id: str, function: Function, started_before: datetime, start
     count = 0
     for run in runs.select_related("function")[:MAX_BULK]:
         if compiled is None or expression_holds(expression, function.id, BULK_FIELD, (run.events or [{}])[0]):
-            count += cancel_run(run)
+            count += cancel_run(run, by=f"bulk cancellation (POST /v1/cancellations, app {app_id})")
     return Cancellation.objects.create(
         id=str(ULID()), app_id=app_id, function=function, started_after=started_after, started_before=started_before,
         expression=expression, cancelled_count=count,
@@ -54,6 +54,6 @@ def expire_timeouts(now: datetime) -> int:
 
 
 def _cancel_for_timeout(wait: Wait) -> bool:
-    cancelled = cancel_run(wait.run)
+    cancelled = cancel_run(wait.run, by=f"timeouts.{wait.step_id.removeprefix('timeout-')} (the function's timeout ran out)")
     wait.delete()
     return cancelled

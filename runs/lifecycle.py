@@ -16,7 +16,7 @@ from django.utils import timezone
 from core import metrics
 from core.json_text import dump_json
 from events.system import run_ended_events
-from runs import pending_calls
+from runs import activity, pending_calls
 from runs.creation import timeout_wait
 from runs.decision_commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from runs.flow_control import gates
@@ -33,6 +33,7 @@ def start_run(run: Run) -> bool:
     if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
         run.status, run.started_at = RunStatus.RUNNING, now
         metrics.count("inngest_runs_started", run.function.slug)
+        activity.run_started(run)
         if (run.function.config.get("timeouts") or {}):
             _switch_timeouts(run, now)
         return True
@@ -266,6 +267,7 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
+    activity.run_ended(run)
     emit_run_ended(run)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: gates.release_run_slots(run))
@@ -317,12 +319,17 @@ def _continue_inline(call: PendingCall, schedule: ScheduleCall, calls_without_pr
 
 # --- cancelling ------------------------------------------------------------------------------
 
-def cancel_run(run: Run) -> bool:
-    """Cancel an active run: no further call is made, and an answer in flight is discarded."""
+def cancel_run(run: Run, by: str = "") -> bool:
+    """Cancel an active run: no further call is made, and an answer in flight is discarded.
+    `by` says who or what cancelled it, in words, for its page."""
     for attempt in range(3):
         try:
             with transaction.atomic():
-                return finish_run(run, RunStatus.CANCELLED, None)
+                cancelled = finish_run(run, RunStatus.CANCELLED, None)
+                if cancelled and by:
+                    Run.objects.filter(id=run.id).update(cancelled_by=by[:255])
+                    run.cancelled_by = by[:255]
+                return cancelled
         except OperationalError:
             # Chosen as a deadlock victim (PostgreSQL rolled this transaction back): the other
             # one has finished, so try again, unless an outer transaction is now unusable.

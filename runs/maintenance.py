@@ -10,12 +10,11 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from ulid import ULID
 
 from events.models import Event
 from runs import pending_calls
-from runs.creation import RunRequest, create_runs
 from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunIdempotencyKey, RunStatus, StepAttempt, Wait
+from runs.reruns import rerun
 
 PRUNE_BATCH = 1_000
 
@@ -80,9 +79,8 @@ def requeue_stuck(now: datetime | None = None) -> StuckRuns:
 
 
 def replay(run: Run) -> Run:
-    """A new run of the same function with the same events, from the first step."""
-    (new_run,) = create_runs([RunRequest(run.function, run.event, run.events or [], f"replay-{ULID()}")])
-    return new_run
+    """A new run of the same function with the same events, from the first step, linked to `run`."""
+    return rerun(run)
 
 
 def runs_to_replay(function_slug: str, since: datetime | None, until: datetime | None, status: str = "") -> list[Run]:

@@ -102,6 +102,12 @@ class Run(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Who or what cancelled it, in words ("the UI (user ops)", "event app/x.cancel 01H…",
+    # "timeouts.finish"); shown on its page. "" for runs not cancelled, or cancelled before this was kept.
+    cancelled_by = models.CharField(max_length=255, blank=True, default="")
+    # A rerun (the UI, replay_run) points at the run it repeats; from a step: the step it restarted at.
+    rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns")
+    rerun_from_step = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         indexes = [

@@ -1,4 +1,5 @@
-"""Finding runs: the filters the UI and the REST API share, each an indexed query."""
+"""Finding runs: the filters the UI and the REST API share, each an indexed query (an event name
+may be a wildcard, `app/*`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,6 +9,7 @@ from urllib.parse import urlencode
 
 from ulid import ULID
 
+from events.queries import name_matches
 from runs.models import RunStatus
 
 
@@ -30,7 +32,7 @@ class RunFilter:
         if self.function:
             runs = runs.filter(function__slug=self.function)
         if self.event_name:
-            runs = runs.filter(event__name=self.event_name)
+            runs = runs.filter(name_matches("event__name", self.event_name))
         # Run ids are ULIDs: a time range is a range of the primary key, which is indexed.
         if (since := _ulid_floor(self.since)) is not None:
             runs = runs.filter(id__gte=since)

@@ -70,7 +70,7 @@ def _act_on(wait: Wait, payload: dict) -> bool:
         # lifecycle applies decisions that open waits: import at call time to avoid the cycle.
         from runs.lifecycle import cancel_run
 
-        return cancel_run(wait.run)
+        return cancel_run(wait.run, by=f"event {payload.get('name', wait.event_name)} {payload.get('id', '')}".strip())
     return resume(wait, payload)
 
 

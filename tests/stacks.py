@@ -55,8 +55,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_http(url: str, timeout: float = 120.0) -> None:
-    # Migrating a fresh database on a loaded machine (a shared CI runner) can take over a minute.
+def wait_http(url: str, timeout: float = 150.0) -> None:
+    # Generous: on a loaded machine (shared CI, 2 cores) migrating a fresh database and starting
+    # gunicorn, beat and the timer worker have taken over 60 s before the first /health.
     def ready() -> bool:
         try:
             return requests.get(url, timeout=1).status_code == 200

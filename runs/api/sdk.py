@@ -41,7 +41,7 @@ def cancel_by_id(run_id: str, success_status: int) -> HttpResponse:
     run = Run.objects.select_related("function").filter(id=run_id).first()
     if run is None:
         return v1_error("run not found", 404)
-    lifecycle.cancel_run(run)
+    lifecycle.cancel_run(run, by="the REST API (DELETE of the run)")
     return HttpResponse(status=success_status)
 
 

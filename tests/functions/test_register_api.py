@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import copy
 import json
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from functions.models import App, Function
 
@@ -49,13 +51,15 @@ def test_sync_stores_app_and_functions_with_case_insensitive_keys(client: Client
     assert list(first.triggers.values_list("event_name", flat=True)) == ["app/evt"]
 
 
-def test_unchanged_resync_is_a_no_op(client: Client) -> None:
+def test_unchanged_resync_is_a_no_op_that_still_moves_last_sync(client: Client) -> None:
     body = python_sdk_body(function_config("a"))
     register(client, body)
     version = Function.objects.get().version
+    App.objects.update(synced_at=timezone.now() - timedelta(hours=1))
     answer = register(client, copy.deepcopy(body))
     assert answer.json()["modified"] is False
     assert Function.objects.get().version == version
+    assert timezone.now() - App.objects.get().synced_at < timedelta(minutes=1)  # "Last sync" moved
 
 
 def test_functions_gone_from_the_app_are_archived_and_come_back(client: Client) -> None:

@@ -35,6 +35,7 @@ def test_bulk_cancellation_cancels_matching_runs_in_the_window(client: Client) -
     data = answer.json()["data"]
     assert data["function_id"] == function.slug and data["cancelled_runs"] == 1
     assert Run.objects.get(id=pro.id).status == RunStatus.CANCELLED
+    assert Run.objects.get(id=pro.id).cancelled_by.startswith("bulk cancellation")  # said on the run's page
     assert Run.objects.get(id=free.id).status == RunStatus.QUEUED
     assert [c["id"] for c in client.get("/v1/cancellations").json()["data"]] == [data["id"]]
     assert client.delete(f"/v1/cancellations/{data['id']}").json() == {"data": {"ok": True}}
@@ -61,6 +62,7 @@ def test_legacy_delete_cancels_with_204(client: Client) -> None:
     run = start(make_function(), "x")
     assert client.delete(f"/v0/runs/{run.id}").status_code == 204
     assert Run.objects.get(id=run.id).status == RunStatus.CANCELLED
+    assert Run.objects.get(id=run.id).cancelled_by == "the REST API (DELETE of the run)"
     assert client.delete("/v0/runs/01HNOSUCHRUN0000000000000").status_code == 404
 
 
@@ -73,3 +75,4 @@ def test_run_not_started_within_its_start_timeout_is_cancelled() -> None:
     assert expire_timeouts(timezone.now()) == 0  # not due yet
     assert expire_timeouts(timezone.now() + timedelta(seconds=2)) == 1
     assert Run.objects.get(id=run.id).status == RunStatus.CANCELLED
+    assert Run.objects.get(id=run.id).cancelled_by == "timeouts.start (the function's timeout ran out)"

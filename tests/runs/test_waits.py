@@ -82,3 +82,11 @@ def test_indexed_wait_is_found_only_by_an_event_with_the_value() -> None:
     ingest(b'{"name": "app/approved", "data": {"id": 7.0}}')
     assert not Wait.objects.filter(id=wait.id).exists()
     assert Step.objects.get(run=wait.run).output["data"] == {"id": 7.0}
+
+
+def test_a_cancel_event_cancels_the_run_and_says_which_event() -> None:
+    wait = waiting_run()
+    Wait.objects.filter(id=wait.id).update(kind="cancel", event_name="app/order.cancelled")
+    ingest(b'{"name": "app/order.cancelled", "data": {}, "id": "cancel-7"}')
+    run = Run.objects.get(id=wait.run_id)
+    assert run.status == RunStatus.CANCELLED and run.cancelled_by == "event app/order.cancelled cancel-7"

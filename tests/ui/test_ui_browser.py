@@ -37,7 +37,7 @@ def browser() -> Iterator:
 @pytest.fixture
 def page(browser, stack, request: pytest.FixtureRequest) -> Iterator:
     server, _ = stack
-    context = browser.new_context(base_url=server.base_url, viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(base_url=server.base_url, viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(15_000)
     if isinstance(server, ProductionStack):
@@ -83,41 +83,81 @@ def test_production_pages_need_a_signed_in_user(browser, production_stack) -> No
     context.close()
 
 
+WIDTHS = (1280, 390)
+
+
+def shot_at_widths(page, name: str, mode: str) -> None:
+    """A screenshot at each width; at 390 px nothing may make the page wider than the screen."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.wait_for_timeout(50)
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= width, f"{name} is {scroll_width} px wide at {width} px"
+        shot(page, f"{name}-{width}", mode)
+    page.set_viewport_size({"width": 1280, "height": 900})
+
+
 def test_every_page_renders_with_data_from_real_runs(page, stack) -> None:
     server, app = stack
     mode = mode_of(server)
     ok = server.run_once({"name": "test/three-steps", "data": {"start": 1}})
     failed = server.run_once({"name": "test/always-fails", "data": {"tag": "ui"}})
 
+    if mode == "dev":  # an app whose long URL failed to sync with a long error: both wrap
+        long_url = "http://very-long-host-name-of-an-app.internal.example.com:8000/" + "path/" * 30 + "api/inngest"
+        server.query("INSERT INTO functions_app (id, name, url, sdk_language, sdk_version, framework, app_version, checksum, "
+                     "error, created_at) VALUES (%s, %s, %s, '', '', '', '', '', %s, '2026-01-01 00:00:00')",
+                     [uuid.uuid4().hex, long_url, long_url, "HTTP 502 from app (text/html, 1.2 KB): " + "upstream-failure-" * 20])
     page.goto("/apps/")
     assert page.locator("td", has_text=app.app_id).count() == 1
-    shot(page, "apps", mode)
+    shot_at_widths(page, "apps", mode)
 
     page.goto("/functions/")
+    shot_at_widths(page, "functions", mode)
     page.click(f"a[href='/functions/{app.app_id}-three-steps']")
-    assert page.locator("h2", has_text="Recent runs").is_visible()
+    page.locator("h2", has_text="Recent runs").wait_for()
     assert page.locator(f"a:has-text('{ok['run_id']}')").count() == 1
-    shot(page, "function", mode)
+    shot_at_widths(page, "function", mode)
 
     page.goto(f"/runs/{ok['run_id']}")
     assert page.locator("#run-status").inner_text() == "Completed"
-    timeline = page.locator("#timeline li")
-    assert timeline.count() == 4  # three steps and the final call
+    calls = page.locator("#timeline li.call")
+    assert calls.count() == 4  # three steps and the final call
+    assert [calls.nth(i).locator("strong").inner_text() for i in range(3)] == ["one", "two", "three"]  # as the user named them
+    assert re.search(r"\d+(\.\d)? (ms|s)$", page.locator("#total-duration").inner_text())
     assert '"result"' in page.locator("#output").inner_text()
-    shot(page, "run-completed", mode)
+    shot_at_widths(page, "run-completed", mode)
 
     page.goto(f"/runs/{failed['run_id']}")
     assert page.locator("#run-status").inner_text() == "Failed"
-    assert "boom ui" in page.locator("#timeline").inner_text()
-    page.click("#timeline summary:has-text('stack')")
-    assert "ValueError" in page.locator("#timeline pre").first.inner_text()
-    shot(page, "run-failed", mode)
+    assert "boom ui" in page.locator("#run-error .message").inner_text()
+    stack = page.locator("#run-error pre.stack").inner_text()
+    assert "ValueError" in stack and "\n" in stack and "\\n" not in stack  # line breaks, not escapes
+    shot_at_widths(page, "run-failed", mode)
+
+    page.goto("/runs/")
+    shot_at_widths(page, "runs", mode)
 
     page.goto("/events/")
+    shot_at_widths(page, "events", mode)
     page.click(f"a:has-text('{ok['event_id']}')")
     assert '"start": 1' in page.locator("#payload").inner_text()
     assert page.locator(f"a:has-text('{ok['run_id']}')").count() == 1
-    shot(page, "event", mode)
+    shot_at_widths(page, "event", mode)
+
+    page.goto("/events/send")
+    shot_at_widths(page, "send-event", mode)
+
+
+def test_pages_follow_the_dark_color_scheme(browser, dev_stack) -> None:
+    server, _ = dev_stack
+    context = browser.new_context(base_url=server.base_url, viewport={"width": 1280, "height": 900}, color_scheme="dark")
+    dark = context.new_page()
+    dark.goto("/runs/")
+    background = dark.evaluate("getComputedStyle(document.body).backgroundColor")
+    assert background == "rgb(17, 21, 30)", background
+    shot(dark, "runs-dark-1280", "dev")
+    context.close()
 
 
 def test_runs_can_be_filtered_by_status_function_and_event_name(page, stack) -> None:
@@ -152,16 +192,55 @@ def test_cancel_and_rerun_from_the_run_page(page, stack) -> None:
     assert "sleeping until" in page.locator("#timeline").inner_text()
     page.click("#cancel")
     assert page.locator("#run-status").inner_text() == "Cancelled"
+    assert "Cancelled by the UI" in page.locator("#cancelled-by").inner_text()
+    assert "cancelled by the UI" in page.locator("#timeline li.end").inner_text()
     assert server.wait_for_end(run["run_id"])["status"] == "Cancelled"
-    shot(page, "run-cancelled", mode_of(server))
+    shot_at_widths(page, "run-cancelled", mode_of(server))
 
     page.click("#rerun")
     page.wait_for_url(re.compile(r".*/runs/(?!%s)[0-9A-Z]{26}$" % run["run_id"]))
     new_run_id = page.url.rsplit("/", 1)[1]
     assert new_run_id != run["run_id"]
+    assert run["run_id"] in page.locator("#rerun-of").inner_text()
     wait_for(lambda: server.query("SELECT count(*) FROM runs_wait WHERE run_id = %s AND kind = 'sleep'", [new_run_id])[0][0],
              what="the rerun to reach its sleep")  # it ran from the first step again
-    assert requests.delete(f"{server.base_url}/v1/runs/{new_run_id}", timeout=10).status_code == 200
+    assert requests.delete(f"{server.base_url}/v1/runs/{new_run_id}", headers=server.headers, timeout=10).status_code == 200
+    page.wait_for_function("document.getElementById('run-status').innerText === 'Cancelled'")  # live, no reload
+    assert "the REST API" in page.locator("#cancelled-by").inner_text()
+    page.goto(f"/runs/{run['run_id']}")
+    assert new_run_id in page.locator("#reruns").inner_text()
+
+
+def test_rerun_from_a_step_with_an_edited_output(page, stack) -> None:
+    server, app = stack
+    ok = server.run_once({"name": "test/three-steps", "data": {"start": 1}})
+    page.goto(f"/runs/{ok['run_id']}")
+    page.click("#rerun-from-step summary:has-text('two')")
+    form = page.locator("#rerun-from-step details[data-step='two'] form")
+    form.locator("textarea").fill("99")
+    form.locator("button[value='1']").click()
+    page.wait_for_url(re.compile(r".*/runs/(?!%s)[0-9A-Z]{26}$" % ok["run_id"]))
+    new_run_id = page.url.rsplit("/", 1)[1]
+    assert server.wait_for_end(new_run_id)["output"]["result"] == {"one": 2, "two": 99}  # "one" kept, "two" as edited
+    page.wait_for_function("document.getElementById('run-status').innerText === 'Completed'")
+    assert "from step “two”" in page.locator("#rerun-of").inner_text()
+    assert "output given for this rerun" in page.locator("#timeline").inner_text()
+    shot_at_widths(page, "run-rerun-from-step", mode_of(server))
+
+
+def test_the_send_event_dialog_starts_a_run_from_any_page(page, stack) -> None:
+    server, app = stack
+    page.goto("/apps/")
+    page.click("#open-send-event")
+    dialog = page.locator("#send-event-dialog")
+    dialog.locator("input[name=name]").fill("test/three-steps")
+    dialog.locator("textarea[name=data]").fill('{"start": 5}')
+    shot(page, "send-event-dialog-1280", mode_of(server))
+    dialog.locator("button:has-text('Send event')").click()
+    page.wait_for_url(re.compile(r".*/events/[0-9A-Z]{26}$"))
+    run_link = page.locator("a.mono[href^='/runs/']")
+    wait_for(lambda: (page.reload() or True) and run_link.count() > 0, what="the run to show up")
+    assert server.wait_for_end(run_link.first.inner_text())["output"]["result"]["one"] == 6
 
 
 def test_a_test_event_sent_from_the_function_page_starts_a_run(page, stack) -> None:
@@ -173,6 +252,26 @@ def test_a_test_event_sent_from_the_function_page_starts_a_run(page, stack) -> N
     wait_for(lambda: (page.reload() or True) and page.locator("a.mono").count() > 0, what="the run to show up")
     run_id = page.locator("a.mono").first.inner_text()
     assert server.wait_for_end(run_id)["output"]["result"]["one"] == 42
+
+
+def test_a_run_started_after_the_page_loaded_appears_without_a_reload(page, stack) -> None:
+    server, app = stack
+    page.goto("/runs/")
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+    (internal_id,) = server.send({"name": "test/sleeps", "data": {"seconds": 6}})
+    (run,) = server.wait_for_runs(internal_id)
+    page.wait_for_selector(f"#run-rows a:has-text('{run['run_id']}')", timeout=15_000)  # the htmx poll brought it in
+    assert page.evaluate("window.loadedOnce === true")
+    shot(page, "runs-live-1280", mode_of(server))
+
+    page.click(f"#run-rows a:has-text('{run['run_id']}')")
+    page.evaluate("window.loadedOnce = true")
+    page.wait_for_selector("#timeline li.wait:has-text('sleeping until')", timeout=15_000)
+    page.wait_for_function("document.getElementById('run-status').innerText === 'Completed'", timeout=20_000)
+    assert page.evaluate("window.loadedOnce === true")  # the sleeping run woke and ended on this page
+    assert page.locator("#timeline li.step:has-text('nap')").count() == 1
+    assert page.locator("#run-live[hx-trigger]").count() == 0  # ended: the polling stopped
+    shot(page, "run-woke-live-1280", mode_of(server))
 
 
 def test_the_event_stream_updates_without_a_reload(page, stack) -> None:

@@ -21,8 +21,10 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 
 from executor import timers
+from functions.schedules import skip_missed_cron_ticks
 from functions.sync_request import request_sync, sync_known_apps
 from inngest_project.celery import app as celery_app
+from inngest_project.dev_terminal import banner, quiet_logging
 
 log = logging.getLogger(__name__)
 
@@ -45,24 +47,40 @@ class Command(BaseCommand):
         return super().execute(*args, **options)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        base_url = f"http://{_reachable(options['host'])}:{options['port']}"
+        quiet_logging(base_url)
+        try:
+            self.serve(base_url, **options)
+        except KeyboardInterrupt:
+            # Threads (worker, beat, timers) stop with the process; what they had in flight is
+            # rows with due times, picked up again at the next start.
+            self.stdout.write("\nStopped.")
+            self.stdout.flush()
+            os._exit(0)
+
+    def serve(self, base_url: str, **options: Any) -> None:
         urls = [_with_scheme(url) for url in options["urls"]]
         settings.INNGEST_DEV_URLS = urls
         if "INNGEST_OPERATOR_LOGIN" not in os.environ:
             settings.INNGEST_OPERATOR_LOGIN = False  # the dev server's UI is open, as Inngest's is
         call_command("migrate", interactive=False, verbosity=0)
         start_in_process_worker(options["workers"])
+        # Inngest does not catch up cron ticks missed while the server was down; beat would fire
+        # the last missed one at once.
+        skip_missed_cron_ticks()
         # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
         EmbeddedService(celery_app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER).start()
         _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, timers.tick_timers)
         _start_sync(urls, poll=not options["no_poll"])
-        self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
+        self.stdout.write(banner(base_url, str(settings.DATABASES["default"]["NAME"]), urls, poll=not options["no_poll"]))
+        self.stdout.flush()
         run(options["host"], options["port"], get_wsgi_application(), threading=True)
 
 
 def start_in_process_worker(concurrency: int) -> None:
     """A Celery worker in a thread of this process, consuming the in-memory transport."""
     if not settings.REDIS_URL:
-        celery_app.conf.broker_url = "memory://"
+        celery_app.conf.broker_url = "memory://localhost/"  # a host named: kombu warns without one
         # The in-memory transport polls its queues; its default of once a second would show
         # up directly as latency between an event and the first call.
         celery_app.conf.broker_transport_options = {"polling_interval": 0.01}
@@ -112,6 +130,11 @@ def _guarded(body: Callable[[], Any]) -> Callable[[], None]:
             close_old_connections()
 
     return call
+
+
+def _reachable(host: str) -> str:
+    """The host to put in links: a server bound to every interface is reached at 127.0.0.1."""
+    return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
 
 
 def _with_scheme(url: str) -> str:
