@@ -16,11 +16,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models.functions import Length
 from django.utils import timezone
+from ulid import ULID
 
 from events.json_text import dump_json
 from executor import flow_control, metrics
 from executor.commands import Decision
-from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
+from executor.decision import DISCOVERY, INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.responses import CallView, Limits, SdkResponse
@@ -224,7 +225,17 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         stack=memo.stack,
         request_version=run.request_version,
         disable_immediate_execution=run.is_immediate_execution_disabled,
+        request_id=str(ULID()),
+        job_id=_job_id(call, memo),
     )
+
+
+def _job_id(call: PendingCall, memo: RunMemo) -> str:
+    """Inngest's job id names the queue item a call is made for and stays the same on its
+    retries: here a targeted step's calls, or the discovery that follows the run's n-th step."""
+    if call.step_target == DISCOVERY:
+        return f"{call.run_id}-{DISCOVERY}-{len(memo.stack)}"
+    return f"{call.run_id}-{call.step_target}"
 
 
 def _transport_error(response: SdkResponse) -> dict | None:
