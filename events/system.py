@@ -21,6 +21,7 @@ CANCELLED = "inngest/function.cancelled"
 # A run started by one of these emits none itself: no handler of a handler's end.
 _NO_ECHO = {FINISHED, FAILED}
 DEFAULT_ERROR_MESSAGE = "Function execution error"  # Inngest's, when nothing better is known
+MAX_WRAPPED_ERROR_CHARS = 32 * 1024  # an error wrapped as JSON text is read up to this size, as Inngest's
 _REST_STATUS = {"completed": "Completed", "failed": "Failed", "cancelled": "Cancelled", "skipped": "Skipped"}
 
 
@@ -94,6 +95,8 @@ def _error_fields(output: Any) -> dict[str, Any]:
 
 
 def _json_object(text: str) -> dict | None:
+    if len(text) > MAX_WRAPPED_ERROR_CHARS:
+        return None
     try:
         value = json.loads(text)
     except ValueError:
