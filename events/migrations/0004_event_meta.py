@@ -1,6 +1,6 @@
 from django.db import migrations
 
-import events.json_text
+import core.json_text
 
 
 class Migration(migrations.Migration):
@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="event",
             name="meta",
-            field=events.json_text.JSONTextField(blank=True, null=True),
+            field=core.json_text.JSONTextField(blank=True, null=True),
         ),
     ]
