@@ -19,6 +19,8 @@ class Event(models.Model):
     user = JSONTextField(default=dict)
     ts = models.BigIntegerField()
     v = models.CharField(max_length=255, blank=True, default="")
+    # `{"sessions": {...}}` as resolved at ingest (events/meta.py); null when the event had none.
+    meta = JSONTextField(null=True, blank=True)
     received_at = models.DateTimeField(default=timezone.now)
 
     # Not stored. True when `event_id` is a ULID this server has just minted at random (no user
@@ -41,6 +43,8 @@ class Event(models.Model):
         payload = {"name": self.name, "data": self.data, "user": self.user, "id": self.event_id, "ts": self.ts}
         if self.v:
             payload["v"] = self.v
+        if self.meta:
+            payload["meta"] = self.meta
         return payload
 
 

@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 from core.expressions import ExpressionError, compile_expression
 from core.json_body import unstorable_text
+from events.meta import EventMetaError, resolve_meta
 from executor.backoff import backoff_seconds, parse_retry_after
 from runs.decision_commands import (
     Command, Decision, FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall,
@@ -99,7 +100,18 @@ def _retry_or_fail(call: CallView, response: SdkResponse, clock: Clock, error: A
         due_at = _retry_due_at(call, response, clock)
         schedule = ScheduleCall(call.step_target, call.attempt + 1, due_at)
         return Decision(commands=(schedule,), opcode="Error", error=error)
-    return Decision(commands=(FinishRun(FAILED, error),), opcode="Error", error=error)
+    return Decision(commands=(FinishRun(FAILED, error, _driver_error(response)),), opcode="Error", error=error)
+
+
+def _driver_error(response: SdkResponse) -> str:
+    """The failed call as Inngest's HTTP driver reports it (its `error` in function.failed)."""
+    if response.status is None:
+        return response.transport_error or ""
+    if response.is_no_retry:
+        return "NonRetriableError"
+    if not 200 <= response.status < 300:
+        return f"invalid status code: {response.status}"
+    return ""
 
 
 def _retry_due_at(call: CallView, response: SdkResponse, clock: Clock) -> datetime:
@@ -286,6 +298,10 @@ def _invoke_problem(function_id: str, payload: dict) -> str:
     for field in ("id", "v"):
         if len(str(payload.get(field) or "")) > MAX_NAME_LENGTH:
             return f"the payload's {field} is longer than {MAX_NAME_LENGTH} characters"
+    try:
+        resolve_meta(payload.get("meta"))
+    except EventMetaError as exc:
+        return str(exc)
     return unstorable_text([function_id, str(payload.get("id") or ""), str(payload.get("v") or "")])
 
 

@@ -16,11 +16,12 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.db.models.functions import Length
 from django.utils import timezone
+from ulid import ULID
 
 from core import metrics
 from core.json_text import dump_json
 from executor import checkpoints
-from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
+from executor.decision import DISCOVERY, INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.limits import configured_limits
@@ -241,6 +242,8 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         queue_item_id=str(call.id) if checkpoints.is_offered(call.step_target, run.is_immediate_execution_disabled) and not endpoint else "",
         generation=call.generation,
         endpoint=endpoint,
+        request_id=str(ULID()),
+        job_id=_job_id(call, memo),
     )
 
 
@@ -256,6 +259,14 @@ def _endpoint_call(run: Run) -> EndpointCall | None:
         body=body.encode() if isinstance(body, str) else b"",
         content_type=str(data.get("content_type") or "application/json"),
     )
+
+
+def _job_id(call: PendingCall, memo: RunMemo) -> str:
+    """Inngest's job id names the queue item a call is made for and stays the same on its
+    retries: here a targeted step's calls, or the discovery that follows the run's n-th step."""
+    if call.step_target == DISCOVERY:
+        return f"{call.run_id}-{DISCOVERY}-{len(memo.stack)}"
+    return f"{call.run_id}-{call.step_target}"
 
 
 def _transport_error(response: SdkResponse) -> dict | None:

@@ -54,6 +54,9 @@ class CallRequest:
     queue_item_id: str = ""
     generation: int = 0
     endpoint: EndpointCall | None = None
+    # Sent as Inngest sends them (protocol.md §3.2); SDKs expose them as ctx.requestId / ctx.jobId.
+    request_id: str = ""  # this call's own id
+    job_id: str = ""  # the unit of work the call is for, the same on its retries
 
     def body(self, use_api: bool = False) -> dict[str, Any]:
         """The call body; with `use_api` the events and steps are left for the SDK to fetch
@@ -125,6 +128,10 @@ def _call(request: CallRequest) -> SdkResponse:
     }
     if request.queue_item_id:
         headers["X-Inngest-Generation-Id"] = str(request.generation)
+    if request.request_id:
+        headers["x-request-id"] = request.request_id
+    if request.job_id:
+        headers["x-inngest-job-id"] = request.job_id
     keys = signing.configured_keys()
     payload = _encode(request.body(), keys)
     if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:

@@ -62,6 +62,9 @@ class InvokeFunction:
 class FinishRun:
     status: str  # RunStatus.COMPLETED or RunStatus.FAILED
     output: Any
+    # Why the last call failed as Inngest's driver words it ("invalid status code: 500"): the
+    # `error.error` of the run's inngest/function.failed event. "" when no answer says it.
+    reason: str = ""
 
 
 Command = Union[RecordStep, ScheduleCall, OpenWait, PlanParallel, InvokeFunction, FinishRun]

@@ -21,6 +21,7 @@ from core import metrics
 from core.json_body import read_json_body
 from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
+from events.meta import EventMetaError, resolve_meta
 from events.models import Event
 from events.triggers import match_functions
 from functions.flow_config import flow_config_of
@@ -72,7 +73,15 @@ def validate_event(raw: Any, internal_id: str, now_ms: int, check_size: bool) ->
     return Event(
         internal_id=internal_id, name=name, event_id=_user_id(raw) or internal_id,
         data=_data(raw), user=_object_field(raw, "user"), ts=_timestamp(raw, now_ms), v=_version(raw),
+        meta=_meta(raw),
     )
+
+
+def _meta(raw: dict) -> dict | None:
+    try:
+        return resolve_meta(raw.get("meta"))
+    except EventMetaError as exc:
+        raise EventError(str(exc)) from None
 
 
 def _data(raw: dict) -> dict:

@@ -12,6 +12,7 @@ from typing import Any
 
 from ulid import ULID
 
+from events.meta import resolve_meta
 from events.models import Event
 from events.system import FINISHED, INVOKED
 from functions.models import Function
@@ -33,7 +34,8 @@ def find_function(function_id: str) -> Function | None:
 
 
 def invoke_function(function: Function, payload: dict, correlation_id: str = "") -> Event:
-    """Store the invoked event and start the function's run from it."""
+    """Store the invoked event and start the function's run from it. The payload's `meta` has
+    been checked (executor/decision.py, the /invoke view); its sessions ride along."""
     data = dict(payload.get("data") or {}) if isinstance(payload.get("data"), dict) else {}
     meta: dict[str, Any] = {"fn_id": function.slug}
     if correlation_id:
@@ -44,7 +46,7 @@ def invoke_function(function: Function, payload: dict, correlation_id: str = "")
     event = Event.objects.create(
         internal_id=internal_id, name=INVOKED, event_id=user_id or internal_id, data=data,
         user=payload.get("user") if isinstance(payload.get("user"), dict) else {},
-        ts=int(time.time() * 1000), v=str(payload.get("v") or ""),
+        ts=int(time.time() * 1000), v=str(payload.get("v") or ""), meta=resolve_meta(payload.get("meta")),
     )
     create_runs([RunRequest(function, event, [event.as_payload()], event.event_id)])
     return event

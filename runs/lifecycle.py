@@ -248,12 +248,13 @@ def _update_run_flags(run: Run, decision: Decision) -> None:
 
 
 def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
-    finish_run(call.run, finish.status, finish.output, now)
+    finish_run(call.run, finish.status, finish.output, now, finish.reason)
     return Applied()
 
 
-def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) -> bool:
-    """Move a run to a terminal status and drop its pending calls. False if it had already ended."""
+def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, reason: str = "") -> bool:
+    """Move a run to a terminal status and drop its pending calls. False if it had already ended.
+    `reason`: why its last call failed, for the failure event (runs/decision_commands.py FinishRun)."""
     now = now or timezone.now()
     # Lock order: a worker applying a decision holds its pending call's row, then updates the
     # run; take the run's pending calls first here too, so a cancel and a worker never deadlock.
@@ -268,15 +269,15 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
     activity.run_ended(run)
-    emit_run_ended(run)
+    emit_run_ended(run, reason)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: gates.release_run_slots(run))
     return True
 
 
-def emit_run_ended(run: Run) -> None:
+def emit_run_ended(run: Run, reason: str = "") -> None:
     """function.finished/failed/cancelled, in the transaction that ended the run."""
-    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output))
+    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output, reason))
 
 
 def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], calls_without_progress: int, now: datetime) -> Applied:

@@ -85,7 +85,8 @@ class SdkApp:
             self._wildcard(), self._expression(), self._slow_step(), self._always_fails(), self._waits(),
             self._sleeps(), self._invokee(), self._invoker(), self._cancellable(), self._parallel_groups(),
             self._parallel_five(), self._cron(), self._times_out(), self._parallel_mixed(),
-            self._repeated_steps(), self._failing_step(), self._race_groups(), self._odd_values(), *flow_functions(self),
+            self._repeated_steps(), self._failing_step(), self._race_groups(), self._odd_values(), self._call_ids(),
+            *flow_functions(self),
             *expression_functions(self.client),
         ]
 
@@ -330,6 +331,19 @@ class SdkApp:
             return memo
 
         return odd_values
+
+    def _call_ids(self) -> inngest.Function:
+        """Records the request and job ids of every call: a step, then a discovery that fails once."""
+        @self.client.create_function(fn_id="call-ids", trigger=inngest.TriggerEvent(event="test/call-ids"), retries=1)
+        def call_ids(ctx: inngest.ContextSync) -> str:
+            with self.lock:
+                self.seen[f"call-ids:{ctx.run_id}"].append((ctx.attempt, ctx.request_id, ctx.job_id))
+            ctx.step.run("one", lambda: 1)
+            if ctx.attempt == 0:
+                raise ValueError("once more")
+            return "done"
+
+        return call_ids
 
     def _slow_step(self) -> inngest.Function:
         cancel = inngest.Cancel(event="test/stop-slow", if_exp="event.data.tag == async.data.tag")

@@ -17,6 +17,7 @@ from events.api.envelope import v1_error, v1_response
 from events.api.serializers import event_json
 from events.group_commit import CommitTimeout
 from events.keys import is_accepted
+from events.meta import EventMetaError
 from events.models import Event
 from runs.api.serializers import run_json
 from runs.intake import EventError, ingest
@@ -65,8 +66,11 @@ class InvokeView(APIView):
             return Response({"status": 400, "error": f"Unable to parse body as JSON: {exc}"}, status=400)
         if not isinstance(body, dict):
             return Response({"status": 400, "error": "The body must be a JSON object"}, status=400)
-        with transaction.atomic():
-            event = invoke_function(function, body)
+        try:
+            with transaction.atomic():
+                event = invoke_function(function, body)
+        except EventMetaError as exc:
+            return Response({"status": 400, "error": str(exc)}, status=400)
         return Response({"id": event.internal_id, "status": 200})
 
 

@@ -122,6 +122,9 @@ def test_failed_run_emits_function_failed_and_its_on_failure_handler_runs(stack)
     assert handled["function_id"] == f"{app.app_id}-always-fails"
     assert handled["event"]["data"] == {"tag": tag}
     assert handled["error"]["name"] == "ValueError" and handled["error"]["message"] == f"boom {tag}"
+    # As Inngest shapes it: the call's failure as its driver words it, beside the SDK's error.
+    assert handled["error"]["error"] == "invalid status code: 500"
+    assert handled["error"]["stack"].startswith("Traceback (most recent call last):")
     events = requests.get(f"{server.base_url}/v1/events", params={"name": "inngest/function.finished"}, timeout=5).json()["data"]
     finished = [e for e in events if e["data"]["run_id"] == run["run_id"]]
     assert finished and finished[0]["data"]["_inngest"] == {"status": "Failed"}
@@ -135,3 +138,16 @@ def test_completed_run_emits_function_finished_with_its_result(stack) -> None:
     assert finished["data"]["result"] == "test/wild.finished"
     assert finished["data"]["_inngest"] == {"status": "Completed"}
     assert finished["data"]["function_id"] == f"{app.app_id}-wildcard"
+
+
+def test_every_call_carries_a_request_id_and_a_job_id_kept_across_retries(stack) -> None:
+    server, app = stack
+    run = server.run_once({"name": "test/call-ids", "data": {}})
+    assert run["status"] == "Completed" and run["output"] == "done"
+    # The step's call, the discovery after it (fails: 500), that discovery's retry.
+    (first, failed, retried) = app.seen[f"call-ids:{run['run_id']}"]
+    assert [attempt for attempt, _, _ in (first, failed, retried)] == [0, 0, 1]
+    request_ids = {request_id for _, request_id, _ in (first, failed, retried)}
+    assert len(request_ids) == 3 and all(request_ids)  # one per call
+    assert failed[2] == retried[2] != first[2]  # a retry is the same job; the next discovery another
+    assert all(job_id and run["run_id"] in job_id for _, _, job_id in (first, failed, retried))

@@ -118,9 +118,13 @@ CASES = [
     ("500 retries with backoff while attempts remain", FIRST, sdk(500, {"name": "E", "message": "m"}),
      [ScheduleCall("step", 1, NOW + timedelta(seconds=30))]),
     ("500 on the last attempt fails the run with the error body", LAST, sdk(500, {"name": "E", "message": "m"}),
-     [FinishRun("failed", {"name": "E", "message": "m"})]),
+     [FinishRun("failed", {"name": "E", "message": "m"}, "invalid status code: 500")]),
     ("500 with X-Inngest-No-Retry fails at once", FIRST, sdk(500, {"code": "non_retriable_error"}, is_no_retry=True),
-     [FinishRun("failed", {"code": "non_retriable_error"})]),
+     [FinishRun("failed", {"code": "non_retriable_error"}, "NonRetriableError")]),
+    ("a proxy's 502 on the last attempt fails the run, saying what came back", LAST,
+     SdkResponse(status=502, body="Bad Gateway", has_sdk_header=False),
+     [FinishRun("failed", {"name": "Error", "message": "Your server returned HTTP 502 before the SDK responded."},
+                "invalid status code: 502")]),
     ("500 honours Retry-After in seconds", FIRST, sdk(500, {"name": "E"}, retry_after="3"),
      [ScheduleCall("step", 1, NOW + timedelta(seconds=3))]),
     ("Retry-After below one second is raised to one second", FIRST, sdk(500, {"name": "E"}, retry_after="0"),
@@ -135,7 +139,7 @@ CASES = [
     ("no HTTP answer at all is a retriable error", FIRST, SdkResponse(status=None, transport_error="refused"),
      [ScheduleCall("step", 1, NOW + timedelta(seconds=30))]),
     ("no HTTP answer on the last attempt fails the run", LAST, SdkResponse(status=None, transport_error="refused"),
-     [FinishRun("failed", {"name": "Error", "message": "Unable to reach SDK URL: refused"})]),
+     [FinishRun("failed", {"name": "Error", "message": "Unable to reach SDK URL: refused"}, "refused")]),
 ]
 
 

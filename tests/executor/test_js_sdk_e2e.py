@@ -1,7 +1,9 @@
 """The official JavaScript SDK (`inngest` on npm, v4 and v3) on Express against both modes:
-steps, retries, sleep, wait for event, invoke, Promise.all, onFailure, cancellation, sendEvent."""
+steps, retries, sleep, wait for event, invoke, Promise.all, onFailure, cancellation, sendEvent,
+request and job ids, event sessions, and the GraphQL trace its own test harness reads."""
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Iterator
 
@@ -33,7 +35,7 @@ def js(request: pytest.FixtureRequest, stack) -> tuple:
         app = JsApp(request.param, server.base_url, f"js-{request.param}-{mode}")
         app.sync()
         wait_for(lambda: server.query("SELECT count(*) FROM functions_function f JOIN functions_app a ON a.id = f.app_id "
-                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 11, what="the JS app's functions")
+                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 14, what="the JS app's functions")
         _apps[key] = app
     return server, _apps[key]
 
@@ -101,7 +103,11 @@ def test_on_failure_gets_the_error_and_the_original_event(js) -> None:
     run = server.run_once({"name": app.event("failing"), "data": {"tag": tag}})
     assert run["status"] == "Failed"
     handled = wait_for(lambda: app.seen().get(f"on-failure:{run['run_id']}"), what="the onFailure handler")
-    assert handled == {"message": f"boom {tag}", "original": {"tag": tag}}
+    assert handled["message"] == f"boom {tag}" and handled["original"] == {"tag": tag}
+    # The failure event's error as Inngest shapes it: the driver's reason beside the SDK's error.
+    # On its last attempt v4 answers 400 with X-Inngest-No-Retry, which Inngest words so; v3, a plain 500.
+    assert handled["error"]["error"] == ("NonRetriableError" if app.major == "v4" else "invalid status code: 500")
+    assert handled["error"]["name"] == "Error" and handled["error"]["message"] == f"boom {tag}"
 
 
 def test_a_cancel_event_cancels_a_sleeping_run(js) -> None:
@@ -123,3 +129,66 @@ def test_send_event_from_a_step_starts_other_runs(js) -> None:
     assert server.wait_for_end(followup["run_id"])["output"]["result"]["one"] == 100
     assert requests.get(f"{server.base_url}/v1/events/{sent_id}", headers=server.headers, timeout=5).json()["data"]["name"] \
         == app.event("three-steps")
+
+
+def test_every_call_carries_a_request_id_and_a_job_id_kept_across_retries(js) -> None:
+    server, app = js
+    run = server.run_once({"name": app.event("call-ids"), "data": {}})
+    assert run["status"] == "Completed" and run["output"] == "done"
+    calls = app.seen()[f"call-ids:{run['run_id']}"]
+    if app.major == "v3":  # v3 does not read the headers: its ctx has neither id
+        assert all(request_id is None and job_id is None for _, request_id, job_id in calls)
+        return
+    (first, failed, retried) = calls  # the step's call, the discovery after it (500), its retry
+    assert [attempt for attempt, _, _ in calls] == [0, 0, 1]
+    assert len({request_id for _, request_id, _ in calls}) == 3 and all(request_id for _, request_id, _ in calls)
+    assert failed[2] == retried[2] != first[2] and all(job_id for _, _, job_id in calls)
+
+
+def test_an_events_sessions_reach_its_run_and_the_runs_it_starts(js) -> None:
+    server, app = js
+    if app.major == "v3":
+        pytest.skip("sessions are a v4 feature: v3 neither sends nor reads them")
+    tag = uuid.uuid4().hex[:8]
+    meta = {"sessions": {"org": "acme", "n": 42}}
+    run = server.run_once({"name": app.event("sessions"), "data": {"tag": tag}, "meta": meta})
+    assert run["status"] == "Completed" and run["output"] == "invoke"
+    for via in ("parent", "send", "invoke"):
+        assert wait_for(lambda: app.seen().get(f"sessions:{tag}:{via}"), what=f"the {via} run") == {"org": "acme", "n": "42"}
+
+
+RUN_TRACE = "query ($runId: String!) { run(runID: $runId) { status trace(preview: true) { status outputID } } }"
+TRACE_OUTPUT = "query ($traceID: String!) { runTraceSpanOutputByID(outputID: $traceID) { data error { message name } } }"
+STEPS = "query ($runId: String!) { run(runID: $runId) { trace(preview: true) { childrenSpans { name stepID spanID stepOp } } } }"
+EVENT_V2 = "query Event($id: ULID!) { eventV2(id: $id) { idempotencyKey name raw } }"
+
+
+def gql(server, query: str, **variables: str) -> dict:
+    answer = requests.post(f"{server.base_url}/v0/gql", json={"query": query, "variables": variables}, timeout=10)
+    assert answer.status_code == 200 and "errors" not in answer.json(), answer.text
+    return answer.json()["data"]
+
+
+def test_the_sdk_harness_reads_results_and_steps_through_the_trace(js) -> None:
+    server, app = js
+    (internal_id,) = server.send({"name": app.event("three-steps"), "data": {"start": 2}})
+    (run,) = server.wait_for_runs(internal_id)
+    server.wait_for_end(run["run_id"])
+    root = gql(server, RUN_TRACE, runId=run["run_id"])["run"]["trace"]
+    assert root["status"] == "COMPLETED"
+    output = gql(server, TRACE_OUTPUT, traceID=root["outputID"])["runTraceSpanOutputByID"]
+    assert json.loads(output["data"])["result"] == {"one": 3, "two": 30} and output["error"] is None
+    spans = gql(server, STEPS, runId=run["run_id"])["run"]["trace"]["childrenSpans"]
+    assert [(s["name"], s["stepOp"]) for s in spans] == [("one", "RUN"), ("two", "RUN"), ("three", "RUN")]
+    assert all(s["stepID"] and s["spanID"] for s in spans)
+    event = gql(server, EVENT_V2, id=internal_id)["eventV2"]
+    assert event["name"] == app.event("three-steps") and json.loads(event["raw"])["data"] == {"start": 2}
+
+
+def test_a_failed_runs_trace_holds_its_error(js) -> None:
+    server, app = js
+    run = server.run_once({"name": app.event("failing"), "data": {"tag": "trace"}})
+    root = gql(server, RUN_TRACE, runId=run["run_id"])["run"]["trace"]
+    assert root["status"] == "FAILED"
+    output = gql(server, TRACE_OUTPUT, traceID=root["outputID"])["runTraceSpanOutputByID"]
+    assert output == {"data": None, "error": {"message": "boom trace", "name": "Error"}}

@@ -76,7 +76,9 @@ const failing = fn(
   {
     id: "failing", retries: 0,
     onFailure: async ({ event, error }) => {
-      seen[`on-failure:${event.data.run_id}`] = { message: error.message, original: event.data.event.data };
+      seen[`on-failure:${event.data.run_id}`] = {
+        message: error.message, original: event.data.event.data, error: event.data.error,
+      };
       return "handled";
     },
   },
@@ -111,11 +113,35 @@ const slowSteps = fn({ id: "slow-steps" }, { event: ev("slow-steps") }, async ({
   return done;
 });
 
+// ctx.requestId and ctx.jobId (v4) of every call: a step, then a discovery that fails once (one
+// call per step, so the calls can be counted; with checkpointing the step would ride the first call).
+const callIds = fn({ id: "call-ids", retries: 1, checkpointing: false }, { event: ev("call-ids") }, async ({ step, runId, attempt, requestId, jobId }) => {
+  (seen[`call-ids:${runId}`] ||= []).push([attempt, requestId ?? null, jobId ?? null]);
+  await step.run("one", () => 1);
+  if (attempt === 0) throw new Error("once more");
+  return "done";
+});
+
+// ctx.sessions (v4): the run's sessions, and those of the runs it starts by sendEvent and invoke.
+const sessionsChild = fn({ id: "sessions-child" }, { event: ev("sessions-child") }, async ({ event, sessions }) => {
+  seen[`sessions:${event.data.tag}:${event.data.via}`] = sessions ?? null;
+  return event.data.via;
+});
+
+const sessionsParent = fn({ id: "sessions-parent" }, { event: ev("sessions") }, async ({ event, step, sessions }) => {
+  seen[`sessions:${event.data.tag}:parent`] = sessions ?? null;
+  await step.sendEvent("send-child", { name: ev("sessions-child"), data: { tag: event.data.tag, via: "send" } });
+  return step.invoke("invoke-child", { function: sessionsChild, data: { tag: event.data.tag, via: "invoke" } });
+});
+
 const app = express();
 app.use(express.json({ limit: "10mb" }));
 app.use("/api/inngest", serve({
   client: inngest,
-  functions: [threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender, slowSteps],
+  functions: [
+    threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender, slowSteps,
+    callIds, sessionsChild, sessionsParent,
+  ],
 }));
 app.get("/seen", (_req, res) => res.json(seen));
 app.listen(Number(port), "127.0.0.1", () => console.log(`js ${major} app on ${port}`));
