@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import celery_floor  # noqa: E402
+from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
 from bench.core import (  # noqa: E402
     REDIS_URL, Running, bench_ingest, bench_latency, bench_stack, pair, print_summary, query,
 )
@@ -52,6 +53,7 @@ def main() -> None:
     args = parse_args()
     rows: dict[str, dict[str, float]] = {}
     figures: dict[str, str] = {}
+    args.sql_dir = enable_sql_counting()
     with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
         rows["ours"], ours_figures = measure_ours(running, args)
         rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args)
@@ -92,14 +94,18 @@ def measure_ours(running: Running, args: argparse.Namespace) -> tuple[dict[str, 
     store = redis.Redis.from_url(REDIS_URL)
     bench_latency(running.base_url, running.db, store, argparse.Namespace(latency_samples=10))  # warm up
     latency = bench_latency(running.base_url, running.db, store, args, raw=True)
+    meter = stack_meter(running, args.sql_dir, REDIS_URL)
+    before = meter.snapshot()
     with profiled(running.stack.workers[0].pid, enabled=args.profile):
         per_second = run_load(running, args.load_runs)
+    time.sleep(0.5)  # the last run's end is committed; its events' trigger look-ups too
+    costs = meter.figures(before, meter.snapshot(), args.load_runs, " (under load)")
     row = {"p50": statistics.median(latency["end_to_end"]), "p95": p95(latency["end_to_end"]), "per_second": per_second}
     figures = {
         "event → first SDK call p50 / p95 (ms)": pair(latency["first_call"]),
         "overhead per step, (run − app time) / 3, p50 / p95 (ms)": pair([o * 4 / 3 for o in latency["overhead_per_call"]]),
     }
-    return row, figures
+    return row, figures | costs
 
 
 def run_load(running: Running, runs: int) -> float:
