@@ -95,11 +95,12 @@ def measure_ours(running: Running, args: argparse.Namespace) -> tuple[dict[str, 
     bench_latency(running.base_url, running.db, store, argparse.Namespace(latency_samples=10))  # warm up
     latency = bench_latency(running.base_url, running.db, store, args, raw=True)
     meter = stack_meter(running, args.sql_dir, REDIS_URL)
+    idle = meter.idle()
     before = meter.snapshot()
     with profiled(running.stack.workers[0].pid, enabled=args.profile):
         per_second = run_load(running, args.load_runs)
     time.sleep(0.5)  # the last run's end is committed; its events' trigger look-ups too
-    costs = meter.figures(before, meter.snapshot(), args.load_runs, " (under load)")
+    costs = meter.figures(before, meter.snapshot(), args.load_runs, idle)
     row = {"p50": statistics.median(latency["end_to_end"]), "p95": p95(latency["end_to_end"]), "per_second": per_second}
     figures = {
         "event → first SDK call p50 / p95 (ms)": pair(latency["first_call"]),

@@ -1,9 +1,11 @@
 """What one workflow costs each process of the stack: CPU, SQL statements, Redis commands.
 
 Wall-clock figures move with whatever else the machine runs; these do not (much): CPU seconds
-from /proc of each process group, SQL statements and transactions counted inside the server's
-own processes (bench/sql_counter), Redis commands from INFO commandstats. A snapshot before
-and after a load, divided by its runs.
+from /proc of each process group, SQL messages and transactions counted inside the server's
+own processes (bench/sql_counter; a message of several statements, runs/sql_batch.py, is one
+round trip and counts once), Redis commands from INFO commandstats. A snapshot before and
+after a load, less what the same time costs with no load (beat, timers, idle polling),
+divided by its runs.
 
 PostgreSQL's CPU is that of the backends serving the bench's database that live through the
 whole load (the server keeps its connections: CONN_MAX_AGE); Redis's is the server process's,
@@ -52,29 +54,67 @@ class CostMeter:
         with self.db.cursor() as cursor:
             cursor.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()", [self.database])
             backends = [pid for (pid,) in cursor.fetchall()]
-        cpu = {name: sum(_cpu_seconds(pid) for root in roots for pid in _tree(root)) for name, roots in self.groups.items()}
+        cpu: dict[str, float] = {}
+        sql: dict[str, tuple[int, int]] = {}
+        counts = _sql_counts(self.sql_dir)
+        for name, roots in self.groups.items():
+            for pid in (pid for root in roots for pid in _tree(root)):
+                group = _role(pid) or name
+                cpu[group] = cpu.get(group, 0.0) + _cpu_seconds(pid)
+                statements, transactions = sql.get(group, (0, 0))
+                mine = counts.get(str(pid), (0, 0))
+                sql[group] = (statements + mine[0], transactions + mine[1])
         cpu["PostgreSQL backends"] = sum(_cpu_seconds(pid) for pid in backends)
         cpu["Redis"] = _cpu_seconds(int(self.redis.info("server")["process_id"]))
         calls = sum(stats["calls"] for key, stats in self.redis.info("commandstats").items() if key != "cmdstat_info")
-        return Snapshot(cpu, _sql_counts(self.sql_dir), calls, time.time())
+        return Snapshot(cpu, sql, calls, time.time())
 
-    def figures(self, before: Snapshot, after: Snapshot, runs: int, label: str = "") -> dict[str, str]:
-        """Per workflow: CPU ms of each group, SQL statements and transactions, Redis commands."""
+    def idle(self, seconds: float = 4.0) -> tuple[Snapshot, Snapshot]:
+        """Two snapshots `seconds` apart with no load: what beat, the timer worker and idle
+        workers polling the broker cost per second, to take out of the load's figures."""
+        before = self.snapshot()
+        time.sleep(seconds)
+        return before, self.snapshot()
+
+    def figures(self, before: Snapshot, after: Snapshot, runs: int, idle: tuple[Snapshot, Snapshot]) -> dict[str, str]:
+        """Per workflow, less what the same time costs idle: CPU ms of each group of processes,
+        SQL messages and transactions of the call workers and gunicorn, Redis commands."""
+        scale = (after.at - before.at) / (idle[1].at - idle[0].at)
+
+        def net(load: float, idle_value: float) -> float:
+            return max(0.0, load - idle_value * scale) / runs
+
         figures = {}
         for name in after.cpu:
-            spent = after.cpu[name] - before.cpu.get(name, 0.0)
-            figures[f"CPU ms per workflow{label}: {name}"] = f"{spent / runs * 1000:.2f}"
-        total = sum(after.cpu.values()) - sum(before.cpu.values())
-        figures[f"CPU ms per workflow{label}: all of the above"] = f"{total / runs * 1000:.2f}"
-        statements = sum(s for s, _ in after.sql.values()) - sum(s for s, _ in before.sql.values())
-        transactions = sum(t for _, t in after.sql.values()) - sum(t for _, t in before.sql.values())
+            spent = net(after.cpu[name] - before.cpu.get(name, 0.0), idle[1].cpu.get(name, 0.0) - idle[0].cpu.get(name, 0.0))
+            figures[f"CPU ms per workflow: {name}"] = f"{spent * 1000:.2f}"
+        total = net(sum(after.cpu.values()) - sum(before.cpu.values()), sum(idle[1].cpu.values()) - sum(idle[0].cpu.values()))
+        figures["CPU ms per workflow: all of the above"] = f"{total * 1000:.2f}"
         if self.sql_dir is not None:
-            figures[f"SQL statements per workflow{label} (server processes)"] = f"{statements / runs:.2f}"
-            figures[f"SQL transactions per workflow{label} (BEGIN … COMMIT)"] = f"{transactions / runs:.2f}"
-            figures[f"PostgreSQL round trips per workflow{label} (statements + 2 per transaction)"] = \
-                f"{(statements + 2 * transactions) / runs:.2f}"
-        figures[f"Redis commands per workflow{label}"] = f"{(after.redis_calls - before.redis_calls) / runs:.2f}"
+            for name in after.sql:
+                statements, transactions = (net(after.sql[name][i] - before.sql.get(name, (0, 0))[i],
+                                                idle[1].sql.get(name, (0, 0))[i] - idle[0].sql.get(name, (0, 0))[i]) for i in (0, 1))
+                if statements:
+                    figures[f"SQL per workflow, {name}: messages / transactions / round trips"] = \
+                        f"{statements:.2f} / {transactions:.2f} / {statements + 2 * transactions:.2f}"
+        redis_calls = net(after.redis_calls - before.redis_calls, idle[1].redis_calls - idle[0].redis_calls)
+        figures["Redis commands per workflow"] = f"{redis_calls:.2f}"
         return figures
+
+
+def _role(pid: int) -> str | None:
+    """The part of `manage.py start` a process plays, from its command line."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    if b"inngest_project.wsgi" in argv:
+        return "server: gunicorn (/e/, API)"
+    if b"beat" in argv:
+        return "server: celery beat"
+    if b"inngest-timers" in argv:
+        return "server: timer worker"
+    return None
 
 
 def _tree(root: int) -> list[int]:
@@ -113,7 +153,7 @@ def _sql_counts(directory: Path | None) -> dict[str, tuple[int, int]]:
 def stack_meter(running: Any, sql_dir: Path | None, redis_url: str) -> CostMeter:
     """A meter over a bench_stack (bench/core.py): its server, its celery workers, the SDK app."""
     groups = {
-        "server (manage.py start: gunicorn, beat, timer worker)": [running.stack.server.pid],
+        "server: manage.py start": [running.stack.server.pid],
         "celery call workers (main + pool)": [worker.pid for worker in running.stack.workers],
         "SDK app (gunicorn)": [running.app_pid],
     }

@@ -36,10 +36,11 @@ def main() -> None:
         with bench_stack(DATABASE, workers, args.concurrency, args.app_workers) as running:
             run_load(running, 100)  # warm: connections open, code paths loaded
             meter = stack_meter(running, sql_dir, REDIS_URL)
+            idle = meter.idle()
             before = meter.snapshot()
             per_second = run_load(running, runs)
             time.sleep(0.5)
-            costs = meter.figures(before, meter.snapshot(), runs)
+            costs = meter.figures(before, meter.snapshot(), runs, idle)
         figures[f"{workers} worker(s) x {args.concurrency}: 3-step workflows/s"] = f"{per_second:.1f}"
         for name in ("celery call workers (main + pool)", "all of the above"):
             figures[f"{workers} worker(s): CPU ms per workflow, {name}"] = costs[f"CPU ms per workflow: {name}"]
