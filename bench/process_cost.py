@@ -39,7 +39,7 @@ def enable_sql_counting() -> Path:
 class Snapshot:
     cpu: dict[str, float]  # process group → CPU seconds
     sql: dict[str, tuple[int, int]]  # pid → (statements, transactions)
-    redis_calls: int
+    redis_calls: dict[str, int]  # command → calls
     at: float
 
 
@@ -66,7 +66,8 @@ class CostMeter:
                 sql[group] = (statements + mine[0], transactions + mine[1])
         cpu["PostgreSQL backends"] = sum(_cpu_seconds(pid) for pid in backends)
         cpu["Redis"] = _cpu_seconds(int(self.redis.info("server")["process_id"]))
-        calls = sum(stats["calls"] for key, stats in self.redis.info("commandstats").items() if key != "cmdstat_info")
+        calls = {key.removeprefix("cmdstat_"): stats["calls"] for key, stats in self.redis.info("commandstats").items()
+                 if key != "cmdstat_info"}
         return Snapshot(cpu, sql, calls, time.time())
 
     def idle(self, seconds: float = 4.0) -> tuple[Snapshot, Snapshot]:
@@ -97,8 +98,12 @@ class CostMeter:
                 if statements:
                     figures[f"SQL per workflow, {name}: messages / transactions / round trips"] = \
                         f"{statements:.2f} / {transactions:.2f} / {statements + 2 * transactions:.2f}"
-        redis_calls = net(after.redis_calls - before.redis_calls, idle[1].redis_calls - idle[0].redis_calls)
-        figures["Redis commands per workflow"] = f"{redis_calls:.2f}"
+        by_command = {
+            command: net(calls - before.redis_calls.get(command, 0), idle[1].redis_calls.get(command, 0) - idle[0].redis_calls.get(command, 0))
+            for command, calls in after.redis_calls.items()
+        }
+        top = ", ".join(f"{command} {calls:.1f}" for command, calls in sorted(by_command.items(), key=lambda item: -item[1])[:6] if calls >= 0.05)
+        figures["Redis commands per workflow"] = f"{sum(by_command.values()):.2f} ({top})"
         return figures
 
 
