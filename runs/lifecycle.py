@@ -17,12 +17,12 @@ from events.ingest import store_events
 from events.system import run_ended_events
 from executor import dispatch, flow_control, metrics
 from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
-from runs import recording
+from runs import ending, recording
 from runs.creation import timeout_wait
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
-from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind
 
 
 # --- claiming a call -------------------------------------------------------------------------
@@ -212,19 +212,15 @@ def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
 def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) -> bool:
     """Move a run to a terminal status and drop its pending calls. False if it had already ended."""
     now = now or timezone.now()
-    # Lock order: a worker applying a decision holds its pending call's row, then updates the
-    # run; take the run's pending calls first here too, so a cancel and a worker never deadlock.
-    list(PendingCall.objects.select_for_update().filter(run_id=run.id).order_by("id").values_list("id", flat=True))
-    changed = Run.objects.filter(id=run.id, status__in=sources_of(status)).update(
-        status=status, output=output, ended_at=now
-    )
-    if not changed:
+    events = run_ended_events(run.id, run.function.slug, run.events or [], status, output)
+    ended = ending.end_run(run.id, status, output, now, [event.name for event in events])
+    if ended is None:
         return False  # already ended by someone else, who removed its pending calls
-    PendingCall.objects.filter(run_id=run.id).delete()
-    Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
-    emit_run_ended(run)
+    # An invoked run's end resumes its caller through the correlation id, whatever the names.
+    is_awaited = ended.is_awaited or any(event.data.get("correlation_id") for event in events)
+    store_events(events, may_trigger=ended.is_triggering, may_resume=is_awaited)
     if flow_control.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: flow_control.release_run_slots(run))
     return True
