@@ -61,7 +61,7 @@ class Running:
 
 
 @contextmanager
-def bench_stack(database: str, workers: int, concurrency: int, app_workers: int) -> Iterator[Running]:
+def bench_stack(database: str, workers: int, concurrency: int, app_workers: int, pool: str = "prefork") -> Iterator[Running]:
     """A fresh database and Redis db, the production stack and the synced SDK app; all removed after."""
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
     database_url = recreate_database(database)
@@ -69,7 +69,7 @@ def bench_stack(database: str, workers: int, concurrency: int, app_workers: int)
     db = psycopg2.connect(database_url)
     db.autocommit = True
     stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: query(db, sql, params),
-                            worker_concurrency=concurrency, workers=workers)
+                            worker_concurrency=concurrency, workers=workers, worker_pool=pool)
     app_process = None
     try:
         app_process, app_url = start_sdk_app(stack.base_url, app_workers)

@@ -54,7 +54,7 @@ def main() -> None:
     rows: dict[str, dict[str, float]] = {}
     figures: dict[str, str] = {}
     args.sql_dir = enable_sql_counting()
-    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
+    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers, args.pool) as running:
         rows["ours"], ours_figures = measure_ours(running, args)
         rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args)
         rows["celery floor (4 chained tasks)"] = measure_celery_chain(args)
@@ -66,7 +66,7 @@ def main() -> None:
         if args.memory_steps:
             figures |= measure_worker_memory(running, args)
     print_table(rows)
-    print_summary(f"targets ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency}, "
+    print_summary(f"targets ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency} ({args.pool}), "
                   f"SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)", figures)
 
 
@@ -76,6 +76,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="celery worker processes of our server")
     parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker (and of the floor's)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="celery pool of the call workers")
     parser.add_argument("--memory-steps", type=int, default=None, help="steps for the worker memory figure (0: skip)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the first worker with py-spy during the load and print where its time goes")

@@ -28,12 +28,13 @@ def main() -> None:
     parser.add_argument("--counts", default="1,2,4", help="worker process counts to measure")
     parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="celery pool of the call workers")
     args = parser.parse_args()
     runs = 300 if args.quick else 2000
     sql_dir = enable_sql_counting()
     figures: dict[str, str] = {}
     for workers in [int(count) for count in args.counts.split(",")]:
-        with bench_stack(DATABASE, workers, args.concurrency, args.app_workers) as running:
+        with bench_stack(DATABASE, workers, args.concurrency, args.app_workers, args.pool) as running:
             run_load(running, 100)  # warm: connections open, code paths loaded
             meter = stack_meter(running, sql_dir, REDIS_URL)
             idle = meter.idle()
@@ -41,7 +42,7 @@ def main() -> None:
             per_second = run_load(running, runs)
             time.sleep(0.5)
             costs = meter.figures(before, meter.snapshot(), runs, idle)
-        figures[f"{workers} worker(s) x {args.concurrency}: 3-step workflows/s"] = f"{per_second:.1f}"
+        figures[f"{workers} worker(s) x {args.concurrency} ({args.pool}): 3-step workflows/s"] = f"{per_second:.1f}"
         for name in ("celery call workers (main + pool)", "all of the above"):
             figures[f"{workers} worker(s): CPU ms per workflow, {name}"] = costs[f"CPU ms per workflow: {name}"]
     print_summary(f"scale ({'quick' if args.quick else 'full'}; {os.cpu_count()} cores)", figures)
