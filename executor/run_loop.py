@@ -26,7 +26,7 @@ from executor.log_context import about_run, set_step
 from executor.responses import CallView, Limits, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle
-from runs.models import PendingCall, Run, Step, StepAttempt
+from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
 
 log = logging.getLogger(__name__)
 NOT_RECORDED = "InngestErrResponseNotRecorded"
@@ -41,8 +41,13 @@ class RunMemo:
     state_bytes: int = 0  # the length of the run's events and step outputs as stored (executor/limits.py)
 
     @classmethod
+    def empty(cls, run: Run) -> "RunMemo":
+        """The memo of a run before its first call: its events, no step."""
+        return cls(state_bytes=len(dump_json(run.events or [])))
+
+    @classmethod
     def load(cls, run: Run) -> "RunMemo":
-        memo = cls(state_bytes=len(dump_json(run.events or [])))
+        memo = cls.empty(run)
         rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
         for step_id, output, size in rows:
             memo.steps[step_id] = output
@@ -95,10 +100,13 @@ def _requeue_if_early(call_id: int) -> None:
 
 def _drive(call: PendingCall, owner: str) -> None:
     run = call.run
+    # A queued run has never been called (its first call is the only one it has, and this
+    # worker holds it): nothing is memoized yet, so there are no steps to load.
+    is_first_call = run.status == RunStatus.QUEUED
     if not lifecycle.is_active(run) or not lifecycle.start_run(run):
         lifecycle.drop_call(call)
         return
-    memo = RunMemo.load(run)
+    memo = RunMemo.empty(run) if is_first_call else RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
     while True:
         applied = _call_once(call, owner, memo)

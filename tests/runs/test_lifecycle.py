@@ -179,3 +179,31 @@ def test_a_discovery_that_missed_a_step_finished_elsewhere_is_made_again() -> No
     applied = lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 1)
     assert applied.next_call is not None and applied.next_call.step_target == "step"
     assert list(PendingCall.objects.values_list("step_target", flat=True)) == ["step"]
+
+
+def finish_started(run: Run) -> list[str]:
+    """Complete the run through apply_decision; the SQL it sent."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    lifecycle.start_run(call.run)
+    with CaptureQueriesContext(connection) as captured:
+        lifecycle.apply_decision(call, "worker-a", Decision(commands=(FinishRun("completed", 7),)), attempt_for(call), 30, 0)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_run_end_nobody_listens_to_stores_its_event_without_trigger_or_wait_look_ups() -> None:
+    run = start_one()
+    sent = finish_started(run)
+    assert list(Event.objects.filter(name="inngest/function.finished").values_list("data", flat=True))[0]["result"] == 7
+    assert not any('"functions_trigger"."event_name" IN' in sql or '"runs_wait"."event_name" IN' in sql for sql in sent)
+    assert Run.objects.get(id=run.id).status == RunStatus.COMPLETED and not PendingCall.objects.exists()
+
+
+def test_a_run_end_with_a_listening_trigger_starts_its_run() -> None:
+    run = start_one()
+    handler = make_function(event="inngest/function.*")
+    finish_started(run)
+    started = Run.objects.get(function=handler)
+    assert started.events[0]["name"] == "inngest/function.finished" and started.events[0]["data"]["run_id"] == run.id
