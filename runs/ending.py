@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection
 
-from events.json_text import dump_json
+from core.json_text import dump_json
 from events.triggers import name_patterns
 from functions.models import Function, Trigger
 from runs.models import PendingCall, Run, Wait, WaitKind, sources_of

@@ -15,8 +15,8 @@ from typing import Any
 
 from django.db import connection
 
-from events.json_text import dump_json
-from executor.commands import RecordStep
+from core.json_text import dump_json
+from runs.decision_commands import RecordStep
 from runs.models import PendingCall, Run, Step, StepAttempt
 from runs.sql_batch import for_update, run_together
 
@@ -91,5 +91,5 @@ def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
 
 
 def _json_or_null(value: Any) -> str | None:
-    """A JSON value as the models store it (events/json_text.py): None is SQL NULL."""
+    """A JSON value as the models store it (core/json_text.py): None is SQL NULL."""
     return None if value is None else dump_json(value)
