@@ -31,7 +31,8 @@ from tests.sdk_app import free_port  # noqa: E402
 from tests.stacks import ProductionStack, recreate_database, stop_process, wait_for, wait_http  # noqa: E402
 
 DATABASE = "inngest_bench"
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")  # a Redis of its own: BENCH_REDIS_URL
+# A Redis of its own: BENCH_REDIS_URL (BENCH_STACK_REDIS_URL, bench/checkpointing.py's name, too).
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("BENCH_STACK_REDIS_URL", "redis://127.0.0.1:6379/13")
 APP_FUNCTIONS = 7  # the functions bench/sdk_app.py registers
 
 

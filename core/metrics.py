@@ -29,6 +29,7 @@ COUNTERS = {
     "inngest_runs_ended": ("Runs that ended, by final status", ("function", "status")),
     "inngest_step_calls": ("Calls made to SDK apps, by the opcode or error they answered with", ("function", "outcome")),
     "inngest_step_retries": ("Calls scheduled again after an error", ("function",)),
+    "inngest_checkpoints": ("Async checkpoints SDKs reported during calls, by outcome (stored, or the HTTP status refusing it)", ("outcome",)),
     "inngest_timer_errors": ("Failures in the timer tick, by its part (one part's or one row's failure skips only that)", ("part",)),
 }
 

@@ -42,7 +42,7 @@ class Clock:
 
 
 def decide(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
-    decision = _decide(call, response, clock)
+    decision = _without_done_steps_reopened(_decide(call, response, clock), call, clock)
     if not makes_progress(decision, call.memoized):
         decision = replace(decision, calls_without_progress=call.calls_without_progress + 1)
     breach = breach_of(decision, call, response)
@@ -51,6 +51,24 @@ def decide(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     if breach.is_retriable:
         return replace(_retry_or_fail(call, response, clock, breach.error), calls_without_progress=decision.calls_without_progress)
     return Decision(commands=(FinishRun(FAILED, breach.error),), opcode="Error", error=breach.error)
+
+
+def _without_done_steps_reopened(decision: Decision, call: CallView, clock: Clock) -> Decision:
+    """A sleep, wait or invoke for a step the run has already done is not opened again: the app
+    is asked again instead, and the call counts as one without progress. Opened again, each
+    wake-up gave the run a fresh call and a fresh count, so an app that answered a finished sleep
+    with the same sleep ran for ever (found by the hostile-app property test)."""
+    done = {c.step_id for c in (*decision.waits, *decision.invokes) if c.step_id in call.memoized}
+    if not done:
+        return decision
+    commands = [c for c in decision.commands if not (isinstance(c, (OpenWait, InvokeFunction)) and c.step_id in done)]
+    parallel = decision.parallel
+    if parallel is not None:  # a group does not wait for a step already done
+        still = replace(parallel, step_ids=tuple(step_id for step_id in parallel.step_ids if step_id not in done))
+        commands = [still if c is parallel else c for c in commands]
+    if not any(isinstance(c, (ScheduleCall, OpenWait, InvokeFunction, FinishRun)) for c in commands):
+        commands.append(_discovery(clock))
+    return replace(decision, commands=tuple(commands))
 
 
 def decide_failure(call: CallView, clock: Clock, error: dict[str, str]) -> Decision:
@@ -120,7 +138,7 @@ def _on_ops(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     if len(ops) > call.limits.max_ops_per_response:
         error = _error("InngestErrFunctionOverflowed", f"The SDK answered with more than {call.limits.max_ops_per_response} ops.")
         return Decision(commands=(FinishRun(FAILED, error),), opcode="Error", error=error)
-    problem = next((problem for op in ops if (problem := _op_problem(op))), "")
+    problem = next((problem for op in ops if (problem := op_problem(op))), "")
     if problem:
         return _retry_or_fail(call, response, clock, _error(INVALID_RESPONSE, f"The SDK answered with an invalid op: {problem}"))
     if not ops:
@@ -130,7 +148,7 @@ def _on_ops(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     return _with_version(_on_many_ops(ops, call, response, clock), response)
 
 
-def _op_problem(op: Op) -> str:
+def op_problem(op: Op) -> str:
     """What makes an op's id or names unusable as a row's key or label, or ""."""
     if len(op.id) > MAX_STEP_ID_LENGTH:
         return f"its id is longer than {MAX_STEP_ID_LENGTH} characters ({op.id[:80]!r}…)"
@@ -154,6 +172,11 @@ def _on_many_ops(ops: list[Op], call: CallView, response: SdkResponse, clock: Cl
             if command not in commands:
                 commands.append(command)
     finish = next((c for c in commands if isinstance(c, FinishRun)), None)
+    if finish is not None and finish.status == COMPLETED:
+        # Checkpointing SDKs end with the steps they ran since their last checkpoint and then
+        # RunComplete: those steps are stored, and the run ends with the output.
+        records = tuple(c for c in commands if isinstance(c, RecordStep))
+        return Decision(commands=(*records, finish), opcode="RunComplete", output=finish.output)
     if finish is not None:
         return Decision(commands=(finish,), opcode="Error", error=finish.output)
     if any(op.op is Opcode.STEP_PLANNED for op in ops):

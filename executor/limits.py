@@ -1,16 +1,18 @@
 """Inngest's limits on a run (protocol.md §4.6): the size of a step's output, the size of the
 run's state, the number of steps, and calls in a row that get nowhere.
 
-Pure: the decision asks whether its commands would take the run past one. Sizes are lengths of
-the JSON text the values are stored as (core/json_text.py).
+Pure but for `configured_limits`: the decision asks whether its commands would take the run past
+one. Sizes are lengths of the JSON text the values are stored as (core/json_text.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Collection
 
+from django.conf import settings
+
 from core.json_text import dump_json
-from executor.responses import CallView, SdkResponse
+from executor.responses import CallView, Limits, SdkResponse
 from runs.decision_commands import Decision
 
 STEP_OUTPUT_TOO_LARGE = "InngestErrStepOutputTooLarge"
@@ -69,3 +71,12 @@ def breach_of(decision: Decision, call: CallView, response: SdkResponse) -> Brea
             return Breach(STATE_OVERFLOWED, f"The run's state (events, step outputs and result) would be "
                                             f"{call.state_bytes + added} bytes, more than the limit of {limits.max_state_bytes}.", False)
     return None
+
+
+def configured_limits() -> Limits:
+    """The limits as the INNGEST_MAX_* settings give them."""
+    return Limits(
+        max_step_output_bytes=settings.INNGEST_MAX_STEP_OUTPUT_BYTES, max_state_bytes=settings.INNGEST_MAX_STATE_BYTES,
+        max_steps=settings.INNGEST_MAX_STEPS_PER_RUN, max_ops_per_response=settings.INNGEST_MAX_OPS_PER_RESPONSE,
+        max_calls_without_progress=settings.INNGEST_MAX_CALLS_WITHOUT_PROGRESS,
+    )

@@ -19,11 +19,14 @@ from django.utils import timezone
 
 from core import metrics
 from core.json_text import dump_json
+from executor import checkpoints
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
-from executor.responses import CallView, Limits, SdkResponse
-from executor.transport import CallRequest, call_function
+from executor.limits import configured_limits
+from executor.responses import CallView, SdkResponse
+from executor.transport import CallRequest, EndpointCall, call_function
+from functions.endpoints import is_endpoint
 from runs import lifecycle, pending_calls
 from runs.decision_commands import Decision
 from runs.flow_control import gates
@@ -124,8 +127,11 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     set_step(call.step_target)
     lease_keeper.start_call(call.id)
     started_at = timezone.now()
-    response = call_function(_build_request(call, memo))
+    request = _build_request(call, memo)
+    response = call_function(request)
     ended_at = timezone.now()
+    if request.queue_item_id:
+        _take_in_checkpoints(call, memo)
     view = _view(call, memo)
     clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
     decision = _decide(view, response, clock)
@@ -147,18 +153,26 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     return applied
 
 
+def _take_in_checkpoints(call: PendingCall, memo: RunMemo) -> None:
+    """Steps the SDK reported to /v1/checkpoint during the call are stored but not in the memo:
+    the decision must see them (limits, progress) and the next call must send them back. The
+    endpoint also reset the call's attempts (executor/checkpoints.py)."""
+    if Step.objects.filter(run_id=call.run_id).count() == len(memo.stack):
+        return
+    memo.reload(call.run)
+    row = PendingCall.objects.filter(id=call.id).values_list("attempt", "calls_without_progress").first()
+    if row is not None:
+        call.attempt, call.calls_without_progress = row
+
+
 def _view(call: PendingCall, memo: RunMemo) -> CallView:
     run = call.run
     return CallView(
         call.step_target, call.attempt, run.function.max_attempts, run.is_immediate_execution_disabled,
         steps_recorded=len(memo.stack), memoized=memo.steps.keys(), state_bytes=memo.state_bytes,
-        calls_without_progress=call.calls_without_progress,
-        limits=Limits(
-            max_step_output_bytes=settings.INNGEST_MAX_STEP_OUTPUT_BYTES, max_state_bytes=settings.INNGEST_MAX_STATE_BYTES,
-            max_steps=settings.INNGEST_MAX_STEPS_PER_RUN, max_ops_per_response=settings.INNGEST_MAX_OPS_PER_RESPONSE,
-            max_calls_without_progress=settings.INNGEST_MAX_CALLS_WITHOUT_PROGRESS,
-        ),
+        calls_without_progress=call.calls_without_progress, limits=configured_limits(),
     )
+
 
 
 def _decide(view: CallView, response: SdkResponse, clock: Clock) -> Decision:
@@ -218,6 +232,7 @@ def _count_call(function: str, call: PendingCall, decision: Decision, response: 
 def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
     run, function = call.run, call.run.function
     events = run.events or []
+    endpoint = _endpoint_call(run)
     return CallRequest(
         url=function.url,
         run_id=run.id,
@@ -231,6 +246,23 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         stack=memo.stack,
         request_version=run.request_version,
         disable_immediate_execution=run.is_immediate_execution_disabled,
+        queue_item_id=str(call.id) if checkpoints.is_offered(call.step_target, run.is_immediate_execution_disabled) and not endpoint else "",
+        generation=call.generation,
+        endpoint=endpoint,
+    )
+
+
+def _endpoint_call(run: Run) -> EndpointCall | None:
+    """A Durable Endpoint's run is called at its own request's route (functions/endpoints.py)."""
+    if not is_endpoint(run.function):
+        return None
+    data = ((run.events or [{}])[0] or {}).get("data") or {}
+    query, body = str(data.get("query_params") or ""), data.get("body")
+    return EndpointCall(
+        method=str(data.get("method") or "POST"),
+        url=f"{data.get('domain', '')}{data.get('path', '')}" + (f"?{query}" if query else ""),
+        body=body.encode() if isinstance(body, str) else b"",
+        content_type=str(data.get("content_type") or "application/json"),
     )
 
 

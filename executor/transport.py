@@ -25,6 +25,17 @@ REDIRECTS = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redi
 
 
 @dataclass(frozen=True)
+class EndpointCall:
+    """How to call a Durable Endpoint's run (executor/endpoints.py): its own request again, with
+    the run's id in the headers; the SDK fetches the run's state from the API (`use_api`)."""
+
+    method: str
+    url: str  # the route, with the request's query string
+    body: bytes
+    content_type: str
+
+
+@dataclass(frozen=True)
 class CallRequest:
     url: str
     run_id: str
@@ -38,6 +49,11 @@ class CallRequest:
     stack: list
     request_version: int
     disable_immediate_execution: bool
+    # Async checkpointing (protocol-next.md §1): the pending call the SDK may report steps against
+    # (ctx.qi_id) and the claim it is made under; "" when checkpointing is not offered.
+    queue_item_id: str = ""
+    generation: int = 0
+    endpoint: EndpointCall | None = None
 
     def body(self, use_api: bool = False) -> dict[str, Any]:
         """The call body; with `use_api` the events and steps are left for the SDK to fetch
@@ -53,6 +69,8 @@ class CallRequest:
             "disable_immediate_execution": self.disable_immediate_execution,
             "use_api": use_api,
         }
+        if self.queue_item_id:
+            ctx["qi_id"] = self.queue_item_id
         return {
             "event": self.event,
             "events": [] if use_api else self.events,
@@ -69,6 +87,13 @@ def with_step_id(url: str, step_target: str) -> str:
     pairs = [p for p in parts.query.split("&") if p and not p.startswith("stepId=")]
     pairs.append("stepId=" + quote(step_target, safe=""))
     return urlunsplit(parts._replace(query="&".join(pairs)))
+
+
+def header_safe(value: str) -> str:
+    """An app's step id as a header value: as it is when it is printable ASCII, else encoded as
+    in the URL. Any other text cannot be sent as a header (http.client writes headers in latin-1
+    and refuses line breaks), which made every call to a step with such an id fail before it left."""
+    return value if value.isascii() and value.isprintable() else quote(value, safe="")
 
 
 @lru_cache(maxsize=1)
@@ -88,14 +113,18 @@ def call_function(request: CallRequest) -> SdkResponse:
 
 
 def _call(request: CallRequest) -> SdkResponse:
+    if request.endpoint is not None:
+        return _call_endpoint(request, request.endpoint)
     headers = {
         "Content-Type": "application/json",
         "User-Agent": "Inngest",
         "X-Inngest-Server-Kind": settings.INNGEST_SERVER_KIND,
-        "X-Inngest-Step-ID": request.step_target,
+        "X-Inngest-Step-ID": header_safe(request.step_target),
         "X-Run-ID": request.run_id,
         "x-inngest-req-version": str(request.request_version),
     }
+    if request.queue_item_id:
+        headers["X-Inngest-Generation-Id"] = str(request.generation)
     keys = signing.configured_keys()
     payload = _encode(request.body(), keys)
     if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:
@@ -103,6 +132,31 @@ def _call(request: CallRequest) -> SdkResponse:
     if keys:
         headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
     answer, content = _post(with_step_id(request.url, request.step_target), payload, headers)
+    return _read_answer(answer, content, keys)
+
+
+def _call_endpoint(request: CallRequest, endpoint: EndpointCall) -> SdkResponse:
+    """A Durable Endpoint is called as Inngest does: the route, its method and body, and headers
+    that make the SDK run the handler for the run (x-run-id with a signature header, present
+    even when empty in dev) and target a step."""
+    keys = signing.configured_keys()
+    headers = {
+        "Content-Type": endpoint.content_type or "application/json",
+        "User-Agent": "Inngest",
+        "X-Inngest-Server-Kind": settings.INNGEST_SERVER_KIND,
+        "X-Run-ID": request.run_id,
+        "X-Inngest-Signature": signing.signature(endpoint.body, keys[0]) if keys else "",
+        "x-inngest-req-version": str(max(request.request_version, 0)),
+    }
+    if request.step_target != "step":
+        headers["X-Inngest-Step-ID"] = request.step_target
+    if request.disable_immediate_execution:
+        headers["X-Inngest-Force-Step-Plan"] = "true"
+    answer, content = _post(endpoint.url, endpoint.body or None, headers, method=endpoint.method)
+    return _read_answer(answer, content, keys)
+
+
+def _read_answer(answer: Any, content: bytes | str, keys: list[str]) -> SdkResponse:
     if isinstance(content, str):
         return SdkResponse(status=None, transport_error=content)
     answer_signature = answer.headers.get("X-Inngest-Signature")
@@ -112,7 +166,7 @@ def _call(request: CallRequest) -> SdkResponse:
     return read_response(answer.status, answer.headers, content)
 
 
-def _post(url: str, payload: bytes, headers: dict[str, str]) -> tuple[Any, bytes | str]:
+def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str = "POST") -> tuple[Any, bytes | str]:
     """The answer and its whole body, or why there is none, within INNGEST_CALL_TIMEOUT_SECONDS
     from the first byte sent to the last byte read (executor/call_deadlines.py)."""
     seconds = settings.INNGEST_CALL_TIMEOUT_SECONDS
@@ -120,7 +174,7 @@ def _post(url: str, payload: bytes, headers: dict[str, str]) -> tuple[Any, bytes
     answer = None
     with watchdog.watch(seconds) as deadline:
         try:
-            answer = _pool().request("POST", url, body=payload, headers=headers, preload_content=False, timeout=timeout)
+            answer = _pool().request(method, url, body=payload, headers=headers, preload_content=False, timeout=timeout)
             content = _read_capped(answer)
         except urllib3.exceptions.HTTPError as exc:
             content = f"{type(exc).__name__}: {exc}"
@@ -142,10 +196,11 @@ def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
     if keys:
         try:
             return rfc8785.dumps(body)
-        except rfc8785.CanonicalizationError:
+        except (rfc8785.CanonicalizationError, UnicodeEncodeError):
             # Integers beyond ±2^53, NaN and lone surrogates (a step's output, stored as the
             # SDK sent it) have no JCS form; sorted keys are the closest we can sign. A lone
             # surrogate has no UTF-8 form either: then the text is sent with ASCII escapes.
+            # (rfc8785 sorts keys as UTF-16: a lone surrogate in a key raises UnicodeEncodeError.)
             text = json.dumps(body, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
             try:
                 return text.encode()

@@ -268,6 +268,13 @@ INNGEST_TIME_SLICE_SECONDS = env_float("INNGEST_TIME_SLICE_SECONDS", 10.0, minim
 # The whole of one call to an app: connecting, sending, and reading the entire answer (Inngest
 # allows 2 hours). A call past it is recorded as a failed attempt and retried.
 INNGEST_CALL_TIMEOUT_SECONDS = env_float("INNGEST_CALL_TIMEOUT_SECONDS", 7200.0, minimum=1.0)
+# Async checkpointing (JS SDK v4): calls tell the SDK which pending call it may report steps
+# against, and it runs several steps per call. Off: one call per step, as before.
+INNGEST_ASYNC_CHECKPOINTING = env_bool("INNGEST_ASYNC_CHECKPOINTING", True)
+# Durable Endpoints: a run whose endpoint request has reported nothing for this long (its process
+# died?) is resumed by calling the endpoint; how long GET /v1/http/runs/{id}/output waits for the end.
+INNGEST_ENDPOINT_RESUME_SECONDS = env_float("INNGEST_ENDPOINT_RESUME_SECONDS", 600.0, minimum=1.0)
+INNGEST_ENDPOINT_OUTPUT_WAIT_SECONDS = env_float("INNGEST_ENDPOINT_OUTPUT_WAIT_SECONDS", 300.0, minimum=0.0)
 INNGEST_SYNC_POLL_SECONDS = env_float("INNGEST_SYNC_POLL_SECONDS", 5.0)
 INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
 # A call whose message was sent this long ago and that nobody has claimed is presumed lost (a

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from executor.api.sdk import AsyncCheckpointView, EndpointOutputView, EndpointStepsView, NewEndpointRunView
 from functions.api.operator import FunctionsView
 from functions.api.sdk import DevInfoView, RegisterView
 from inngest_project.monitoring import HealthView, metrics_view
@@ -24,6 +25,10 @@ urlpatterns = [
     path("v1/events/<str:internal_id>", EventDetailView.as_view()),
     path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),
     path("v1/runs/<str:run_id>", RunDetailView.as_view()),
+    path("v1/checkpoint", NewEndpointRunView.as_view()),
+    path("v1/checkpoint/<str:run_id>/async", AsyncCheckpointView.as_view()),
+    path("v1/checkpoint/<str:run_id>/steps", EndpointStepsView.as_view()),
+    path("v1/http/runs/<str:run_id>/output", EndpointOutputView.as_view()),
     path("v0/gql", graphql_view),
     path("v0/runs/<str:run_id>", LegacyRunCancelView.as_view()),
     path("v0/runs/<str:run_id>/batch", RunBatchView.as_view()),

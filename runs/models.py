@@ -55,7 +55,9 @@ class CallState(models.TextChoices):
 # How a call moves, and which function of runs/pending_calls.py moves it. A call leaves every
 # state by being deleted (its run ended, or the applier replaced it with the next calls).
 CALL_TRANSITIONS: dict[str, frozenset[str]] = {
-    CallState.DUE: frozenset({CallState.SENT}),  # resend_unsent_calls (the sweeper)
+    # resend_unsent_calls (the sweeper); claim_endpoint_call (a Durable Endpoint's checkpoint,
+    # also before its resume call is due)
+    CallState.DUE: frozenset({CallState.SENT, CallState.LEASED}),
     CallState.SENT: frozenset({CallState.LEASED, CallState.LOST}),  # claim_call; or nobody came
     # release_call, park_call; the applier re-arms it for its next call; the lease runs out
     CallState.LEASED: frozenset({CallState.SENT, CallState.PARKED, CallState.LOST}),
@@ -174,6 +176,9 @@ class StepAttempt(models.Model):
     error = JSONTextField(null=True, blank=True)
     started_at = models.DateTimeField()
     ended_at = models.DateTimeField()
+    # A step the SDK ran inside a call and reported to /v1/checkpoint (async checkpointing), not
+    # an answer to a call of ours: the run's history shows it; it is not a call.
+    is_checkpointed = models.BooleanField(default=False)
 
     class Meta:
         indexes = [models.Index(fields=["run", "started_at"], name="attempt_run_timeline")]  # a run's timeline
@@ -204,6 +209,9 @@ class PendingCall(models.Model):
     # Calls in a row, up to this one, whose answers finished no step and opened no wait; the
     # run fails past INNGEST_MAX_CALLS_WITHOUT_PROGRESS (executor/limits.py).
     calls_without_progress = models.PositiveSmallIntegerField(default=0)
+    # Bumped by every claim: a checkpoint from an SDK call made under an earlier claim (its worker
+    # died or gave up on it) carries an older generation and is refused as stale (409).
+    generation = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]

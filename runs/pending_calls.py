@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from runs.models import CallState, PendingCall
@@ -134,6 +134,12 @@ def add_discovery_call(run_id: str, now: datetime) -> None:
         enqueue_calls_on_commit([call_id])
 
 
+def add_resume_call(run_id: str, due_at: datetime) -> None:
+    """A Durable Endpoint run's discovery call, DUE when its request would have gone silent too
+    long (runs/endpoint_runs.py); no message: the sweeper sends it then, unless a checkpoint moves it."""
+    PendingCall.objects.create(run_id=run_id, step_target="step", attempt=0, due_at=due_at)
+
+
 def add_unsent_calls(run_ids: list[str], now: datetime) -> None:
     """Discovery calls for orphaned runs, DUE with no message: the sweeper's next tick sends them."""
     PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=now, enqueued_at=None) for run_id in run_ids], ignore_conflicts=True)
@@ -145,11 +151,36 @@ def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | 
     claimed = (
         PendingCall.objects.filter(id=call_id, due_at__lte=now)
         .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="")
+        # Every claim is a new generation: an async checkpoint made under an earlier one is stale.
+        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
+                generation=F("generation") + 1)
     )
     if not claimed:
         return None
     return PendingCall.objects.select_related("run", "run__function").get(id=call_id)
+
+
+def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: datetime) -> PendingCall | None:
+    """Take a Durable Endpoint run's discovery call for a checkpoint of its request, however far
+    off it is due (runs/endpoint_runs.py): LEASED, and due now while held, so that what the
+    checkpoint leaves of it (a discovery the SDK asks for) is made at once. None when the run has
+    none free (it ended, or a worker is calling the endpoint right now)."""
+    claimed = (
+        PendingCall.objects.filter(run_id=run_id, step_target="step")
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
+                generation=F("generation") + 1, due_at=now)
+    )
+    if not claimed:
+        return None
+    return PendingCall.objects.select_related("run", "run__function").filter(run_id=run_id, step_target="step").first()
+
+
+def reset_attempts(call: PendingCall) -> None:
+    """Steps reported by an async checkpoint moved the run on: the call's failures so far no
+    longer count (the caller holds the call's row)."""
+    if call.attempt or call.calls_without_progress:
+        PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0)
 
 
 def release_call(call: PendingCall, owner: str) -> None:

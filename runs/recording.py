@@ -27,9 +27,10 @@ _GUARD = f"""UPDATE {_CALLS} SET lease_expires_at = %(lease_expires_at)s, attemp
     calls_without_progress = %(calls_without_progress)s WHERE id = %(call_id)s AND lease_owner = %(owner)s"""
 _LOCK_RUN = f"SELECT id FROM {_RUNS} WHERE id = %(run_id)s"
 _ATTEMPT = f"""INSERT INTO {_ATTEMPTS}
-    (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at)
+    (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
+     is_checkpointed)
     SELECT %(run_id)s, %(a_target)s, %(a_step_id)s, %(a_name)s, %(a_attempt)s, %(a_status)s, %(a_opcode)s,
-        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s WHERE {_HELD}"""
+        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s, %(a_checkpointed)s WHERE {_HELD}"""
 # A step recorded by an earlier attempt at this same call stays as it was.
 _STEP = """INSERT INTO {table} (run_id, step_id, name, op, output, position, created_at)
     SELECT %(run_id)s, %(s{i}_id)s, %(s{i}_name)s, %(s{i}_op)s, %(s{i}_output)s, {position}, %(now)s WHERE {held}
@@ -73,7 +74,7 @@ def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
         "a_target": attempt.step_target, "a_step_id": attempt.step_id, "a_name": attempt.step_name[:255],
         "a_attempt": attempt.attempt, "a_status": attempt.status_code, "a_opcode": attempt.opcode,
         "a_output": _json_or_null(attempt.output), "a_error": _json_or_null(attempt.error),
-        "a_started_at": at(attempt.started_at), "a_ended_at": at(attempt.ended_at),
+        "a_started_at": at(attempt.started_at), "a_ended_at": at(attempt.ended_at), "a_checkpointed": attempt.is_checkpointed,
         "request_version": recording.flags[0], "no_immediate": recording.flags[1],
     }
     statements = [_GUARD]

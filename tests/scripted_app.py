@@ -57,6 +57,7 @@ SCRIPTS: dict[str, tuple[int, Callable[[dict], Answer]]] = {
     "many-steps": (1, _next_step(1)),
     "growing-state": (1, _next_step(90_000)),
     "same-step": (1, lambda body: ops(step_run("again", 1))),
+    "same-sleep": (1, lambda body: ops({"op": "Sleep", "id": "nap", "name": "nap", "opts": {"duration": "1s"}})),
     "surrogate": (1, _echo_memo(b'{"s": "half \\ud800 pair", "pair": "\\ud83d\\ude00"}')),
 }
 

@@ -55,7 +55,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_http(url: str, timeout: float = 60.0) -> None:
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    # Migrating a fresh database on a loaded machine (a shared CI runner) can take over a minute.
     def ready() -> bool:
         try:
             return requests.get(url, timeout=1).status_code == 200
@@ -115,10 +116,10 @@ class Stack:
 
     def attempts(self, run_id: str) -> list[dict]:
         rows = self.query(
-            "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, error FROM runs_stepattempt "
-            "WHERE run_id = %s ORDER BY started_at, id", [run_id])
-        keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "error")
-        return [dict(zip(keys, (*row[:6], _json(row[6])))) for row in rows]
+            "SELECT step_target, attempt, status_code, opcode, started_at, ended_at, is_checkpointed, error "
+            "FROM runs_stepattempt WHERE run_id = %s ORDER BY started_at, id", [run_id])
+        keys = ("step_target", "attempt", "status_code", "opcode", "started_at", "ended_at", "is_checkpointed", "error")
+        return [dict(zip(keys, (*row[:6], bool(row[6]), _json(row[7])))) for row in rows]
 
     def query(self, sql: str, params: list) -> list[tuple]:
         raise NotImplementedError

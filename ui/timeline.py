@@ -38,6 +38,9 @@ def build_timeline(run: Run) -> list[Entry]:
 def _call_entry(attempt: StepAttempt, names: dict[str, str]) -> Entry:
     step = attempt.step_name or names.get(attempt.step_id, "") or ("discovery" if attempt.step_target == "step" else attempt.step_target)
     error = attempt.error if isinstance(attempt.error, dict) else None
+    if attempt.is_checkpointed:  # run by the SDK inside a call and reported to /v1/checkpoint
+        return Entry(at=attempt.started_at, kind="step", title=f"{step} · checkpointed", detail=attempt.opcode,
+                     duration_ms=attempt.duration_ms, status="ok", output=_text(attempt.output))
     status = "error" if error or (attempt.status_code or 0) >= 400 or attempt.status_code is None else "ok"
     return Entry(
         at=attempt.started_at, kind="call", title=f"{step} · attempt {attempt.attempt + 1}",

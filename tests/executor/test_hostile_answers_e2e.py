@@ -114,6 +114,7 @@ def test_a_wait_for_an_event_name_no_event_can_have_fails_the_run_at_once(script
     ("many-steps", "InngestErrFunctionOverflowed", 31),  # 30 steps recorded, the 31st refused
     ("growing-state", "InngestErrStateOverflowed", 6),  # 5 steps of 90 kB fit in 500 kB, not 6
     ("same-step", "InngestErrNoProgress", 21),  # a step recorded once, then answered again and again
+    ("same-sleep", "InngestErrNoProgress", 21),  # a sleep slept once, then answered again and again
 ])
 def test_a_run_past_a_limit_fails_with_the_limit_named(scripted, name: str, error_name: str, expected_calls: int) -> None:
     server, app = scripted

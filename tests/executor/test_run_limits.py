@@ -7,7 +7,7 @@ import pytest
 
 from executor.decision import Clock, decide, decide_failure
 from executor.responses import CallView, Limits, SdkResponse
-from runs.decision_commands import FinishRun, ScheduleCall
+from runs.decision_commands import FinishRun, PlanParallel, ScheduleCall
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 CLOCK = Clock(now=NOW, linear_retry_seconds=5)
@@ -102,6 +102,30 @@ def test_calls_that_get_nowhere_are_counted_and_stop_the_run_at_the_limit() -> N
     assert decide(again, answer(step_run("s1")), CLOCK).finish is not None  # the same step again is no progress
     moved = decide(CallView("step", 0, 2, calls_without_progress=4, limits=SMALL), answer(step_run("s1")), CLOCK)
     assert moved.records and moved.calls_without_progress == 0
+
+
+SLEEP = {"op": "Sleep", "id": "nap", "opts": {"duration": "1s"}}
+WAIT = {"op": "WaitForEvent", "id": "nap", "opts": {"event": "x/y", "timeout": "1s"}}
+INVOKE = {"op": "InvokeFunction", "id": "nap", "opts": {"function_id": "app-fn", "payload": {"data": {}}}}
+
+
+@pytest.mark.parametrize("op", [SLEEP, WAIT, INVOKE], ids=["sleep", "waitForEvent", "invoke"])
+def test_a_step_already_done_is_not_opened_again_and_asking_again_counts_as_no_progress(op: dict) -> None:
+    """Each wake-up started a fresh call with a fresh count: an app answering a finished sleep
+    with the same sleep looped for ever (found by tests/executor/test_hostile_apps.py)."""
+    first = decide(CallView("step", 0, 2, limits=SMALL), answer(op), CLOCK)
+    assert (first.waits or first.invokes) and first.calls_without_progress == 0
+    again = decide(CallView("step", 0, 2, calls_without_progress=3, memoized={"nap"}, limits=SMALL), answer(op), CLOCK)
+    assert again.commands == (ScheduleCall("step", 0, NOW),) and again.calls_without_progress == 4
+    stopped = decide(CallView("step", 0, 2, calls_without_progress=4, memoized={"nap"}, limits=SMALL), answer(op), CLOCK)
+    assert failure(stopped)[0] == "InngestErrNoProgress"
+
+
+def test_a_parallel_group_does_not_wait_for_a_step_already_done() -> None:
+    planned = {"op": "StepPlanned", "id": "b", "name": "b"}
+    decision = decide(CallView("step", 0, 2, memoized={"nap"}, limits=SMALL), answer(planned, SLEEP), CLOCK)
+    assert decision.parallel == PlanParallel(("b",), "wait") and not decision.waits
+    assert decision.schedules == [ScheduleCall("b", 0, NOW)]
 
 
 def test_a_call_that_could_not_be_read_or_recorded_is_retried_as_a_failed_call() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
@@ -39,9 +40,11 @@ def test_non_json_body_is_kept_as_text() -> None:
 
 class _Handler(BaseHTTPRequestHandler):
     size = 0
+    seen: list[tuple[str, str | None]] = []  # (path, X-Inngest-Step-ID) of each call
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers["Content-Length"]))
+        self.seen.append((self.path, self.headers["X-Inngest-Step-ID"]))
         body = b"x" * self.size
         self.send_response(200)
         self.send_header("X-Inngest-SDK", "test:v1")
@@ -61,9 +64,9 @@ def app_server() -> Iterator[ThreadingHTTPServer]:
     server.shutdown()
 
 
-def request_to(server: ThreadingHTTPServer) -> CallRequest:
+def request_to(server: ThreadingHTTPServer, step_target: str = "step") -> CallRequest:
     url = f"http://127.0.0.1:{server.server_address[1]}/api/inngest?fnId=f&stepId=step"
-    return CallRequest(url=url, run_id="r", fn_id="f", step_target="step", attempt=0, max_attempts=1, event={},
+    return CallRequest(url=url, run_id="r", fn_id="f", step_target=step_target, attempt=0, max_attempts=1, event={},
                        events=[], steps={}, stack=[], request_version=-1, disable_immediate_execution=False)
 
 
@@ -73,6 +76,34 @@ def test_answer_over_8_mib_is_refused_and_the_next_call_still_works(app_server: 
     assert too_big.status is None and too_big.transport_error.startswith("output_too_large")
     _Handler.size = 2
     assert call_function(request_to(app_server)).status == 200
+
+
+@pytest.mark.parametrize("target, header", [
+    ("0f3a", "0f3a"),
+    ("\U0001f600", "%F0%9F%98%80"),
+    ("a\r\nX-Evil: 1", "a%0D%0AX-Evil%3A%201"),
+    ("caf\u00e9", "caf%C3%A9"),
+], ids=["hex, as SDKs hash ids", "emoji", "line break", "latin-1"])
+def test_a_step_id_of_any_text_is_called_with_a_header_that_can_be_sent(app_server: ThreadingHTTPServer, target: str,
+                                                                        header: str) -> None:
+    """Found by the hostile-app property test: a planned step whose id was not latin-1 failed
+    every call with a UnicodeEncodeError before it left the server."""
+    _Handler.size, _Handler.seen = 2, []
+    assert call_function(request_to(app_server, target)).status == 200
+    assert _Handler.seen == [(f"/api/inngest?fnId=f&stepId={header}", header)]
+
+
+@pytest.mark.parametrize("steps", [{"a": {"data": {"\ud800": 1}}}, {"a": {"data": "\udfff"}}, {"a": {"data": float("nan")}}],
+                         ids=["lone surrogate in a key", "lone surrogate in a value", "NaN"])
+def test_a_signed_call_carries_step_outputs_jcs_cannot_write(app_server: ThreadingHTTPServer, steps: dict) -> None:
+    """Found by the hostile-app property test: with a signing key, a step output holding an
+    object key with a lone surrogate failed every later call (UnicodeEncodeError from the JCS
+    library, reported as "Unable to reach SDK URL")."""
+    _Handler.size, _Handler.seen = 2, []
+    request = replace(request_to(app_server), steps=steps)
+    with override_settings(INNGEST_SIGNING_KEY="signkey-test-" + "ab" * 32):
+        answer = call_function(request)
+    assert answer.status == 200 and answer.transport_error is None and len(_Handler.seen) == 1
 
 
 def test_unreachable_app_is_a_transport_error() -> None:

@@ -10,8 +10,9 @@ const sdk = await import(major === "v3" ? "inngest-v3" : "inngest-v4");
 const { serve } = await import(major === "v3" ? "inngest-v3/express" : "inngest-v4/express");
 const { Inngest, NonRetriableError } = sdk;
 
-// "checkpointing" turns on v4's checkpointing: the SDK then reports steps to /v1/checkpoint first.
-const inngest = new Inngest({ id: appId, isDev: true, baseUrl: serverUrl, ...(mode === "checkpointing" ? { checkpointing: true } : {}) });
+// v4 checkpoints by default (steps reported to /v1/checkpoint/{runId}/async inside one call);
+// "plain" turns that off: one call per step.
+const inngest = new Inngest({ id: appId, isDev: true, baseUrl: serverUrl, ...(mode === "plain" ? { checkpointing: false } : {}) });
 const seen = {}; // what the functions saw, read by the tests at GET /seen
 const count = (key) => (seen[key] = (seen[key] || 0) + 1);
 // Event names carry the app id, so apps of both majors can share one server in a test run.
@@ -97,11 +98,24 @@ const sender = fn({ id: "sender" }, { event: ev("sender") }, async ({ event, ste
   return { ids: sent.ids };
 });
 
+// Slow steps: a worker can be killed while the app is between checkpoints (v4 checkpointing).
+const slowSteps = fn({ id: "slow-steps" }, { event: ev("slow-steps") }, async ({ event, step, runId }) => {
+  const done = [];
+  for (const i of [1, 2, 3, 4, 5]) {
+    done.push(await step.run(`slow-${i}`, async () => {
+      count(`slow:${runId}:${i}`);
+      await new Promise((resolve) => setTimeout(resolve, event.data.ms));
+      return i;
+    }));
+  }
+  return done;
+});
+
 const app = express();
 app.use(express.json({ limit: "10mb" }));
 app.use("/api/inngest", serve({
   client: inngest,
-  functions: [threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender],
+  functions: [threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender, slowSteps],
 }));
 app.get("/seen", (_req, res) => res.json(seen));
 app.listen(Number(port), "127.0.0.1", () => console.log(`js ${major} app on ${port}`));

@@ -1,0 +1,106 @@
+"""`POST /v1/checkpoint/{runId}/async` (executor/checkpoints.py): steps an SDK ran inside a call,
+stored once each, accepted only from the claim that holds the call, held to the run limits."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client, override_settings
+from ulid import ULID
+
+from executor.checkpoints import is_offered
+from runs import lifecycle, pending_calls
+from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
+from tests.factories import make_function
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def held_call() -> PendingCall:
+    """A run whose discovery call a worker has claimed (and is making)."""
+    run = Run.objects.create(id=str(ULID()), function=make_function(), events=[{"name": "test/event", "data": {}}],
+                             status=RunStatus.RUNNING)
+    row = PendingCall.objects.create(run=run, step_target="step", attempt=2)
+    call = pending_calls.claim_call(row.id, "worker-1", 30)
+    assert call is not None and call.generation == 1
+    return call
+
+
+def post(run_id: str, body: object) -> tuple[int, dict]:
+    answer = Client().post(f"/v1/checkpoint/{run_id}/async", data=json.dumps(body), content_type="application/json")
+    return answer.status_code, answer.json()
+
+
+def checkpoint(call: PendingCall, *steps: dict, generation: int | None = None) -> dict:
+    return {"run_id": call.run_id, "fn_id": str(call.run.function_id), "qi_id": str(call.id), "request_id": "r",
+            "generation_id": call.generation if generation is None else generation, "request_started_at": 0,
+            "steps": list(steps), "ts": 0}
+
+
+def step_run(step_id: str, data: object) -> dict:
+    return {"op": "StepRun", "id": step_id, "name": step_id, "displayName": step_id, "data": data,
+            "timing": {"a": 1_700_000_000_000_000_000, "b": 5_000_000}}
+
+
+def test_steps_are_stored_once_in_order_and_reset_the_calls_attempts(held_call: PendingCall) -> None:
+    assert post(held_call.run_id, checkpoint(held_call, step_run("a", 1), step_run("b", {"x": 2})))[0] == 200
+    assert post(held_call.run_id, checkpoint(held_call, step_run("b", "again"), step_run("c", None)))[0] == 200
+    steps = list(Step.objects.filter(run_id=held_call.run_id).order_by("position").values_list("step_id", "output", "position"))
+    assert steps == [("a", {"data": 1}, 0), ("b", {"data": {"x": 2}}, 1), ("c", {"data": None}, 2)]
+    history = StepAttempt.objects.filter(run_id=held_call.run_id, is_checkpointed=True).order_by("id")
+    assert [(a.step_id, a.opcode, a.output) for a in history] == [("a", "StepRun", 1), ("b", "StepRun", {"x": 2}), ("c", "StepRun", None)]
+    assert PendingCall.objects.get(id=held_call.id).attempt == 0
+
+
+def test_a_checkpoint_from_an_earlier_claim_is_stale(held_call: PendingCall) -> None:
+    status, body = post(held_call.run_id, checkpoint(held_call, step_run("a", 1), generation=held_call.generation - 1))
+    assert status == 409 and "stale" in body["error"]
+    PendingCall.objects.filter(id=held_call.id).update(lease_owner="", lease_expires_at=None)  # the sweeper took it back
+    assert post(held_call.run_id, checkpoint(held_call, step_run("a", 1)))[0] == 409
+    assert not Step.objects.filter(run_id=held_call.run_id).exists()
+
+
+def test_a_checkpoint_for_a_call_that_has_ended_is_stale_and_an_unknown_run_is_404(held_call: PendingCall) -> None:
+    body = checkpoint(held_call, step_run("a", 1))
+    lifecycle.cancel_run(held_call.run)
+    assert post(held_call.run_id, body)[0] == 409
+    status, answer = post(str(ULID()), {**body, "run_id": None})
+    assert status == 404 and answer == {"error": "run not found", "status": 404}
+
+
+@pytest.mark.parametrize("body, problem", [
+    ({"steps": []}, "qi_id"),
+    ({"qi_id": "1", "steps": [{"op": "Sleep", "id": "s"}]}, "cannot checkpoint opcode Sleep"),
+    ({"qi_id": "1", "steps": [{"op": "Teleport", "id": "s"}]}, "unknown opcode"),
+    ({"qi_id": "1", "steps": [{"op": "StepRun", "id": "x" * 65}]}, "longer than 64"),
+    ({"qi_id": "1", "generation_id": "one", "steps": []}, "generation_id"),
+], ids=["no queue item", "an async op", "an unknown op", "an id no column takes", "a generation that is not a number"])
+def test_a_malformed_checkpoint_is_a_bad_request(held_call: PendingCall, body: dict, problem: str) -> None:
+    status, answer = post(held_call.run_id, body)
+    assert status == 400 and problem in answer["error"]
+
+
+@override_settings(INNGEST_MAX_STEPS_PER_RUN=2, INNGEST_MAX_STEP_OUTPUT_BYTES=50)
+def test_steps_past_the_run_limits_are_refused_and_nothing_is_stored(held_call: PendingCall) -> None:
+    status, answer = post(held_call.run_id, checkpoint(held_call, step_run("a", "x" * 100)))
+    assert status == 413 and answer["error"].startswith("InngestErrStepOutputTooLarge")
+    status, answer = post(held_call.run_id, checkpoint(held_call, step_run("a", 1), step_run("b", 2), step_run("c", 3)))
+    assert status == 413 and answer["error"].startswith("InngestErrFunctionOverflowed")
+    assert not Step.objects.filter(run_id=held_call.run_id).exists()
+    assert PendingCall.objects.get(id=held_call.id).attempt == 2  # nothing changed
+
+
+@override_settings(INNGEST_SIGNING_KEY="signkey-test-" + "ab" * 32)
+def test_the_endpoint_needs_the_signing_key_when_one_is_set(held_call: PendingCall) -> None:
+    assert Client().post(f"/v1/checkpoint/{held_call.run_id}/async", data="{}", content_type="application/json").status_code == 401
+
+
+def test_checkpointing_is_offered_to_discovery_calls_with_time_for_the_sdks_whole_turn() -> None:
+    assert is_offered("step", is_immediate_execution_disabled=False)
+    assert not is_offered("hashed-step-id", is_immediate_execution_disabled=False)  # a targeted step runs alone
+    assert not is_offered("step", is_immediate_execution_disabled=True)  # parallel groups: one step per call
+    with override_settings(INNGEST_CALL_TIMEOUT_SECONDS=30):  # the SDK may run 10 s plus a step: not enough
+        assert not is_offered("step", is_immediate_execution_disabled=False)
+    with override_settings(INNGEST_ASYNC_CHECKPOINTING=False):
+        assert not is_offered("step", is_immediate_execution_disabled=False)
