@@ -31,7 +31,8 @@ from tests.sdk_app import free_port  # noqa: E402
 from tests.stacks import ProductionStack, recreate_database, stop_process, wait_for, wait_http  # noqa: E402
 
 DATABASE = "inngest_bench"
-REDIS_URL = os.environ.get("BENCH_STACK_REDIS_URL", "redis://127.0.0.1:6379/13")  # another Redis: when 6379 is busy
+# A Redis of its own: BENCH_REDIS_URL (BENCH_STACK_REDIS_URL, bench/checkpointing.py's name, too).
+REDIS_URL = os.environ.get("BENCH_REDIS_URL") or os.environ.get("BENCH_STACK_REDIS_URL", "redis://127.0.0.1:6379/13")
 APP_FUNCTIONS = 7  # the functions bench/sdk_app.py registers
 
 
@@ -51,16 +52,17 @@ def main() -> None:
 @dataclass(frozen=True)
 class Running:
     """What bench_stack started: the server's URL, an autocommit connection to its database,
-    the SDK app's URL and the stack itself (its worker processes, for memory and profiles)."""
+    the SDK app's URL and the stack itself (its worker processes, for memory, profiles and CPU)."""
 
     base_url: str
     db: Any
     app_url: str
     stack: ProductionStack
+    app_pid: int  # gunicorn's master process serving the SDK app
 
 
 @contextmanager
-def bench_stack(database: str, workers: int, concurrency: int, app_workers: int) -> Iterator[Running]:
+def bench_stack(database: str, workers: int, concurrency: int, app_workers: int, pool: str = "prefork") -> Iterator[Running]:
     """A fresh database and Redis db, the production stack and the synced SDK app; all removed after."""
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
     database_url = recreate_database(database)
@@ -68,13 +70,13 @@ def bench_stack(database: str, workers: int, concurrency: int, app_workers: int)
     db = psycopg2.connect(database_url)
     db.autocommit = True
     stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: query(db, sql, params),
-                            worker_concurrency=concurrency, workers=workers)
+                            worker_concurrency=concurrency, workers=workers, worker_pool=pool)
     app_process = None
     try:
         app_process, app_url = start_sdk_app(stack.base_url, app_workers)
         requests.put(app_url, timeout=30).raise_for_status()
         wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= APP_FUNCTIONS, what="sync")
-        yield Running(stack.base_url, db, app_url, stack)
+        yield Running(stack.base_url, db, app_url, stack, app_process.pid)
     finally:
         if app_process is not None:
             stop_process(app_process)

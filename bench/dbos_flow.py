@@ -2,15 +2,20 @@
 
 Run as its own process: `python bench/dbos_flow.py DATABASE_URL SAMPLES RUNS`. Prints one JSON
 line: the end-to-end seconds of SAMPLES workflows run one at a time, then the seconds taken by
-RUNS workflows started at once (DBOS runs them on its own thread pool).
+RUNS workflows started at once (DBOS runs them on its own thread pool), and the CPU seconds
+those RUNS took in this process and in the PostgreSQL backends serving its database.
 """
 from __future__ import annotations
 
 import json
 import logging
+import os
+import resource
 import sys
 import time
+from pathlib import Path
 
+import psycopg
 from dbos import DBOS
 
 
@@ -48,13 +53,31 @@ def main() -> None:
         output = three_steps(started)
         latencies.append(time.time() - started)
         first_calls.append(output["first_call_at"] - started)
+    cpu_before = cpu_seconds(database_url)
     started = time.time()
     handles = [DBOS.start_workflow(three_steps, started) for _ in range(runs)]
     for handle in handles:
         handle.get_result()
     elapsed = time.time() - started
-    print(json.dumps({"latencies": latencies, "first_calls": first_calls, "runs": runs, "elapsed": elapsed}))
+    cpu = {name: after - cpu_before[name] for name, after in cpu_seconds(database_url).items()}
+    print(json.dumps({"latencies": latencies, "first_calls": first_calls, "runs": runs, "elapsed": elapsed, "cpu": cpu}))
     DBOS.destroy()
+
+
+def cpu_seconds(database_url: str) -> dict[str, float]:
+    """User + system CPU so far of this process and of the PostgreSQL backends serving its database."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    with psycopg.connect(database_url) as connection:
+        pids = [pid for (pid,) in connection.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    backends = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        backends += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return {"DBOS process": usage.ru_utime + usage.ru_stime, "PostgreSQL backends": backends}
 
 
 if __name__ == "__main__":

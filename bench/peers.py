@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import celery_floor  # noqa: E402
+from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
 from bench.core import (  # noqa: E402
     REDIS_URL, Running, bench_ingest, bench_latency, bench_stack, pair, print_summary, query,
 )
@@ -52,19 +53,21 @@ def main() -> None:
     args = parse_args()
     rows: dict[str, dict[str, float]] = {}
     figures: dict[str, str] = {}
-    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
+    args.sql_dir = enable_sql_counting()
+    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers, args.pool) as running:
         rows["ours"], ours_figures = measure_ours(running, args)
         rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args)
         rows["celery floor (4 chained tasks)"] = measure_celery_chain(args)
-        rows["DBOS Transact"] = measure_dbos(args)
+        rows["DBOS Transact"], dbos_cpu = measure_dbos(args)
         figures |= ours_figures
         figures |= derived_figures(rows)
+        figures |= cpu_beside_dbos(ours_figures, dbos_cpu)
         figures |= bench_ingest(running.base_url, running.db, args)
         figures |= measure_ingest_wrk(running, args)
         if args.memory_steps:
             figures |= measure_worker_memory(running, args)
     print_table(rows)
-    print_summary(f"targets ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency}, "
+    print_summary(f"targets ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency} ({args.pool}), "
                   f"SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)", figures)
 
 
@@ -74,6 +77,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="celery worker processes of our server")
     parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker (and of the floor's)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
+    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="celery pool of the call workers")
     parser.add_argument("--memory-steps", type=int, default=None, help="steps for the worker memory figure (0: skip)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the first worker with py-spy during the load and print where its time goes")
@@ -92,14 +96,19 @@ def measure_ours(running: Running, args: argparse.Namespace) -> tuple[dict[str, 
     store = redis.Redis.from_url(REDIS_URL)
     bench_latency(running.base_url, running.db, store, argparse.Namespace(latency_samples=10))  # warm up
     latency = bench_latency(running.base_url, running.db, store, args, raw=True)
+    meter = stack_meter(running, args.sql_dir, REDIS_URL)
+    idle = meter.idle()
+    before = meter.snapshot()
     with profiled(running.stack.workers[0].pid, enabled=args.profile):
         per_second = run_load(running, args.load_runs)
+    time.sleep(0.5)  # the last run's end is committed; its events' trigger look-ups too
+    costs = meter.figures(before, meter.snapshot(), args.load_runs, idle)
     row = {"p50": statistics.median(latency["end_to_end"]), "p95": p95(latency["end_to_end"]), "per_second": per_second}
     figures = {
         "event → first SDK call p50 / p95 (ms)": pair(latency["first_call"]),
         "overhead per step, (run − app time) / 3, p50 / p95 (ms)": pair([o * 4 / 3 for o in latency["overhead_per_call"]]),
     }
-    return row, figures
+    return row, figures | costs
 
 
 def run_load(running: Running, runs: int) -> float:
@@ -246,7 +255,7 @@ def dbos_python() -> str:
     return str(python)
 
 
-def measure_dbos(args: argparse.Namespace) -> dict[str, float]:
+def measure_dbos(args: argparse.Namespace) -> tuple[dict[str, float], dict[str, float]]:
     python = dbos_python()
     database_url = recreate_database(DBOS_DATABASE)
     try:
@@ -257,7 +266,20 @@ def measure_dbos(args: argparse.Namespace) -> dict[str, float]:
         recreate_database(DBOS_DATABASE, create=False)
     result = json.loads(printed.strip().splitlines()[-1])
     latencies = result["latencies"]
-    return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": result["runs"] / result["elapsed"]}
+    cpu_ms = {name: seconds / result["runs"] * 1000 for name, seconds in result["cpu"].items()}
+    return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": result["runs"] / result["elapsed"]}, cpu_ms
+
+
+def cpu_beside_dbos(ours: dict[str, str], dbos_cpu_ms: dict[str, float]) -> dict[str, str]:
+    """CPU per workflow of everything each needs, the figure the machine's other load distorts
+    least: for DBOS its process and its PostgreSQL backends; for ours every process of the stack
+    (the SDK app included: an orchestrator that calls apps over HTTP pays for them)."""
+    dbos_total = sum(dbos_cpu_ms.values())
+    ours_total = float(ours["CPU ms per workflow: all of the above"])
+    figures = {f"CPU ms per workflow, DBOS: {name}": f"{ms:.2f}" for name, ms in dbos_cpu_ms.items()}
+    figures["CPU ms per workflow, DBOS: all of the above"] = f"{dbos_total:.2f}"
+    figures["CPU ms per workflow, DBOS ÷ ours (≈ ours ÷ DBOS in wf/s on an otherwise idle machine)"] = f"{dbos_total / ours_total:.2f}"
+    return figures
 
 
 # --- /e/ with a native client --------------------------------------------------------------------

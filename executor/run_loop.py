@@ -31,7 +31,7 @@ from functions.endpoints import is_endpoint
 from runs import lifecycle, pending_calls
 from runs.decision_commands import Decision
 from runs.flow_control import gates
-from runs.models import PendingCall, Run, Step, StepAttempt
+from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
 
 log = logging.getLogger(__name__)
 NOT_RECORDED = "InngestErrResponseNotRecorded"
@@ -46,8 +46,13 @@ class RunMemo:
     state_bytes: int = 0  # the length of the run's events and step outputs as stored (executor/limits.py)
 
     @classmethod
+    def empty(cls, run: Run) -> "RunMemo":
+        """The memo of a run before its first call: its events, no step."""
+        return cls(state_bytes=len(dump_json(run.events or [])))
+
+    @classmethod
     def load(cls, run: Run) -> "RunMemo":
-        memo = cls(state_bytes=len(dump_json(run.events or [])))
+        memo = cls.empty(run)
         rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
         for step_id, output, size in rows:
             memo.steps[step_id] = output
@@ -98,10 +103,13 @@ def _requeue_if_early(call_id: int) -> None:
 
 def _drive(call: PendingCall, owner: str) -> None:
     run = call.run
+    # A queued run has never been called (its first call is the only one it has, and this
+    # worker holds it): nothing is memoized yet, so there are no steps to load.
+    is_first_call = run.status == RunStatus.QUEUED
     if not lifecycle.is_active(run) or not lifecycle.start_run(run):
         pending_calls.drop_call(call)
         return
-    memo = RunMemo.load(run)
+    memo = RunMemo.empty(run) if is_first_call else RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
     while True:
         applied = _call_once(call, owner, memo)

@@ -152,8 +152,10 @@ def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
     return result
 
 
-def store_events(events: list[Event]) -> None:
-    """Insert the events and the runs they trigger in one transaction."""
+def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: bool = True) -> None:
+    """Insert the events and the runs they trigger in one transaction. A caller that knows no
+    trigger (`may_trigger`) or no waiting run (`may_resume`) listens to these names skips that
+    look-up (a run's end: runs/ending.py)."""
     if not events:
         return
     received_at = timezone.now()
@@ -162,8 +164,10 @@ def store_events(events: list[Event]) -> None:
     # Inside a run's transaction (a run's end) no savepoint: a failure here fails that transaction.
     with transaction.atomic(savepoint=False):
         Event.objects.bulk_create(events)
-        start_triggered_runs(events)
-        resume_waiting_runs(events)
+        if may_trigger:
+            start_triggered_runs(events)
+        if may_resume:
+            resume_waiting_runs(events)
 
 
 def start_triggered_runs(events: list[Event]) -> None:

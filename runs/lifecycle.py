@@ -10,19 +10,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from core import metrics
-from core.json_text import dump_json
 from events.system import run_ended_events
-from runs import activity, pending_calls
+from runs import activity, ending, pending_calls, recording
 from runs.creation import timeout_wait
 from runs.decision_commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
 from runs.flow_control import gates
 from runs.intake import store_events
 from runs.invokes import start_invoked_run
-from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
 
@@ -65,110 +64,65 @@ def apply_decision(
     """Carry out a decision in one transaction, guarded by the caller's lease on the call.
 
     `stack_size` is how many steps the run has memoized: new steps are stacked after them.
+    Every decision starts with the same write (runs/recording.py: the guard, the attempt row,
+    the steps, the run's flags); a plain step is that write alone, which is atomic by itself.
     """
     now = timezone.now()
-    if _is_plain_step(call, decision, now) and connection.vendor == "postgresql":
-        return _apply_plain_step(call, owner, decision, attempt, lease_seconds, stack_size, now)
-    with transaction.atomic():
-        # Renewing the lease is also the guard: a cancelled run has no pending call left.
-        if not PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
-            lease_expires_at=now + timedelta(seconds=lease_seconds)
-        ):
+    run = call.run
+    is_in_group = _is_parallel(call, decision)
+    inline = _inline_schedule(call, decision, now)
+    flags = (
+        run.request_version if decision.request_version is None else decision.request_version,
+        run.is_immediate_execution_disabled if decision.disable_immediate_execution is None else decision.disable_immediate_execution,
+    )
+    # Group members finish on several workers: their steps are counted under the run's row lock.
+    written = recording.Recording(
+        call, owner, now + timedelta(seconds=lease_seconds), attempt, decision.records,
+        next_attempt=(inline.attempt, decision.calls_without_progress) if inline else None,
+        flags=flags, stack_size=None if is_in_group else stack_size,
+    )
+    if _is_plain_step(decision, inline, is_in_group):
+        if not recording.write(written):
             return Applied(is_lost=True)
-        attempt.save()
-        is_in_group = _is_parallel(call, decision)
-        if is_in_group:
-            # Group members finish on several workers: stack them under the run's row lock.
-            Run.objects.select_for_update().filter(id=call.run_id).values_list("id").first()
-            stack_size = Step.objects.filter(run_id=call.run_id).count()
-        _record_steps(call.run, decision.records, stack_size)
-        _open_waits(call.run, decision.waits)
-        _update_run_flags(call.run, decision)
+        _note_written(call, written)
+        return Applied(next_call=call)
+    with transaction.atomic():
+        if not recording.write(written):
+            return Applied(is_lost=True)
+        _note_written(call, written)
+        _open_waits(run, decision.waits)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
-        schedules = _coalesce_discovery(call.run, decision)
+        schedules = _coalesce_discovery(run, decision)
         if is_in_group:
             schedules = _rediscover_finished(call.run_id, schedules)
         applied = _reschedule(call, owner, schedules, decision.calls_without_progress, now)
-        _start_invokes(call.run, decision.invokes)
+        _start_invokes(run, decision.invokes)
         return applied
 
 
-def _is_plain_step(call: PendingCall, decision: Decision, now: datetime) -> bool:
-    """The common case: at most one step recorded and the next discovery due now, on this
-    worker; nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
-    kinds = [type(command) for command in decision.commands]
-    return (
-        kinds.count(ScheduleCall) == 1 and kinds.count(RecordStep) <= 1 and len(kinds) == kinds.count(ScheduleCall) + kinds.count(RecordStep)
-        and decision.schedules[0].due_at <= now and decision.schedules[0].step_target == "step"
-        and call.step_target == "step" and not call.run.parallel_pending
-    )
+def _inline_schedule(call: PendingCall, decision: Decision, now: datetime) -> ScheduleCall | None:
+    """The decision's only next call when it is due now for the same target: this worker makes
+    it at once on the same row, whose attempt and count the recording then updates."""
+    if decision.finish is None and len(decision.schedules) == 1:
+        (schedule,) = decision.schedules
+        if schedule.due_at <= now and schedule.step_target == call.step_target:
+            return schedule
+    return None
 
 
-_PLAIN_STEP_SQL = f"""
-WITH guard AS (
-    UPDATE {PendingCall._meta.db_table}
-    SET lease_expires_at = %(lease_expires_at)s, attempt = %(next_attempt)s,
-        calls_without_progress = %(calls_without_progress)s
-    WHERE id = %(call_id)s AND lease_owner = %(owner)s
-    RETURNING run_id
-), attempt AS (
-    INSERT INTO {StepAttempt._meta.db_table}
-        (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
-         is_checkpointed)
-    SELECT run_id, %(step_target)s, %(step_id)s, %(step_name)s, %(attempt)s, %(status_code)s, %(opcode)s,
-           %(output)s, %(error)s, %(started_at)s, %(ended_at)s, false
-    FROM guard
-), step AS (
-    INSERT INTO {Step._meta.db_table} (run_id, step_id, name, op, output, position, created_at)
-    SELECT run_id, %(record_id)s, %(record_name)s, %(record_op)s, %(record_output)s, %(position)s, %(ended_at)s
-    FROM guard WHERE %(has_record)s
-    ON CONFLICT (run_id, step_id) DO NOTHING
-), flags AS (
-    UPDATE {Run._meta.db_table}
-    SET request_version = %(request_version)s, is_immediate_execution_disabled = %(is_immediate_execution_disabled)s
-    WHERE id = (SELECT run_id FROM guard) AND %(has_new_flags)s
-)
-SELECT count(*) FROM guard
-"""
+def _is_plain_step(decision: Decision, inline: ScheduleCall | None, is_in_group: bool) -> bool:
+    """The common case: at most one step recorded and the next call due now on this worker;
+    nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
+    kinds = {type(command) for command in decision.commands}
+    return inline is not None and not is_in_group and kinds <= {ScheduleCall, RecordStep} and len(decision.records) <= 1
 
 
-def _apply_plain_step(
-    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int, now: datetime
-) -> Applied:
-    """What the transaction below does for a plain step, as one PostgreSQL statement: renew the
-    lease (the guard), write the call's history row, memoize the step and note the run's flags.
-    A single statement is atomic without BEGIN and COMMIT; this is the path most calls take."""
-    run, (schedule,) = call.run, decision.schedules
-    record = decision.records[0] if decision.records else None
-    request_version = run.request_version if decision.request_version is None else decision.request_version
-    no_immediate = run.is_immediate_execution_disabled if decision.disable_immediate_execution is None else decision.disable_immediate_execution
-    params = {
-        "lease_expires_at": now + timedelta(seconds=lease_seconds), "next_attempt": schedule.attempt,
-        "calls_without_progress": decision.calls_without_progress, "call_id": call.id, "owner": owner,
-        "step_target": attempt.step_target, "step_id": attempt.step_id, "step_name": attempt.step_name,
-        "attempt": attempt.attempt, "status_code": attempt.status_code, "opcode": attempt.opcode,
-        "output": _json_or_null(attempt.output), "error": _json_or_null(attempt.error),
-        "started_at": attempt.started_at, "ended_at": attempt.ended_at,
-        "has_record": record is not None, "record_id": record.step_id if record else "",
-        "record_name": record.name[:255] if record else "", "record_op": record.op if record else "",
-        "record_output": _json_or_null(record.output if record else None), "position": stack_size,
-        "request_version": request_version, "is_immediate_execution_disabled": no_immediate,
-        "has_new_flags": (request_version, no_immediate) != (run.request_version, run.is_immediate_execution_disabled),
-    }
-    with connection.cursor() as cursor:
-        cursor.execute(_PLAIN_STEP_SQL, params)
-        (held,) = cursor.fetchone()
-    if not held:
-        return Applied(is_lost=True)
-    run.request_version, run.is_immediate_execution_disabled = request_version, no_immediate
-    call.attempt, call.calls_without_progress = schedule.attempt, decision.calls_without_progress
-    return Applied(next_call=call)
-
-
-def _json_or_null(value: Any) -> str | None:
-    """A JSON value as the models store it (core/json_text.py): None is SQL NULL."""
-    return None if value is None else dump_json(value)
+def _note_written(call: PendingCall, written: recording.Recording) -> None:
+    """The run and call in memory as the recording left them in the database."""
+    call.run.request_version, call.run.is_immediate_execution_disabled = written.flags
+    if written.next_attempt is not None:
+        call.attempt, call.calls_without_progress = written.next_attempt
 
 
 def _is_parallel(call: PendingCall, decision: Decision) -> bool:
@@ -204,17 +158,6 @@ def _rediscover_finished(run_id: str, schedules: list[ScheduleCall]) -> list[Sch
     return kept
 
 
-def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
-    # A step recorded by an earlier attempt at this same call stays as it was: ON CONFLICT DO NOTHING.
-    Step.objects.bulk_create(
-        [
-            Step(run=run, step_id=r.step_id, name=r.name[:255], op=r.op, output=r.output, position=stack_size + i)
-            for i, r in enumerate(records)
-        ],
-        ignore_conflicts=True,
-    )
-
-
 def _open_waits(run: Run, waits: list[OpenWait]) -> None:
     trigger = (run.events or [{}])[0]
     Wait.objects.bulk_create(
@@ -235,18 +178,6 @@ def _start_invokes(run: Run, invokes: list[InvokeFunction]) -> None:
         start_invoked_run(run, invoke)
 
 
-def _update_run_flags(run: Run, decision: Decision) -> None:
-    changes: dict[str, Any] = {}
-    if decision.request_version is not None and decision.request_version != run.request_version:
-        changes["request_version"] = decision.request_version
-    if decision.disable_immediate_execution is not None and decision.disable_immediate_execution != run.is_immediate_execution_disabled:
-        changes["is_immediate_execution_disabled"] = decision.disable_immediate_execution
-    if changes:
-        Run.objects.filter(id=run.id).update(**changes)
-        for field, value in changes.items():
-            setattr(run, field, value)
-
-
 def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
     finish_run(call.run, finish.status, finish.output, now, finish.reason)
     return Applied()
@@ -256,20 +187,16 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, 
     """Move a run to a terminal status and drop its pending calls. False if it had already ended.
     `reason`: why its last call failed, for the failure event (runs/decision_commands.py FinishRun)."""
     now = now or timezone.now()
-    # Lock order: a worker applying a decision holds its pending call's row, then updates the
-    # run; take the run's pending calls first here too, so a cancel and a worker never deadlock.
-    list(PendingCall.objects.select_for_update().filter(run_id=run.id).order_by("id").values_list("id", flat=True))
-    changed = Run.objects.filter(id=run.id, status__in=sources_of(status)).update(
-        status=status, output=output, ended_at=now
-    )
-    if not changed:
+    events = run_ended_events(run.id, run.function.slug, run.events or [], status, output, reason)
+    ended = ending.end_run(run.id, status, output, now, [event.name for event in events])
+    if ended is None:
         return False  # already ended by someone else, who removed its pending calls
-    PendingCall.objects.filter(run_id=run.id).delete()
-    Wait.objects.filter(run_id=run.id).delete()
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
     activity.run_ended(run)
-    emit_run_ended(run, reason)
+    # An invoked run's end resumes its caller through the correlation id, whatever the names.
+    is_awaited = ended.is_awaited or any(event.data.get("correlation_id") for event in events)
+    store_events(events, may_trigger=ended.is_triggering, may_resume=is_awaited)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: gates.release_run_slots(run))
     return True

@@ -82,6 +82,30 @@ def test_recording_the_same_step_twice_keeps_one_row() -> None:
     assert list(Step.objects.values_list("step_id", "output")) == [("s1", {"data": 1})]
 
 
+def test_a_plain_step_writes_its_attempt_step_and_flags_and_a_call_taken_over_writes_nothing() -> None:
+    """The one applier on both engines (SQLite here without DATABASE_URL): the values come back
+    as written, datetimes included, and the guard stops a worker that lost its lease."""
+    run = start_one()
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    attempt = attempt_for(call)
+    attempt.output, attempt.opcode, attempt.status_code = {"data": "é\u0000"}, "StepRun", 206
+    decision = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": [1, None]}), ScheduleCall("step", 2, timezone.now())),
+                        request_version=2, calls_without_progress=1)
+    applied = lifecycle.apply_decision(call, "worker-a", decision, attempt, 30, 3)
+    assert applied.next_call is call and (call.attempt, call.calls_without_progress, call.run.request_version) == (2, 1, 2)
+    stored = StepAttempt.objects.get()
+    assert (stored.output, stored.status_code, stored.started_at, stored.ended_at) == (
+        {"data": "é\u0000"}, 206, attempt.started_at, attempt.ended_at)
+    assert list(Step.objects.values_list("step_id", "output", "position")) == [("s1", {"data": [1, None]}, 3)]
+    assert Run.objects.get(id=run.id).request_version == 2
+    pending = PendingCall.objects.get()
+    assert (pending.attempt, pending.calls_without_progress) == (2, 1) and pending.lease_expires_at > timezone.now()
+    PendingCall.objects.update(lease_owner="worker-b")
+    again = Decision(commands=(RecordStep("s2", "two", "StepRun", 2), ScheduleCall("step", 0, timezone.now())))
+    assert lifecycle.apply_decision(call, "worker-a", again, attempt_for(call), 30, 4).is_lost
+    assert (Step.objects.count(), StepAttempt.objects.count()) == (1, 1)
+
+
 def test_finishing_removes_pending_calls_and_only_happens_once() -> None:
     run = start_one()
     call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
@@ -155,3 +179,31 @@ def test_a_discovery_that_missed_a_step_finished_elsewhere_is_made_again() -> No
     applied = lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 1)
     assert applied.next_call is not None and applied.next_call.step_target == "step"
     assert list(PendingCall.objects.values_list("step_target", flat=True)) == ["step"]
+
+
+def finish_started(run: Run) -> list[str]:
+    """Complete the run through apply_decision; the SQL it sent."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    lifecycle.start_run(call.run)
+    with CaptureQueriesContext(connection) as captured:
+        lifecycle.apply_decision(call, "worker-a", Decision(commands=(FinishRun("completed", 7),)), attempt_for(call), 30, 0)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_run_end_nobody_listens_to_stores_its_event_without_trigger_or_wait_look_ups() -> None:
+    run = start_one()
+    sent = finish_started(run)
+    assert list(Event.objects.filter(name="inngest/function.finished").values_list("data", flat=True))[0]["result"] == 7
+    assert not any('"functions_trigger"."event_name" IN' in sql or '"runs_wait"."event_name" IN' in sql for sql in sent)
+    assert Run.objects.get(id=run.id).status == RunStatus.COMPLETED and not PendingCall.objects.exists()
+
+
+def test_a_run_end_with_a_listening_trigger_starts_its_run() -> None:
+    run = start_one()
+    handler = make_function(event="inngest/function.*")
+    finish_started(run)
+    started = Run.objects.get(function=handler)
+    assert started.events[0]["name"] == "inngest/function.finished" and started.events[0]["data"]["run_id"] == run.id

@@ -1,0 +1,72 @@
+"""A run's end in the database, in one round trip: its status, and the rows only an active run has.
+
+Ending a run takes its pending calls' row locks first (a worker applying a decision holds its
+call's row, then updates the run: the same order here, so a cancel and a worker never
+deadlock), moves the run to its terminal status if it may go there, and drops its pending
+calls and waits. The same message asks whether anything listens to the events the end emits
+(`inngest/function.*`: a trigger, or an open wait for that name), so that a run whose end
+nobody listens to costs no trigger or wait look-up: the answer is read in the transaction that
+stores those events, so it is as fresh as a look-up would be.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from core.json_text import dump_json
+from events.triggers import name_patterns
+from functions.models import Function, Trigger
+from runs.models import PendingCall, Run, Wait, WaitKind, sources_of
+from runs.sql_batch import for_update, run_together
+
+_CALLS, _RUNS, _WAITS = (model._meta.db_table for model in (PendingCall, Run, Wait))
+_TRIGGERS, _FUNCTIONS = Trigger._meta.db_table, Function._meta.db_table
+_ENDED_HERE = f"EXISTS (SELECT 1 FROM {_RUNS} WHERE id = %(run_id)s AND status = %(status)s AND ended_at = %(ended_at)s)"
+
+
+@dataclass(frozen=True)
+class Ended:
+    """The run ended here; whether its events have a trigger or an open wait to look up."""
+
+    is_triggering: bool
+    is_awaited: bool
+
+
+def end_run(run_id: str, status: str, output: Any, now: datetime, event_names: list[str]) -> Ended | None:
+    """Move the run to `status` and drop its calls and waits; None if it may not go there
+    (already ended by someone else, who dropped them)."""
+    sources = sources_of(status)
+    patterns = sorted({pattern for name in event_names for pattern in name_patterns(name)}) or [""]
+    params: dict[str, Any] = {
+        "run_id": run_id, "status": status, "output": None if output is None else dump_json(output),
+        "ended_at": connection.ops.adapt_datetimefield_value(now),
+        **{f"from{i}": source for i, source in enumerate(sources)},
+        **{f"pattern{i}": pattern for i, pattern in enumerate(patterns)},
+        **{f"name{i}": name for i, name in enumerate(event_names or [""])},
+        "event_kind": WaitKind.EVENT, "cancel_kind": WaitKind.CANCEL,
+    }
+    statements = [
+        *for_update(f"SELECT id FROM {_CALLS} WHERE run_id = %(run_id)s ORDER BY id"),
+        f"UPDATE {_RUNS} SET status = %(status)s, output = %(output)s, ended_at = %(ended_at)s "
+        f"WHERE id = %(run_id)s AND status IN ({_placeholders('from', sources)})",
+        f"DELETE FROM {_CALLS} WHERE run_id = %(run_id)s AND {_ENDED_HERE}",
+        f"DELETE FROM {_WAITS} WHERE run_id = %(run_id)s AND {_ENDED_HERE}",
+    ]
+    result = (
+        f"SELECT {_ENDED_HERE}, "
+        f"EXISTS (SELECT 1 FROM {_TRIGGERS} t JOIN {_FUNCTIONS} f ON f.id = t.function_id "
+        f"WHERE t.event_name IN ({_placeholders('pattern', patterns)}) AND NOT f.is_archived), "
+        f"EXISTS (SELECT 1 FROM {_WAITS} WHERE event_name IN ({_placeholders('name', event_names or [''])}) "
+        f"AND kind IN (%(event_kind)s, %(cancel_kind)s))"
+    )
+    row = run_together(statements, params, result)
+    if row is None or not row[0]:
+        return None
+    return Ended(is_triggering=bool(row[1]), is_awaited=bool(row[2]))
+
+
+def _placeholders(prefix: str, values: list[Any]) -> str:
+    return ", ".join(f"%({prefix}{i})s" for i in range(len(values)))

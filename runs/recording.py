@@ -1,0 +1,96 @@
+"""What every decision writes first, as plain SQL that PostgreSQL and SQLite both run.
+
+Renew the caller's lease on its call (the guard: a cancelled run has no call left, a call taken
+over has another owner), insert the call's attempt row, memoize the steps it reported and note
+the run's flags. Every statement after the guard checks the lease too, so a lost call changes
+nothing. This is the only code that writes these rows for an applied decision
+(runs/lifecycle.py's apply_decision): a plain step is this and nothing more, one round trip to
+PostgreSQL (runs/sql_batch.py).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from core.json_text import dump_json
+from runs.decision_commands import RecordStep
+from runs.models import PendingCall, Run, Step, StepAttempt
+from runs.sql_batch import for_update, run_together
+
+_CALLS, _RUNS, _STEPS, _ATTEMPTS = (model._meta.db_table for model in (PendingCall, Run, Step, StepAttempt))
+_HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE id = %(call_id)s AND lease_owner = %(owner)s)"
+
+_GUARD = f"""UPDATE {_CALLS} SET lease_expires_at = %(lease_expires_at)s, attempt = %(next_attempt)s,
+    calls_without_progress = %(calls_without_progress)s WHERE id = %(call_id)s AND lease_owner = %(owner)s"""
+_LOCK_RUN = f"SELECT id FROM {_RUNS} WHERE id = %(run_id)s"
+_ATTEMPT = f"""INSERT INTO {_ATTEMPTS}
+    (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
+     is_checkpointed)
+    SELECT %(run_id)s, %(a_target)s, %(a_step_id)s, %(a_name)s, %(a_attempt)s, %(a_status)s, %(a_opcode)s,
+        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s, %(a_checkpointed)s WHERE {_HELD}"""
+# A step recorded by an earlier attempt at this same call stays as it was.
+_STEP = """INSERT INTO {table} (run_id, step_id, name, op, output, position, created_at)
+    SELECT %(run_id)s, %(s{i}_id)s, %(s{i}_name)s, %(s{i}_op)s, %(s{i}_output)s, {position}, %(now)s WHERE {held}
+    ON CONFLICT (run_id, step_id) DO NOTHING"""
+_FLAGS = f"""UPDATE {_RUNS} SET request_version = %(request_version)s,
+    is_immediate_execution_disabled = %(no_immediate)s WHERE id = %(run_id)s AND {_HELD}"""
+_IS_HELD = f"SELECT count(*) FROM {_CALLS} WHERE id = %(call_id)s AND lease_owner = %(owner)s"
+
+
+@dataclass(frozen=True)
+class Recording:
+    """The rows one decision writes before anything else, with the lease they need."""
+
+    call: PendingCall
+    owner: str
+    lease_expires_at: datetime
+    attempt: StepAttempt
+    records: list[RecordStep]
+    # The call's attempt and count of calls without progress from now on (the next call of the
+    # same target continues on this row), or None to leave them as they are.
+    next_attempt: tuple[int, int] | None
+    flags: tuple[int, bool]  # the run's request_version and is_immediate_execution_disabled after it
+    stack_size: int | None  # steps memoized before these; None: count them under the run's lock (parallel groups)
+
+
+def write(recording: Recording) -> bool:
+    """Write the recording; False (and nothing written) when the caller no longer holds the call."""
+    statements, params = _statements(recording)
+    held = run_together(statements, params, _IS_HELD)
+    return held is not None and held[0] > 0
+
+
+def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
+    call, attempt, run = recording.call, recording.attempt, recording.call.run
+    next_attempt, calls_without_progress = recording.next_attempt or (call.attempt, call.calls_without_progress)
+    at = connection.ops.adapt_datetimefield_value
+    params: dict[str, Any] = {
+        "call_id": call.id, "owner": recording.owner, "run_id": call.run_id, "now": at(attempt.ended_at),
+        "lease_expires_at": at(recording.lease_expires_at), "next_attempt": next_attempt,
+        "calls_without_progress": calls_without_progress,
+        "a_target": attempt.step_target, "a_step_id": attempt.step_id, "a_name": attempt.step_name[:255],
+        "a_attempt": attempt.attempt, "a_status": attempt.status_code, "a_opcode": attempt.opcode,
+        "a_output": _json_or_null(attempt.output), "a_error": _json_or_null(attempt.error),
+        "a_started_at": at(attempt.started_at), "a_ended_at": at(attempt.ended_at), "a_checkpointed": attempt.is_checkpointed,
+        "request_version": recording.flags[0], "no_immediate": recording.flags[1],
+    }
+    statements = [_GUARD]
+    if recording.stack_size is None:
+        statements += for_update(_LOCK_RUN)  # group members finish on several workers: stack them one at a time
+    statements.append(_ATTEMPT)
+    for i, record in enumerate(recording.records):
+        position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s)" if recording.stack_size is None else str(recording.stack_size + i)
+        statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=_HELD))
+        params |= {f"s{i}_id": record.step_id, f"s{i}_name": record.name[:255], f"s{i}_op": record.op,
+                   f"s{i}_output": _json_or_null(record.output)}
+    if recording.flags != (run.request_version, run.is_immediate_execution_disabled):
+        statements.append(_FLAGS)
+    return statements, params
+
+
+def _json_or_null(value: Any) -> str | None:
+    """A JSON value as the models store it (core/json_text.py): None is SQL NULL."""
+    return None if value is None else dump_json(value)
