@@ -19,13 +19,15 @@ from django.utils import timezone
 
 from events.json_text import dump_json
 from executor import flow_control, metrics
-from executor.commands import Decision
+from executor.commands import AbortDefer, AddDefer, Decision
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
+from executor.gateway import with_gateway_results
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.responses import CallView, Limits, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle
+from runs.defers import MAX_DEFERS_PER_RUN, defers_for_call
 from runs.models import PendingCall, Run, Step, StepAttempt
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,11 @@ class RunMemo:
     steps: dict[str, object] = field(default_factory=dict)
     stack: list[str] = field(default_factory=list)
     state_bytes: int = 0  # the length of the run's events and step outputs as stored (executor/limits.py)
+    defers: dict[str, dict[str, bool]] = field(default_factory=dict)  # the call body's `defers`
 
     @classmethod
     def load(cls, run: Run) -> "RunMemo":
-        memo = cls(state_bytes=len(dump_json(run.events or [])))
+        memo = cls(state_bytes=len(dump_json(run.events or [])), defers=defers_for_call(run.id))
         rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
         for step_id, output, size in rows:
             memo.steps[step_id] = output
@@ -52,7 +55,16 @@ class RunMemo:
 
     def reload(self, run: Run) -> None:
         fresh = RunMemo.load(run)
-        self.steps, self.stack, self.state_bytes = fresh.steps, fresh.stack, fresh.state_bytes
+        self.steps, self.stack, self.state_bytes, self.defers = fresh.steps, fresh.stack, fresh.state_bytes, fresh.defers
+
+    def note_defers(self, decision: Decision) -> None:
+        """What the decision's DeferAdd and DeferAbort ops made of the run's defers (as runs/defers.py
+        records them), so the next call tells the SDK without another query."""
+        for command in decision.side_records:
+            if isinstance(command, AddDefer) and command.hashed_id not in self.defers and len(self.defers) < MAX_DEFERS_PER_RUN:
+                self.defers[command.hashed_id] = {"abortable": not command.is_rejected}
+            elif isinstance(command, AbortDefer) and command.hashed_id in self.defers:
+                self.defers[command.hashed_id] = {"abortable": False}
 
     def add(self, step_id: str, output: object) -> None:
         if step_id not in self.steps:
@@ -118,6 +130,9 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     lease_keeper.start_call(call.id)
     started_at = timezone.now()
     response = call_function(_build_request(call, memo))
+    if response.status == 206:
+        lease_keeper.start_call(call.id)  # the requests of step.fetch / step.ai.infer get a deadline of their own
+        response = with_gateway_results(response)
     ended_at = timezone.now()
     view = _view(call, memo)
     clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
@@ -136,6 +151,7 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     else:
         for record in decision.records:
             memo.add(record.step_id, record.output)
+        memo.note_defers(decision)
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
 
@@ -224,6 +240,7 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         stack=memo.stack,
         request_version=run.request_version,
         disable_immediate_execution=run.is_immediate_execution_disabled,
+        defers=memo.defers,
     )
 
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -38,6 +38,8 @@ class CallRequest:
     stack: list
     request_version: int
     disable_immediate_execution: bool
+    # The run's deferred runs the SDK must not report again: {hashed id: {"abortable": bool}}.
+    defers: dict = field(default_factory=dict)
 
     def body(self, use_api: bool = False) -> dict[str, Any]:
         """The call body; with `use_api` the events and steps are left for the SDK to fetch
@@ -57,6 +59,7 @@ class CallRequest:
             "event": self.event,
             "events": [] if use_api else self.events,
             "steps": {} if use_api else self.steps,
+            "defers": self.defers,
             "ctx": ctx,
             "version": self.request_version,
             "use_api": use_api,

@@ -11,6 +11,7 @@ from runs.api.gql import graphql_view
 from runs.api.rest import RunsView, RunView
 from runs.api.views import (
     CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
+    RunMetadataView, SignalView,
 )
 
 urlpatterns = [
@@ -24,6 +25,8 @@ urlpatterns = [
     path("v1/events/<str:internal_id>", EventDetailView.as_view()),
     path("v1/events/<str:internal_id>/runs", EventRunsView.as_view()),
     path("v1/runs/<str:run_id>", RunDetailView.as_view()),
+    path("v1/runs/<str:run_id>/metadata", RunMetadataView.as_view()),
+    path("v1/signals", SignalView.as_view()),
     path("v0/gql", graphql_view),
     path("v0/runs/<str:run_id>", LegacyRunCancelView.as_view()),
     path("v0/runs/<str:run_id>/batch", RunBatchView.as_view()),

@@ -17,8 +17,11 @@ from events.ingest import store_events
 from events.json_text import dump_json
 from events.system import run_ended_events
 from executor import dispatch, flow_control, metrics
-from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from executor.commands import AbortDefer, AddDefer, Decision, FinishRun, InvokeFunction, OpenWait, RecordMetadata, RecordStep, ScheduleCall
 from runs.creation import timeout_wait
+from runs.defers import deferred_schedule_events, record_defers
+from runs.run_metadata import record_step_metadata
+from runs.signals import open_signal_wait
 from runs.invokes import start_invoked_run
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
@@ -107,8 +110,11 @@ def apply_decision(
             Run.objects.select_for_update().filter(id=call.run_id).values_list("id").first()
             stack_size = Step.objects.filter(run_id=call.run_id).count()
         _record_steps(call.run, decision.records, stack_size)
-        _open_waits(call.run, decision.waits)
+        conflict = _open_waits(call.run, decision.waits)
+        _record_side(call.run, decision, attempt.attempt)
         _update_run_flags(call.run, decision)
+        if conflict is not None:
+            return _finish(call, FinishRun(RunStatus.FAILED, conflict), now)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
         schedules = _coalesce_discovery(call.run, decision)
@@ -239,7 +245,24 @@ def _record_steps(run: Run, records: list[RecordStep], stack_size: int) -> None:
     )
 
 
-def _open_waits(run: Run, waits: list[OpenWait]) -> None:
+def _record_side(run: Run, decision: Decision, attempt: int) -> None:
+    """Defers and step metadata riding along the decision's ops, before a RunComplete ends the run."""
+    side = decision.side_records
+    if not side:
+        return
+    record_defers(run, [c for c in side if isinstance(c, (AddDefer, AbortDefer))])
+    record_step_metadata(run.id, [c for c in side if isinstance(c, RecordMetadata)], attempt)
+
+
+def _open_waits(run: Run, waits: list[OpenWait]) -> dict | None:
+    """Open the waits; the error the run fails with when a signal is taken, else None."""
+    conflicts = [error for w in waits if w.kind == WaitKind.SIGNAL and (error := open_signal_wait(run, w))]
+    waits = [w for w in waits if w.kind != WaitKind.SIGNAL]
+    _open_event_waits(run, waits)
+    return conflicts[0] if conflicts else None
+
+
+def _open_event_waits(run: Run, waits: list[OpenWait]) -> None:
     trigger = (run.events or [{}])[0]
     Wait.objects.bulk_create(
         [
@@ -298,8 +321,9 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
 
 
 def emit_run_ended(run: Run) -> None:
-    """function.finished/failed/cancelled, in the transaction that ended the run."""
-    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output))
+    """function.finished/failed/cancelled and the run's deferred runs, in the transaction that ended it."""
+    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output)
+                 + deferred_schedule_events(run))
 
 
 def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], calls_without_progress: int, now: datetime) -> Applied:

@@ -14,9 +14,10 @@ from django.shortcuts import redirect, render
 
 from events.models import Event
 from functions.models import App, ExpressionFailure, Function
-from runs.models import FlowAction, Run, RunStatus
+from runs.models import FlowAction, Run, RunDefer, RunStatus
 from runs.queries import RunFilter
 from ui.access import operator_view
+from runs.run_metadata import folded_metadata
 from ui.timeline import build_timeline
 
 PAGE = 50
@@ -105,6 +106,8 @@ def run_detail(request: HttpRequest, run_id: str) -> HttpResponse:
         raise Http404("no such run")
     return render(request, "ui/run.html", {
         "run": run, "timeline": build_timeline(run), "output": _pretty(run.output),
+        "metadata": [{**entry, "pretty": _pretty(entry["values"])} for entry in folded_metadata(run.id)],
+        "defers": list(RunDefer.objects.filter(run=run).order_by("id")),
         "events": [_pretty(e) for e in run.events or []], "is_active": not run.is_terminal,
         "was_held": run.flow_action in (FlowAction.DELAYED, FlowAction.SKIPPED, FlowAction.CANCELLED), "nav": "runs",
     })

@@ -10,7 +10,8 @@ from typing import Any
 from runs.models import Run, Step, StepAttempt, Wait
 
 # Opcodes whose memo is not the answer of a call: the step ended later, on its own.
-_ASYNC_OPS = {"Sleep": "slept", "WaitForEvent": "waited for an event", "InvokeFunction": "invoked a function"}
+_ASYNC_OPS = {"Sleep": "slept", "WaitForEvent": "waited for an event", "InvokeFunction": "invoked a function",
+              "WaitForSignal": "waited for a signal"}
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ def _wait_entry(wait: Wait) -> Entry:
         "event": f"waiting for {wait.event_name} until {wait.expires_at:%Y-%m-%d %H:%M:%S} UTC",
         "invoke": f"waiting for the invoked run until {wait.expires_at:%Y-%m-%d %H:%M:%S} UTC",
         "cancel": f"cancelled by {wait.event_name}",
+        "signal": f"waiting for signal {wait.signal or '(taken over by another run)'} until {wait.expires_at:%Y-%m-%d %H:%M:%S} UTC",
         "timeout": f"{wait.step_id.replace('-', ' ')} at {wait.expires_at:%Y-%m-%d %H:%M:%S} UTC",
     }.get(wait.kind, wait.kind)
     return Entry(at=wait.created_at, kind="wait", title=wait.step_name or wait.step_id, detail=what,
