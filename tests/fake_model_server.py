@@ -3,13 +3,15 @@ server's step.ai.infer and step.fetch requests land here, and the tests read wha
 
 Every POST is answered with an OpenAI-shaped chat completion that echoes the request's last
 message; a body with `"fail_first": n` gets 500 for its first n requests (per `"attempt_key"`);
-`GET /echo` answers with the method, path and a custom header.
+`GET /echo` answers with the method, path and a custom header; `GET /big?bytes=n` with n bytes;
+`GET /slow?seconds=s` after s seconds; `GET /redirect` with a 302 to /echo.
 """
 from __future__ import annotations
 
 import collections
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -48,7 +50,20 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             self._record(b"")
-            self._answer(200, {"method": "GET", "path": urlsplit(self.path).path, "tag": self.headers.get("x-tag")})
+            parts = urlsplit(self.path)
+            query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+            if parts.path == "/big":
+                self._answer(200, "x" * int(query["bytes"]))
+            elif parts.path == "/slow":
+                time.sleep(float(query["seconds"]))
+                self._answer(200, "late")
+            elif parts.path == "/redirect":
+                self.send_response(302)
+                self.send_header("Location", "/echo")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self._answer(200, {"method": "GET", "path": parts.path, "tag": self.headers.get("x-tag")})
 
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
@@ -81,6 +96,9 @@ def _handler_for(fake: FakeModelServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            try:
+                self.wfile.write(data)
+            except BrokenPipeError:
+                pass  # the client gave up (the deadline tests)
 
     return Handler
