@@ -27,7 +27,7 @@ from executor.log_context import about_run, set_step
 from executor.responses import CallView, Limits, SdkResponse
 from executor.transport import CallRequest, call_function
 from runs import lifecycle
-from runs.defers import MAX_DEFERS_PER_RUN, defers_for_call
+from runs.defers import defers_for_call
 from runs.models import PendingCall, Run, Step, StepAttempt
 
 log = logging.getLogger(__name__)
@@ -57,20 +57,6 @@ class RunMemo:
         fresh = RunMemo.load(run)
         self.steps, self.stack, self.state_bytes, self.defers = fresh.steps, fresh.stack, fresh.state_bytes, fresh.defers
 
-    def note_defers(self, decision: Decision) -> None:
-        """What the decision's DeferAdd and DeferAbort ops made of the run's defers (as runs/defers.py
-        records them), so the next call tells the SDK without another query."""
-        for command in decision.side_records:
-            if isinstance(command, AddDefer) and command.hashed_id not in self.defers and len(self.defers) < MAX_DEFERS_PER_RUN:
-                self.defers[command.hashed_id] = {"abortable": not command.is_rejected}
-            elif isinstance(command, AbortDefer) and command.hashed_id in self.defers:
-                self.defers[command.hashed_id] = {"abortable": False}
-
-    def add(self, step_id: str, output: object) -> None:
-        if step_id not in self.steps:
-            self.stack.append(step_id)
-            self.state_bytes += len(dump_json(output))
-        self.steps[step_id] = output
 
 
 def run_call(call_id: int) -> None:
@@ -151,7 +137,8 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     else:
         for record in decision.records:
             memo.add(record.step_id, record.output)
-        memo.note_defers(decision)
+    if any(isinstance(c, (AddDefer, AbortDefer)) for c in decision.side_records):
+        memo.defers = defers_for_call(run.id)  # as recorded (caps applied): the next call tells the SDK
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
 

@@ -7,16 +7,12 @@ repeats of it stay no-ops.
 """
 from __future__ import annotations
 
-from typing import Any
-
 from events.json_text import dump_json
 from executor.commands import AbortDefer, AddDefer, Command, RecordMetadata
 from executor.opcodes import Op, Opcode
+from runs.run_metadata import metadata_problem
 
 MAX_NAME_LENGTH = 255
-MAX_METADATA_BYTES = 64 * 1024  # one update's values, as Inngest caps a metadata span
-METADATA_OPS = frozenset({"merge", "set", "delete", "add"})
-METADATA_SCOPES = frozenset({"run", "step", "step_attempt", "extended_trace"})
 
 
 def side_commands(ops: list[Op], max_input_bytes: int) -> list[Command]:
@@ -50,21 +46,3 @@ def metadata_commands(op: Op) -> list[Command]:
     step_id = op.userland_id or op.name or op.id
     return [RecordMetadata(step_id, entry["kind"], entry.get("scope") or "step", entry["op"], entry["values"])
             for entry in op.metadata if metadata_problem(entry) == ""]
-
-
-def metadata_problem(entry: Any) -> str:
-    """Why one `{kind, op, values}` update cannot be stored, or ""."""
-    if not isinstance(entry, dict):
-        return "an update must be a JSON object"
-    kind, op, values = entry.get("kind"), entry.get("op"), entry.get("values")
-    if not isinstance(kind, str) or not kind or len(kind) > MAX_NAME_LENGTH:
-        return f"kind must be a string of 1 to {MAX_NAME_LENGTH} characters"
-    if op not in METADATA_OPS:
-        return f"op must be one of {', '.join(sorted(METADATA_OPS))}"
-    if not isinstance(values, dict):
-        return "values must be a JSON object"
-    if entry.get("scope") is not None and entry.get("scope") not in METADATA_SCOPES:
-        return f"scope must be one of {', '.join(sorted(METADATA_SCOPES))}"
-    if len(dump_json(values)) > MAX_METADATA_BYTES:
-        return f"values are larger than {MAX_METADATA_BYTES} bytes"
-    return ""

@@ -7,14 +7,19 @@ from __future__ import annotations
 import hashlib
 import time
 
+from django.db.models import Sum
+from django.db.models.functions import Length
 from ulid import ULID
 
+from events.json_text import dump_json
 from events.models import Event
 from executor.commands import AbortDefer, AddDefer
 from runs.models import DeferStatus, Run, RunDefer
 
 DEFERRED_SCHEDULE = "inngest/deferred.schedule"
 MAX_DEFERS_PER_RUN = 20  # distinct defers of one run, as Inngest counts them
+# All inputs of a run's defers together, kept apart from the run's state limit as Inngest does.
+MAX_DEFER_INPUTS_BYTES = 4 * 1024 * 1024
 
 
 def record_defers(run: Run, commands: list[AddDefer | AbortDefer]) -> None:
@@ -25,13 +30,19 @@ def record_defers(run: Run, commands: list[AddDefer | AbortDefer]) -> None:
             RunDefer.objects.filter(run=run, hashed_id=command.hashed_id, status=DeferStatus.AFTER_RUN).update(
                 status=DeferStatus.ABORTED, input=None)
             continue
-        known = RunDefer.objects.filter(run=run).values_list("hashed_id", flat=True)
+        known = list(RunDefer.objects.filter(run=run).values_list("hashed_id", flat=True))
         if command.hashed_id in known or len(known) >= MAX_DEFERS_PER_RUN:
             continue  # a repeat, or past the cap (Inngest drops those too: the parent never fails)
+        is_rejected = command.is_rejected or _inputs_bytes(run) + len(dump_json(command.input)) > MAX_DEFER_INPUTS_BYTES
         RunDefer.objects.bulk_create([RunDefer(
-            run=run, hashed_id=command.hashed_id, fn_slug=command.fn_slug, input=command.input, meta=command.meta,
-            status=DeferStatus.REJECTED if command.is_rejected else DeferStatus.AFTER_RUN,
+            run=run, hashed_id=command.hashed_id, fn_slug=command.fn_slug, input=None if is_rejected else command.input,
+            meta=command.meta, status=DeferStatus.REJECTED if is_rejected else DeferStatus.AFTER_RUN,
         )], ignore_conflicts=True)
+
+
+def _inputs_bytes(run: Run) -> int:
+    rows = RunDefer.objects.filter(run=run, status=DeferStatus.AFTER_RUN)
+    return rows.aggregate(total=Sum(Length("input")))["total"] or 0
 
 
 def defers_for_call(run_id: str) -> dict[str, dict[str, bool]]:

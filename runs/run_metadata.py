@@ -11,10 +11,13 @@ from django.db.models.functions import Length
 
 from events.json_text import dump_json
 from executor.commands import RecordMetadata
-from executor.side_ops import metadata_problem
 from runs.models import RunMetadata
 
 MAX_RUN_METADATA_BYTES = 1024 * 1024  # all of a run's updates together
+MAX_KIND_LENGTH = 255
+MAX_METADATA_BYTES = 64 * 1024  # one update's values, as Inngest caps a metadata span
+METADATA_OPS = frozenset({"merge", "set", "delete", "add"})
+METADATA_SCOPES = frozenset({"run", "step", "step_attempt", "extended_trace"})
 
 
 def record_step_metadata(run_id: str, commands: list[RecordMetadata], attempt: int | None = None) -> None:
@@ -97,3 +100,21 @@ def add_run_metadata(run_id: str, body: Any) -> None:
                     kind=u["kind"], op=u["op"], values=u["values"])
         for u in updates
     ])
+
+
+def metadata_problem(entry: Any) -> str:
+    """Why one `{kind, op, values}` update cannot be stored, or ""."""
+    if not isinstance(entry, dict):
+        return "an update must be a JSON object"
+    kind, op, values = entry.get("kind"), entry.get("op"), entry.get("values")
+    if not isinstance(kind, str) or not kind or len(kind) > MAX_KIND_LENGTH:
+        return f"kind must be a string of 1 to {MAX_KIND_LENGTH} characters"
+    if op not in METADATA_OPS:
+        return f"op must be one of {', '.join(sorted(METADATA_OPS))}"
+    if not isinstance(values, dict):
+        return "values must be a JSON object"
+    if entry.get("scope") is not None and entry.get("scope") not in METADATA_SCOPES:
+        return f"scope must be one of {', '.join(sorted(METADATA_SCOPES))}"
+    if len(dump_json(values)) > MAX_METADATA_BYTES:
+        return f"values are larger than {MAX_METADATA_BYTES} bytes"
+    return ""

@@ -11,7 +11,7 @@ from django.utils import timezone
 from events.models import Event
 from executor.commands import AbortDefer, AddDefer, OpenWait
 from runs import creation, lifecycle
-from runs.defers import MAX_DEFERS_PER_RUN, defers_for_call, record_defers
+from runs.defers import MAX_DEFER_INPUTS_BYTES, MAX_DEFERS_PER_RUN, defers_for_call, record_defers
 from runs.models import DeferStatus, PendingCall, Run, RunMetadata, RunStatus, Step, Wait
 from runs.run_metadata import folded_metadata, metadata_records
 from runs.signals import open_signal_wait, send_signal
@@ -77,6 +77,14 @@ def test_defers_are_insert_only_capped_and_aborted_without_their_input() -> None
     aborted = run.defers.get(hashed_id="d2")
     assert aborted.status == DeferStatus.ABORTED and aborted.input is None
     assert run.defers.get(hashed_id="d1").fn_slug == "app-later"
+
+
+def test_defers_past_the_inputs_cap_are_kept_as_rejected(settings) -> None:
+    run = running_run()
+    big = {"text": "x" * (MAX_DEFER_INPUTS_BYTES // 2)}
+    record_defers(run, [AddDefer("a", "app-later", big), AddDefer("b", "app-later", big), AddDefer("c", "app-later", {"n": 1})])
+    assert dict(run.defers.values_list("hashed_id", "status")) == {"a": "after_run", "b": "rejected", "c": "after_run"}
+    assert defers_for_call(run.id)["b"] == {"abortable": False}
 
 
 def test_a_runs_end_starts_its_deferred_runs_once() -> None:
