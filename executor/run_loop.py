@@ -57,6 +57,11 @@ class RunMemo:
         fresh = RunMemo.load(run)
         self.steps, self.stack, self.state_bytes, self.defers = fresh.steps, fresh.stack, fresh.state_bytes, fresh.defers
 
+    def add(self, step_id: str, output: object) -> None:
+        if step_id not in self.steps:
+            self.stack.append(step_id)
+            self.state_bytes += len(dump_json(output))
+        self.steps[step_id] = output
 
 
 def run_call(call_id: int) -> None:
