@@ -111,14 +111,14 @@ def fetch_request(opts: dict) -> OutgoingRequest:
 def ai_request(opts: dict) -> OutgoingRequest:
     """`step.ai.infer`: {url, headers, auth_key, format, body}, authenticated as its format wants."""
     url, key, form = _url(opts), str(opts.get("auth_key") or ""), str(opts.get("format") or "openai-chat")
-    headers = {"content-type": "application/json"}
+    headers = {"Content-Type": "application/json"}
     if form == "gemini":
         parts = urlsplit(url)
         url = urlunsplit(parts._replace(query="&".join(q for q in (parts.query, urlencode({"key": key})) if q)))
     elif form == "bedrock":
         headers["Authorization"] = key
     elif form == "anthropic":
-        headers["x-api-key"] = key
+        headers["X-Api-Key"] = key
     else:
         headers["Authorization"] = f"Bearer {key}"
     given = _headers(opts.get("headers"))
@@ -140,10 +140,16 @@ def _headers(value: Any) -> dict[str, str]:
         return {}
     if not isinstance(value, dict):
         raise RequestRefused("headers must be a JSON object")
-    headers = {str(k): str(v) for k, v in value.items()}
+    headers = {canonical_header(str(k)): str(v) for k, v in value.items()}
     if any("\r" in text or "\n" in text for pair in headers.items() for text in pair):
         raise RequestRefused("a header contains a line break")
     return headers
+
+
+def canonical_header(name: str) -> str:
+    """`x-api-key` as `X-Api-Key`: names are sent as Inngest's server (Go) sends them, which
+    some servers and the SDKs' own tests compare case-sensitively."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
 
 
 def send(request: OutgoingRequest) -> tuple[int, dict[str, str], bytes]:

@@ -90,7 +90,7 @@ def test_an_answer_past_the_deadline_is_a_retriable_error(model: FakeModelServer
 @pytest.mark.parametrize(("form", "header", "value"), [
     ("openai-chat", "Authorization", "Bearer sk-secret-value"),
     ("azure-openai", "Authorization", "Bearer sk-secret-value"),
-    ("anthropic", "x-api-key", "sk-secret-value"),
+    ("anthropic", "X-Api-Key", "sk-secret-value"),
     ("bedrock", "Authorization", "sk-secret-value"),
 ])
 def test_each_ai_format_authenticates_its_own_way(form: str, header: str, value: str) -> None:
@@ -101,6 +101,7 @@ def test_each_ai_format_authenticates_its_own_way(form: str, header: str, value:
 def test_gemini_sends_its_key_in_the_query_and_every_secret_is_listed() -> None:
     request = ai_request({"url": "https://g.example.com/v1beta/models/m:generateContent", "auth_key": "k/ey+1",
                           "format": "gemini", "headers": {"api-key": "other-secret"}, "body": {"a": 1}})
+    assert request.headers["Api-Key"] == "other-secret"  # names as Inngest (Go) sends them
     assert request.url.endswith(":generateContent?key=k%2Fey%2B1") and "Authorization" not in request.headers
     assert {"k/ey+1", "k%2Fey%2B1", "other-secret"} <= set(request.secrets)
 
