@@ -21,7 +21,7 @@ from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 import urllib3
 from django.conf import settings
 
-from events.json_text import dump_json
+from core.json_text import dump_json
 from executor.call_deadlines import watched_pool, watchdog
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import GatewayResult, SdkResponse

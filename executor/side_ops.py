@@ -7,9 +7,9 @@ repeats of it stay no-ops.
 """
 from __future__ import annotations
 
-from events.json_text import dump_json
-from executor.commands import AbortDefer, AddDefer, Command, RecordMetadata
+from core.json_text import dump_json
 from executor.opcodes import Op, Opcode
+from runs.decision_commands import AbortDefer, AddDefer, Command, RecordMetadata
 from runs.run_metadata import metadata_problem
 
 MAX_NAME_LENGTH = 255

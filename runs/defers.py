@@ -11,9 +11,9 @@ from django.db.models import Sum
 from django.db.models.functions import Length
 from ulid import ULID
 
-from events.json_text import dump_json
+from core.json_text import dump_json
 from events.models import Event
-from executor.commands import AbortDefer, AddDefer
+from runs.decision_commands import AbortDefer, AddDefer
 from runs.models import DeferStatus, Run, RunDefer
 
 DEFERRED_SCHEDULE = "inngest/deferred.schedule"

@@ -9,8 +9,8 @@ from typing import Any
 from django.db.models import Sum
 from django.db.models.functions import Length
 
-from events.json_text import dump_json
-from executor.commands import RecordMetadata
+from core.json_text import dump_json
+from runs.decision_commands import RecordMetadata
 from runs.models import RunMetadata
 
 MAX_RUN_METADATA_BYTES = 1024 * 1024  # all of a run's updates together

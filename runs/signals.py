@@ -11,8 +11,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from executor import dispatch
-from executor.commands import OpenWait
+from runs import pending_calls
+from runs.decision_commands import OpenWait
 from runs.models import Run, Wait, WaitKind
 from runs.waits import resume
 
@@ -35,7 +35,7 @@ def open_signal_wait(run: Run, wait: OpenWait) -> dict | None:
             if not wait.replace_on_conflict:
                 return {"name": "Error", "message": SIGNAL_CONFLICT}
             continue  # taken between the update and the insert: take it over again
-        dispatch.tick_at_on_commit(wait.expires_at)
+        pending_calls.tick_at_on_commit(wait.expires_at)
         return None
     return {"name": "Error", "message": SIGNAL_CONFLICT}
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from executor.commands import AbortDefer, AddDefer, FinishRun, OpenWait, RecordMetadata, RecordStep, ScheduleCall
+from runs.decision_commands import AbortDefer, AddDefer, FinishRun, OpenWait, RecordMetadata, RecordStep, ScheduleCall
 from executor.decision import Clock, decide
 from executor.responses import CallView, GatewayResult, Limits, SdkResponse
 

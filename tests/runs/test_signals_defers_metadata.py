@@ -9,7 +9,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from events.models import Event
-from executor.commands import AbortDefer, AddDefer, OpenWait
+from runs.decision_commands import AbortDefer, AddDefer, OpenWait
 from runs import creation, lifecycle
 from runs.defers import MAX_DEFER_INPUTS_BYTES, MAX_DEFERS_PER_RUN, defers_for_call, record_defers
 from runs.models import DeferStatus, PendingCall, Run, RunMetadata, RunStatus, Step, Wait

@@ -1,4 +1,5 @@
-"""Runs over REST: `GET`/`DELETE /v1/runs/{id}`, `DELETE /v0/runs/{id}`, `/v1/cancellations`."""
+"""Runs over REST: `GET`/`DELETE /v1/runs/{id}`, `DELETE /v0/runs/{id}`, `/v1/cancellations`,
+`POST /v1/signals`, `POST /v1/runs/{id}/metadata`."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,15 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.json_body import read_json_body
 from events.api.envelope import v1_error, v1_response
-from runs import lifecycle
 from functions.models import Function
+from runs import lifecycle
 from runs.api.serializers import cancellation_json, run_json
-from events.json_body import read_json_body
 from runs.cancellations import CancellationError, cancel_runs
+from runs.models import Cancellation, Run, Step
 from runs.run_metadata import MetadataError, add_run_metadata
 from runs.signals import send_signal
-from runs.models import Cancellation, Run, Step
 
 
 class RunDetailView(APIView):

@@ -2,14 +2,14 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import events.json_text
+import core.json_text
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('runs', '0006_calls_without_progress'),
+        ('runs', '0007_task_names'),
     ]
 
     operations = [
@@ -19,8 +19,8 @@ class Migration(migrations.Migration):
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('hashed_id', models.CharField(max_length=64)),
                 ('fn_slug', models.CharField(max_length=255)),
-                ('input', events.json_text.JSONTextField(blank=True, null=True)),
-                ('meta', events.json_text.JSONTextField(blank=True, null=True)),
+                ('input', core.json_text.JSONTextField(blank=True, null=True)),
+                ('meta', core.json_text.JSONTextField(blank=True, null=True)),
                 ('status', models.CharField(choices=[('after_run', 'After Run'), ('aborted', 'Aborted'), ('rejected', 'Rejected')], default='after_run', max_length=16)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],
@@ -34,7 +34,7 @@ class Migration(migrations.Migration):
                 ('attempt', models.SmallIntegerField(blank=True, null=True)),
                 ('kind', models.CharField(max_length=255)),
                 ('op', models.CharField(max_length=16)),
-                ('values', events.json_text.JSONTextField(default=dict)),
+                ('values', core.json_text.JSONTextField(default=dict)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
             ],
         ),
