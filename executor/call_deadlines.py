@@ -138,3 +138,9 @@ def watched_pool_manager(**kwargs: Any) -> urllib3.PoolManager:
     manager = urllib3.PoolManager(**kwargs)
     manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
     return manager
+
+
+def watched_pool(scheme: str, host: str, port: int, **kwargs: Any) -> HTTPConnectionPool:
+    """One connection pool to `host` (an address) whose connections obey `watchdog.watch()`."""
+    pool_class = _HTTPSPool if scheme == "https" else _HTTPPool
+    return pool_class(host, port, **kwargs)

@@ -18,8 +18,9 @@ from runs.decision_commands import (
 )
 from core.durations import DurationError, resolve_due_time
 from executor.limits import breach_of, makes_progress
-from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
+from executor.opcodes import LAZY_OPCODES, Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
+from executor.side_ops import side_commands
 
 COMPLETED, FAILED = "completed", "failed"
 DISCOVERY = "step"
@@ -30,7 +31,8 @@ MAX_NAME_LENGTH = 255  # event names, as /e/ takes them
 NOT_FROM_SDK = "The response did not come from an Inngest SDK"
 INVALID_RESPONSE = "InngestErrInvalidResponse"  # an answer that cannot be used as it is
 # Ops of a parallel group that finish after this answer: their completion may trigger discovery.
-_FINISH_LATER = {Opcode.STEP_PLANNED, Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION}
+_FINISH_LATER = {Opcode.STEP_PLANNED, Opcode.SLEEP, Opcode.WAIT_FOR_EVENT, Opcode.INVOKE_FUNCTION, Opcode.WAIT_FOR_SIGNAL}
+SIGNAL_CONFLICT = "Signal conflict; signal wait already exists for another run"
 
 
 @dataclass(frozen=True)
@@ -153,11 +155,17 @@ def _on_ops(call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     problem = next((problem for op in ops if (problem := op_problem(op))), "")
     if problem:
         return _retry_or_fail(call, response, clock, _error(INVALID_RESPONSE, f"The SDK answered with an invalid op: {problem}"))
+    side = side_commands(ops, call.limits.max_step_output_bytes)
+    ops = [op for op in ops if op.op not in LAZY_OPCODES]
     if not ops:
-        return _with_version(Decision(commands=(_discovery(clock),), opcode="None"), response)
-    if len(ops) == 1:
-        return _with_version(_on_op(ops[0], call, response, clock), response)
-    return _with_version(_on_many_ops(ops, call, response, clock), response)
+        decision = Decision(commands=(_discovery(clock),), opcode="None")
+    elif len(ops) == 1:
+        decision = _on_op(ops[0], call, response, clock)
+    else:
+        decision = _on_many_ops(ops, call, response, clock)
+    if side:
+        decision = replace(decision, commands=(*decision.commands, *side))
+    return _with_version(decision, response)
 
 
 def op_problem(op: Op) -> str:
@@ -305,6 +313,41 @@ def _invoke_problem(function_id: str, payload: dict) -> str:
     return unstorable_text([function_id, str(payload.get("id") or ""), str(payload.get("v") or "")])
 
 
+def _on_wait_for_signal(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
+    """Pause until `POST /v1/signals` names the signal; the memo is {signal, data}, or null on timeout."""
+    signal = str(op.opts.get("signal") or op.name or "")
+    conflict = op.opts.get("conflict") or "fail"
+    if not signal or len(signal) > MAX_NAME_LENGTH or unstorable_text(signal):
+        return _fail_early(op, "InngestErrInvalidWait", f"waitForSignal needs a signal name of 1 to {MAX_NAME_LENGTH} characters.")
+    if conflict not in ("replace", "fail"):
+        return _fail_early(op, "InngestErrInvalidWait", f"waitForSignal's onConflict must be replace or fail, got {str(conflict)[:40]!r}.")
+    try:
+        expires_at = resolve_due_time(str(op.opts.get("timeout") or "0s"), clock.now)
+    except DurationError as exc:
+        return _fail_early(op, "InngestErrInvalidWait", f"Invalid waitForSignal timeout: {exc}")
+    if expires_at - clock.now > MAX_SLEEP:
+        return _fail_early(op, "InngestErrTimeoutTooLong", "A wait may last at most 366 days.")
+    wait = OpenWait(op.id, op.display_name or op.id, "", "", expires_at, kind="signal", signal=signal,
+                    replace_on_conflict=conflict == "replace")
+    return _step_decision(op, (wait,))
+
+
+def _on_gateway(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
+    """The server made the step's HTTP request (executor/gateway.py) before deciding: memoize
+    `{data}`; a failed request is retried per the function's policy, then memoized as `{error}`."""
+    result = response.gateway_results.get(op.id)
+    if result is None:
+        return _retry_or_fail(call, response, clock, _error("GatewayError", "The request was not made."))
+    if result.error is None:
+        record = RecordStep(op.id, op.label, op.op.value, {"data": result.data})
+        return _step_decision(op, (record, _discovery(clock)), output=result.data)
+    if result.is_retriable and call.has_attempts_left:
+        schedule = ScheduleCall(call.step_target, call.attempt + 1, _retry_due_at(call, response, clock))
+        return _step_decision(op, (schedule,), error=result.error)
+    record = RecordStep(op.id, op.label, op.op.value, {"error": result.error})
+    return _step_decision(op, (record, _discovery(clock)), error=result.error)
+
+
 def _on_run_complete(op: Op, call: CallView, response: SdkResponse, clock: Clock) -> Decision:
     return _step_decision(op, (FinishRun(COMPLETED, op.data),), output=op.data)
 
@@ -332,6 +375,9 @@ _HANDLERS: dict[Opcode, Handler] = {
     Opcode.SLEEP: _on_sleep,
     Opcode.WAIT_FOR_EVENT: _on_wait_for_event,
     Opcode.INVOKE_FUNCTION: _on_invoke,
+    Opcode.WAIT_FOR_SIGNAL: _on_wait_for_signal,
+    Opcode.GATEWAY: _on_gateway,
+    Opcode.AI_GATEWAY: _on_gateway,
     Opcode.RUN_COMPLETE: _on_run_complete,
     Opcode.DISCOVERY_REQUEST: _on_discovery_request,
 }

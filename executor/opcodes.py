@@ -26,6 +26,8 @@ class Opcode(str, enum.Enum):
     DEFER_ABORT = "DeferAbort"
 
 
+# Ops that ride along the ops driving the run and are done at once (no call, no step of their own).
+LAZY_OPCODES = frozenset({Opcode.DEFER_ADD, Opcode.DEFER_ABORT})
 _BY_LOWER_NAME = {op.value.lower(): op for op in Opcode}
 
 
@@ -44,6 +46,8 @@ class Op:
     opts: dict[str, Any] = field(default_factory=dict)
     data: Any = None
     error: Any = None
+    metadata: Any = None  # [{kind, scope, op, values}] the step set while it ran (JS v4)
+    userland_id: str = ""  # the step's id as the user wrote it
 
     @property
     def label(self) -> str:
@@ -66,6 +70,8 @@ def parse_op(raw: Any) -> Op:
         opts=opts if isinstance(opts, dict) else {},
         data=raw.get("data"),
         error=raw.get("error"),
+        metadata=raw.get("metadata"),
+        userland_id=str((raw.get("userland") or {}).get("id") or "") if isinstance(raw.get("userland"), dict) else "",
     )
 
 

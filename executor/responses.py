@@ -1,8 +1,17 @@
 """The SDK's answer to a call, reduced to what the decision needs (protocol.md §4.1)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Collection
+from dataclasses import dataclass, field
+from typing import Any, Collection, Mapping
+
+
+@dataclass(frozen=True)
+class GatewayResult:
+    """The outcome of a request the server made for a Gateway or AIGateway op."""
+
+    data: Any = None  # what the step's memo holds under "data"
+    error: dict | None = None  # {name, message}: the request failed
+    is_retriable: bool = True
 
 
 @dataclass(frozen=True)
@@ -16,7 +25,8 @@ class SdkResponse:
     transport_error: str | None = None
     # An HTTP answer that cannot be used (JSON nested too deep, a malformed streamed envelope).
     answer_error: str | None = None
-    body_bytes: int = 0  # the answer's size: no step output or state in it can be larger
+    body_bytes: int = 0  # the answer's size (and the gateway answers'): no step output or state in it can be larger
+    gateway_results: Mapping[str, GatewayResult] = field(default_factory=dict)  # by op id
 
 
 @dataclass(frozen=True)

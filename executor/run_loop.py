@@ -22,6 +22,7 @@ from core import metrics
 from core.json_text import dump_json
 from executor import checkpoints
 from executor.decision import DISCOVERY, INVALID_RESPONSE, Clock, decide, decide_failure
+from executor.gateway import with_gateway_results
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.limits import configured_limits
@@ -29,7 +30,8 @@ from executor.responses import CallView, SdkResponse
 from executor.transport import CallRequest, EndpointCall, call_function
 from functions.endpoints import is_endpoint
 from runs import lifecycle, pending_calls
-from runs.decision_commands import Decision
+from runs.decision_commands import AbortDefer, AddDefer, Decision
+from runs.defers import defers_for_call
 from runs.flow_control import gates
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
 
@@ -44,6 +46,7 @@ class RunMemo:
     steps: dict[str, object] = field(default_factory=dict)
     stack: list[str] = field(default_factory=list)
     state_bytes: int = 0  # the length of the run's events and step outputs as stored (executor/limits.py)
+    defers: dict[str, dict[str, bool]] = field(default_factory=dict)  # the call body's `defers`
 
     @classmethod
     def empty(cls, run: Run) -> "RunMemo":
@@ -53,6 +56,7 @@ class RunMemo:
     @classmethod
     def load(cls, run: Run) -> "RunMemo":
         memo = cls.empty(run)
+        memo.defers = defers_for_call(run.id)
         rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
         for step_id, output, size in rows:
             memo.steps[step_id] = output
@@ -62,7 +66,7 @@ class RunMemo:
 
     def reload(self, run: Run) -> None:
         fresh = RunMemo.load(run)
-        self.steps, self.stack, self.state_bytes = fresh.steps, fresh.stack, fresh.state_bytes
+        self.steps, self.stack, self.state_bytes, self.defers = fresh.steps, fresh.stack, fresh.state_bytes, fresh.defers
 
     def add(self, step_id: str, output: object) -> None:
         if step_id not in self.steps:
@@ -130,6 +134,9 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     started_at = timezone.now()
     request = _build_request(call, memo)
     response = call_function(request)
+    if response.status == 206:
+        lease_keeper.start_call(call.id)  # the requests of step.fetch / step.ai.infer get a deadline of their own
+        response = with_gateway_results(response)
     ended_at = timezone.now()
     if request.queue_item_id:
         _take_in_checkpoints(call, memo)
@@ -150,6 +157,8 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     else:
         for record in decision.records:
             memo.add(record.step_id, record.output)
+    if any(isinstance(c, (AddDefer, AbortDefer)) for c in decision.side_records):
+        memo.defers = defers_for_call(run.id)  # as recorded (caps applied): the next call tells the SDK
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
 
@@ -252,6 +261,7 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         endpoint=endpoint,
         request_id=str(ULID()),
         job_id=_job_id(call, memo),
+        defers=memo.defers,
     )
 
 

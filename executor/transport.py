@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -57,6 +57,8 @@ class CallRequest:
     # Sent as Inngest sends them (protocol.md §3.2); SDKs expose them as ctx.requestId / ctx.jobId.
     request_id: str = ""  # this call's own id
     job_id: str = ""  # the unit of work the call is for, the same on its retries
+    # The run's deferred runs the SDK must not report again: {hashed id: {"abortable": bool}}.
+    defers: dict = field(default_factory=dict)
 
     def body(self, use_api: bool = False) -> dict[str, Any]:
         """The call body; with `use_api` the events and steps are left for the SDK to fetch
@@ -78,6 +80,7 @@ class CallRequest:
             "event": self.event,
             "events": [] if use_api else self.events,
             "steps": {} if use_api else self.steps,
+            "defers": self.defers,
             "ctx": ctx,
             "version": self.request_version,
             "use_api": use_api,

@@ -22,6 +22,8 @@ _PATTERNS = (
     # Authorization values; a credential is a long run of token characters, ordinary words are not.
     (re.compile(r"\b(Bearer|Token|Basic)(\s+)[\w.~+/=-]{8,}", re.IGNORECASE), r"\1\2" + REDACTED),
     (re.compile(r"(://[^:/\s@]*:)[^@\s/]+@"), r"\1" + REDACTED + "@"),  # passwords in URLs (database, broker)
+    # API keys in query strings (step.ai.infer's Gemini format sends its key as ?key=).
+    (re.compile(r"([?&](?:key|api[-_]?key|access_token|token)=)[^&\s\"'#]+", re.IGNORECASE), r"\1" + REDACTED),
 )
 # Short values would match ordinary text; real keys are long.
 _MIN_SECRET_LENGTH = 12

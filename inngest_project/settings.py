@@ -6,6 +6,7 @@ transport (the `dev` command runs the worker in-process). Production sets DATABA
 """
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -314,6 +315,18 @@ INNGEST_MAX_CALL_BODY_BYTES = env_int("INNGEST_MAX_CALL_BODY_BYTES", 4 * 1024 * 
 INNGEST_MAX_STEP_OUTPUT_BYTES = env_int("INNGEST_MAX_STEP_OUTPUT_BYTES", 4 * 1024 * 1024, minimum=1)
 INNGEST_MAX_STATE_BYTES = env_int("INNGEST_MAX_STATE_BYTES", 32 * 1024 * 1024, minimum=1)  # events + outputs + result
 INNGEST_MAX_STEPS_PER_RUN = env_int("INNGEST_MAX_STEPS_PER_RUN", 1000, minimum=1)
+# step.fetch and step.ai.infer: requests the server makes for a function (executor/gateway.py).
+# Their answer becomes the step's output; the whole request (connect to last byte) has a deadline.
+INNGEST_GATEWAY_TIMEOUT_SECONDS = env_float("INNGEST_GATEWAY_TIMEOUT_SECONDS", 300.0, minimum=1.0)
+INNGEST_GATEWAY_MAX_RESPONSE_BYTES = env_int("INNGEST_GATEWAY_MAX_RESPONSE_BYTES", INNGEST_MAX_STEP_OUTPUT_BYTES, minimum=1)
+# In production, hosts on private, loopback and link-local networks are refused unless listed
+# here as CIDRs (e.g. "10.1.0.0/16,127.0.0.1/32"); dev mode allows them all (executor/url_policy.py).
+INNGEST_GATEWAY_ALLOWED_NETWORKS = env_list("INNGEST_GATEWAY_ALLOWED_NETWORKS")
+for _cidr in INNGEST_GATEWAY_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_cidr, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"INNGEST_GATEWAY_ALLOWED_NETWORKS: {_cidr!r} is not a network (CIDR)") from None
 INNGEST_MAX_OPS_PER_RESPONSE = env_int("INNGEST_MAX_OPS_PER_RESPONSE", 1000, minimum=1)
 # Calls in a row that finish no step and open no wait (an app answering empty 206s) before the
 # run fails; counted on the pending call, a small integer column.

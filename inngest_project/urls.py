@@ -12,6 +12,7 @@ from runs.api.operator import RunsView, RunView
 from runs.api.operator_events import EventsView
 from runs.api.sdk import (
     CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
+    RunMetadataView, SignalView,
 )
 
 urlpatterns = [
@@ -29,6 +30,8 @@ urlpatterns = [
     path("v1/checkpoint/<str:run_id>/async", AsyncCheckpointView.as_view()),
     path("v1/checkpoint/<str:run_id>/steps", EndpointStepsView.as_view()),
     path("v1/http/runs/<str:run_id>/output", EndpointOutputView.as_view()),
+    path("v1/runs/<str:run_id>/metadata", RunMetadataView.as_view()),
+    path("v1/signals", SignalView.as_view()),
     path("v0/gql", graphql_view),
     path("v0/runs/<str:run_id>", LegacyRunCancelView.as_view()),
     path("v0/runs/<str:run_id>/batch", RunBatchView.as_view()),

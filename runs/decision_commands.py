@@ -36,6 +36,8 @@ class OpenWait:
     expression: str
     expires_at: datetime
     kind: str = "event"
+    signal: str = ""  # kind="signal": the signal's name
+    replace_on_conflict: bool = False  # kind="signal": take the name over from another run's wait
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,38 @@ class FinishRun:
     reason: str = ""
 
 
-Command = Union[RecordStep, ScheduleCall, OpenWait, PlanParallel, InvokeFunction, FinishRun]
+@dataclass(frozen=True)
+class AddDefer:
+    """`defer()` (op DeferAdd): start `fn_slug` with `input` once this run ends."""
+
+    hashed_id: str
+    fn_slug: str
+    input: Any
+    meta: Any = None
+    is_rejected: bool = False  # over a limit: kept as rejected, so the SDK's repeats are no-ops
+
+
+@dataclass(frozen=True)
+class AbortDefer:
+    """`abort()` on a deferred run (op DeferAbort): it will not start."""
+
+    hashed_id: str
+
+
+@dataclass(frozen=True)
+class RecordMetadata:
+    """Metadata a step's op carried (`metadata: [{kind, scope, op, values}]`)."""
+
+    step_id: str
+    kind: str
+    scope: str
+    op: str
+    values: dict
+
+
+Command = Union[
+    RecordStep, ScheduleCall, OpenWait, PlanParallel, InvokeFunction, FinishRun, AddDefer, AbortDefer, RecordMetadata,
+]
 
 
 @dataclass(frozen=True)
@@ -105,6 +138,11 @@ class Decision:
     @property
     def parallel(self) -> PlanParallel | None:
         return next((c for c in self.commands if isinstance(c, PlanParallel)), None)
+
+    @property
+    def side_records(self) -> list[AddDefer | AbortDefer | RecordMetadata]:
+        """What rides along the ops that drive the run: defers and metadata."""
+        return [c for c in self.commands if isinstance(c, (AddDefer, AbortDefer, RecordMetadata))]
 
     @property
     def invokes(self) -> list[InvokeFunction]:

@@ -17,9 +17,14 @@ from core import metrics
 from events.system import run_ended_events
 from runs import activity, ending, pending_calls, recording
 from runs.creation import timeout_wait
-from runs.decision_commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from runs.decision_commands import (
+    AbortDefer, AddDefer, Decision, FinishRun, InvokeFunction, OpenWait, RecordMetadata, RecordStep, ScheduleCall,
+)
+from runs.defers import deferred_schedule_events, record_defers
 from runs.flow_control import gates
 from runs.intake import store_events
+from runs.run_metadata import record_step_metadata
+from runs.signals import open_signal_wait
 from runs.invokes import start_invoked_run
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind
 from runs.parallel import record_group_progress
@@ -90,7 +95,10 @@ def apply_decision(
         if not recording.write(written):
             return Applied(is_lost=True)
         _note_written(call, written)
-        _open_waits(run, decision.waits)
+        conflict = _open_waits(run, decision.waits)
+        _record_side(run, decision, attempt.attempt)
+        if conflict is not None:
+            return _finish(call, FinishRun(RunStatus.FAILED, conflict), now)
         if decision.finish is not None:
             return _finish(call, decision.finish, now)
         schedules = _coalesce_discovery(run, decision)
@@ -158,7 +166,24 @@ def _rediscover_finished(run_id: str, schedules: list[ScheduleCall]) -> list[Sch
     return kept
 
 
-def _open_waits(run: Run, waits: list[OpenWait]) -> None:
+def _record_side(run: Run, decision: Decision, attempt: int) -> None:
+    """Defers and step metadata riding along the decision's ops, before a RunComplete ends the run."""
+    side = decision.side_records
+    if not side:
+        return
+    record_defers(run, [c for c in side if isinstance(c, (AddDefer, AbortDefer))])
+    record_step_metadata(run.id, [c for c in side if isinstance(c, RecordMetadata)], attempt)
+
+
+def _open_waits(run: Run, waits: list[OpenWait]) -> dict | None:
+    """Open the waits; the error the run fails with when a signal is taken, else None."""
+    conflicts = [error for w in waits if w.kind == WaitKind.SIGNAL and (error := open_signal_wait(run, w))]
+    waits = [w for w in waits if w.kind != WaitKind.SIGNAL]
+    _open_event_waits(run, waits)
+    return conflicts[0] if conflicts else None
+
+
+def _open_event_waits(run: Run, waits: list[OpenWait]) -> None:
     trigger = (run.events or [{}])[0]
     Wait.objects.bulk_create(
         [
@@ -197,14 +222,18 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, 
     # An invoked run's end resumes its caller through the correlation id, whatever the names.
     is_awaited = ended.is_awaited or any(event.data.get("correlation_id") for event in events)
     store_events(events, may_trigger=ended.is_triggering, may_resume=is_awaited)
+    deferred = deferred_schedule_events(run)  # the run's defers still to start, as new runs
+    if deferred:
+        store_events(deferred)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: gates.release_run_slots(run))
     return True
 
 
 def emit_run_ended(run: Run, reason: str = "") -> None:
-    """function.finished/failed/cancelled, in the transaction that ended the run."""
-    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output, reason))
+    """function.finished/failed/cancelled and the run's deferred runs, in the transaction that ended it."""
+    store_events(run_ended_events(run.id, run.function.slug, run.events or [], run.status, run.output, reason)
+                 + deferred_schedule_events(run))
 
 
 def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], calls_without_progress: int, now: datetime) -> Applied:

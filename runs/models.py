@@ -233,6 +233,7 @@ class WaitKind(models.TextChoices):
     CANCEL = "cancel"  # the function's `cancel` config: a matching event cancels the run
     SLEEP = "sleep"  # step.sleep: resumed with a null memo at `expires_at`
     TIMEOUT = "timeout"  # the function's `timeouts.start` / `timeouts.finish`: cancels the run when due
+    SIGNAL = "signal"  # step.waitForSignal: resumed by POST /v1/signals ({signal, data}), or null at timeout
 
 
 class Wait(models.Model):
@@ -252,11 +253,18 @@ class Wait(models.Model):
     # wait up by (event_name, match_path, match_value) instead of evaluating every open wait.
     match_path = models.CharField(max_length=255, blank=True, default="")  # "<b>" of async.<b>
     match_value = models.CharField(max_length=255, blank=True, default="")  # JSON of event.<a>
+    # For signal waits: the signal's name, unique among open waits; "" once another run's wait
+    # replaced it (`onConflict: "replace"`), which then only times out.
+    signal = models.CharField(max_length=255, blank=True, default="")
     expires_at = models.DateTimeField()
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["run", "step_id"], name="wait_unique_per_step")]
+        constraints = [
+            models.UniqueConstraint(fields=["run", "step_id"], name="wait_unique_per_step"),
+            # One open wait per signal name: the database settles two runs claiming it at once.
+            models.UniqueConstraint(fields=["signal"], condition=~models.Q(signal=""), name="wait_signal_unique"),
+        ]
         indexes = [
             models.Index(fields=["event_name", "match_path", "match_value"], name="wait_match"),  # ingestion lookups
             models.Index(fields=["expires_at"], name="wait_expiry"),  # the sweeper: expired waits
@@ -309,3 +317,42 @@ class EventBatch(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["function", "key"], name="batch_unique_key")]
         indexes = [models.Index(fields=["due_at"], name="batch_due")]  # the timer tick: due_at <= now
+
+
+class DeferStatus(models.TextChoices):
+    AFTER_RUN = "after_run"  # its run starts when the parent run ends
+    ABORTED = "aborted"  # the parent called abort(): no run will ever start
+    REJECTED = "rejected"  # refused by a limit (size): kept so the SDK's repeats are no-ops
+
+
+class RunDefer(models.Model):
+    """A deferred run asked for by `defer()` (op DeferAdd): an `inngest/deferred.schedule` event
+    is sent for it when its parent run ends, which starts the `createDefer` function."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="defers")
+    hashed_id = models.CharField(max_length=64)  # the op's id; the SDK is told of it in `defers`
+    fn_slug = models.CharField(max_length=255)  # the deferred function's composite id
+    input = JSONTextField(null=True, blank=True)
+    meta = JSONTextField(null=True, blank=True)  # the event's `meta` (sessions), as the SDK sent it
+    status = models.CharField(max_length=16, choices=DeferStatus.choices, default=DeferStatus.AFTER_RUN)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["run", "hashed_id"], name="defer_unique_per_run")]
+
+
+class RunMetadata(models.Model):
+    """One metadata update on a run or one of its steps (`POST /v1/runs/{id}/metadata`, or the
+    `metadata` of a step's op): `kind` like "userland.default", `op` merge|set|delete|add."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="metadata")
+    scope = models.CharField(max_length=16, default="run")  # run, step, step_attempt, extended_trace
+    step_id = models.CharField(max_length=255, blank=True, default="")  # the user's step id, "" for the run
+    attempt = models.SmallIntegerField(null=True, blank=True)
+    kind = models.CharField(max_length=255)
+    op = models.CharField(max_length=16)
+    values = JSONTextField(default=dict)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["run", "created_at"], name="metadata_run_order")]

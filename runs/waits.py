@@ -24,7 +24,8 @@ from runs.wait_matching import candidate_filter, indexed_paths, indexed_value
 EXPIRE_BATCH = 500
 INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
 _EVENT_KINDS = [WaitKind.EVENT, WaitKind.CANCEL]
-_OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction", WaitKind.SLEEP: "Sleep"}
+_OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction", WaitKind.SLEEP: "Sleep",
+        WaitKind.SIGNAL: "WaitForSignal"}
 
 
 def resume_waiting_runs(events: list[Event]) -> int:
@@ -100,7 +101,7 @@ def expire_waits(now: datetime | None = None) -> int:
     with transaction.atomic():
         # SKIP LOCKED: two timer ticks (two beats started by mistake) never wake the same wait.
         due = Wait.objects.select_for_update(skip_locked=True).filter(
-            kind__in=[WaitKind.EVENT, WaitKind.SLEEP, WaitKind.INVOKE], expires_at__lte=now
+            kind__in=[WaitKind.EVENT, WaitKind.SLEEP, WaitKind.INVOKE, WaitKind.SIGNAL], expires_at__lte=now
         ).order_by("expires_at")
         return act_on_each(list(due[:EXPIRE_BATCH]), lambda wait: resume(wait, None), "expires_at", "expire_waits", now)
 
@@ -109,6 +110,8 @@ def memo_for(wait: Wait, event: dict | None) -> Any:
     """What the SDK gets for the wait's step: `event` is the resuming event, None on timeout."""
     if wait.kind in (WaitKind.EVENT, WaitKind.SLEEP):
         return event
+    if wait.kind == WaitKind.SIGNAL:
+        return None if event is None else {"data": event}  # {signal, data}, as Inngest memoizes it
     if event is None:
         return {"error": {"name": "InngestInvokeTimeoutError", "message": INVOKE_TIMEOUT_MESSAGE,
                           "error": f"InngestInvokeTimeoutError: {INVOKE_TIMEOUT_MESSAGE}"}}

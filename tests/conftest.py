@@ -43,7 +43,9 @@ def production_stack() -> Iterator[tuple[ProductionStack, SdkApp]]:
     redis.Redis.from_url(TEST_REDIS_URL).flushdb()
     query, connection = query_function(database_url)
 
-    stack = ProductionStack(database_url, TEST_REDIS_URL, query)
+    # The fake model server of the step.fetch / step.ai.infer tests listens on loopback, which
+    # production refuses unless the operator allows it (executor/url_policy.py).
+    stack = ProductionStack(database_url, TEST_REDIS_URL, query, extra_env={"INNGEST_GATEWAY_ALLOWED_NETWORKS": "127.0.0.0/8"})
     app = SdkApp("core-prod", stack.base_url)
     try:
         sync(app)

@@ -14,12 +14,12 @@ JS_DIR = Path(__file__).resolve().parent / "js"
 
 
 class JsApp:
-    def __init__(self, major: str, server_url: str, app_id: str, mode: str = "") -> None:
+    def __init__(self, major: str, server_url: str, app_id: str, mode: str = "", script: str = "app.mjs") -> None:
         self.major, self.app_id = major, app_id
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/api/inngest"
         self.process = subprocess.Popen(
-            ["node", "app.mjs", major, str(self.port), server_url, app_id, mode], cwd=JS_DIR, start_new_session=True,
+            ["node", script, major, str(self.port), server_url, app_id, mode], cwd=JS_DIR, start_new_session=True,
         )
         wait_http(f"http://127.0.0.1:{self.port}/seen", timeout=30)
 

@@ -20,6 +20,7 @@ import inngest
 import inngest.flask
 from werkzeug.serving import make_server
 
+from tests.sdk_ai_functions import ai_functions
 from tests.sdk_expression_functions import expression_functions
 from tests.sdk_flow_functions import flow_functions, record_call_bodies
 
@@ -87,7 +88,7 @@ class SdkApp:
             self._parallel_five(), self._cron(), self._times_out(), self._parallel_mixed(),
             self._repeated_steps(), self._failing_step(), self._race_groups(), self._odd_values(), self._call_ids(),
             *flow_functions(self),
-            *expression_functions(self.client),
+            *expression_functions(self.client), *ai_functions(self.client),
         ]
 
     @property

@@ -10,9 +10,10 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from functions.models import Function
-from runs.models import FlowAction, Run, RunStatus, Step
+from runs.models import FlowAction, Run, RunDefer, RunStatus, Step
 from runs.queries import RunFilter
 from runs.reruns import RERUNNABLE_OPS
+from runs.run_metadata import folded_metadata
 from core.operator_access import operator_view
 from ui.error_view import read_error
 from ui.pages import PAGE, RUN_COLUMNS, pretty
@@ -79,6 +80,8 @@ def _run_context(run_id: str) -> dict:
         "events": [pretty(e) for e in run.events or []],
         "reruns": list(Run.objects.filter(rerun_of=run).order_by("-id").only("id", "status", "rerun_from_step")[:MAX_RERUNS_LISTED]),
         "rerunnable_steps": _rerunnable_steps(run),
+        "metadata": [{**entry, "pretty": pretty(entry["values"])} for entry in folded_metadata(run.id)],
+        "defers": list(RunDefer.objects.filter(run=run).order_by("id")),
         "was_held": run.flow_action in (FlowAction.DELAYED, FlowAction.SKIPPED, FlowAction.CANCELLED), "nav": "runs",
     }
 

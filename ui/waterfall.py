@@ -13,7 +13,8 @@ from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt, Wait, Wa
 from ui.error_view import ErrorView, read_error
 
 # Opcodes whose memo is not the answer of a call: the step ended later, on its own.
-_ASYNC_OPS = {"Sleep": "slept", "WaitForEvent": "waited for an event", "InvokeFunction": "waited for the invoked run"}
+_ASYNC_OPS = {"Sleep": "slept", "WaitForEvent": "waited for an event", "InvokeFunction": "waited for the invoked run",
+              "WaitForSignal": "waited for a signal"}
 _CALL_WORDS = {
     "RunComplete": "function returned its result", "StepRun": "step ran", "Step": "step ran",
     "StepPlanned": "step planned", "Parallel": "planned steps to run in parallel", "Sleep": "asked to sleep",
@@ -25,6 +26,7 @@ _OPEN_WAIT_WORDS = {
     WaitKind.SLEEP: "sleeping until {until}", WaitKind.EVENT: "waiting for {event} until {until}",
     WaitKind.INVOKE: "waiting for the invoked run until {until}", WaitKind.CANCEL: "cancels if {event} arrives (until {until})",
     WaitKind.TIMEOUT: "cancels the run at {until} ({name})",
+    WaitKind.SIGNAL: "waiting for signal {signal} until {until}",
 }
 
 
@@ -162,10 +164,11 @@ def _copied_step_rows(run: Run, steps: list[Step], attempts: list[StepAttempt]) 
 def _wait_row(wait: Wait, now: datetime) -> Row:
     words = _OPEN_WAIT_WORDS.get(wait.kind, wait.kind).format(
         until=f"{wait.expires_at:%Y-%m-%d %H:%M:%S} UTC", event=wait.event_name, name=wait.step_name or wait.step_id,
+        signal=wait.signal or "(taken over by another run)",
     )
     condition = f"if {wait.expression}" if wait.expression else ""
     title = {WaitKind.CANCEL: "Cancel condition", WaitKind.TIMEOUT: "Timeout"}.get(wait.kind, wait.step_name or wait.step_id)
-    is_bar = wait.kind in (WaitKind.SLEEP, WaitKind.EVENT, WaitKind.INVOKE)
+    is_bar = wait.kind in (WaitKind.SLEEP, WaitKind.EVENT, WaitKind.INVOKE, WaitKind.SIGNAL)
     return Row("wait", title, words, "waiting", wait.created_at, now if is_bar else None, is_open=is_bar, input=condition)
 
 

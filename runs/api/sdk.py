@@ -1,4 +1,5 @@
-"""Runs over REST: `GET`/`DELETE /v1/runs/{id}`, `DELETE /v0/runs/{id}`, `/v1/cancellations`."""
+"""Runs over REST: `GET`/`DELETE /v1/runs/{id}`, `DELETE /v0/runs/{id}`, `/v1/cancellations`,
+`POST /v1/signals`, `POST /v1/runs/{id}/metadata`."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -10,12 +11,15 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.json_body import read_json_body
 from events.api.envelope import v1_error, v1_response
 from functions.models import Function
 from runs import lifecycle
 from runs.api.serializers import cancellation_json, run_json
 from runs.cancellations import CancellationError, cancel_runs
 from runs.models import Cancellation, Run, Step
+from runs.run_metadata import MetadataError, add_run_metadata
+from runs.signals import send_signal
 
 
 class RunDetailView(APIView):
@@ -109,3 +113,43 @@ class CancellationDetailView(APIView):
 def _instant(text: object) -> datetime:
     parsed = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
+
+
+class SignalView(APIView):
+    """`POST /v1/signals {signal, data}`: resume the run waiting for the signal (JS `sendSignal`)."""
+
+    parser_classes: list = []  # read_json_body: the data is stored as a step's memo
+
+    def post(self, request: Request) -> Response:
+        try:
+            body = read_json_body(request.body)
+        except ValueError as exc:
+            return v1_error(f"Invalid signal data: {exc}", 400)
+        signal = body.get("signal") if isinstance(body, dict) else None
+        if not isinstance(signal, str) or not signal or len(signal) > 255:
+            return v1_error("signal must be a string of 1 to 255 characters", 400)
+        run_id = send_signal(signal, body.get("data"))
+        if run_id is None:
+            return v1_error("No signal found", 404)
+        return Response({"data": {"run_id": run_id}})
+
+
+class RunMetadataView(APIView):
+    """`POST /v1/runs/{id}/metadata {target, metadata: [{kind, op, values}]}` (JS `metadata.set()`
+    outside a step, scoring): kept on the run or on the step the target names."""
+
+    parser_classes: list = []
+
+    def post(self, request: Request, run_id: str) -> Response:
+        try:
+            body = read_json_body(request.body)
+        except ValueError as exc:
+            return v1_error(f"Invalid metadata target: {exc}", 400)
+        run = Run.objects.filter(id=run_id).only("id").first()
+        if run is None:
+            return v1_error(f"run not found: {run_id}", 404)
+        try:
+            add_run_metadata(run.id, body)
+        except MetadataError as exc:
+            return v1_error(str(exc), exc.status)
+        return Response(status=200)
