@@ -16,8 +16,6 @@ from celery.beat import EmbeddedService
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from django.core.servers.basehttp import run
-from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 
 from executor import dispatch
@@ -56,7 +54,19 @@ class Command(BaseCommand):
         _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.tick)
         _start_sync(urls, poll=not options["no_poll"])
         self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
-        run(options["host"], options["port"], get_wsgi_application(), threading=True)
+        serve_http(options["host"], options["port"])
+
+
+def serve_http(host: str, port: int) -> None:
+    """The same ASGI application as production (inngest_project/asgi.py), so realtime's server-sent
+    events and WebSockets work here too; its bus is in-process (no Redis needed)."""
+    import uvicorn
+
+    from inngest_project.asgi import application
+
+    config = uvicorn.Config(application, host=host, port=port, lifespan="on", log_level="warning",
+                            access_log=False, ws="websockets-sansio")
+    uvicorn.Server(config).run()
 
 
 def start_in_process_worker(concurrency: int) -> None:
