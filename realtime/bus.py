@@ -94,6 +94,9 @@ class RedisBus:
         self._client: aioredis.Redis | None = None
         self._pubsub = None
         self._listener: asyncio.Task | None = None
+        # Topics asked for and not yet confirmed by Redis: a subscriber is told it is connected
+        # only once its topics are, so nothing published after that is missed.
+        self._confirmations: dict[str, asyncio.Future] = {}
 
     def publish(self, key: str, frame: bytes) -> None:
         with self._sync_lock:
@@ -119,15 +122,21 @@ class RedisBus:
     async def _listen(self, fanout: Fanout) -> None:
         while True:
             try:
-                message = await self._pubsub.get_message(ignore_subscribe_messages=True, timeout=None)
+                message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - Redis went away: redis-py reconnects and resubscribes
                 log.warning("realtime: reading Redis pub/sub failed; retrying", exc_info=True)
                 await asyncio.sleep(0.5)
                 continue
-            if message and message.get("type") == "message":
+            if not message:
+                continue
+            if message["type"] == "message":
                 fanout.deliver(message["channel"].decode(), message["data"])
+            elif message["type"] == "subscribe":
+                waiting = self._confirmations.pop(message["channel"].decode(), None)
+                if waiting is not None and not waiting.done():
+                    waiting.set_result(None)
 
     async def stop(self) -> None:
         if self._listener is not None:
@@ -137,7 +146,10 @@ class RedisBus:
                 await closable.aclose()
 
     async def follow(self, keys: list[str]) -> None:
+        loop = asyncio.get_running_loop()
+        waiting = [self._confirmations.setdefault(key, loop.create_future()) for key in keys]
         await self._pubsub.subscribe(*keys)
+        await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)
 
     async def unfollow(self, keys: list[str]) -> None:
         await self._pubsub.unsubscribe(*keys)
