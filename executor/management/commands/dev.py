@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from typing import Any, Callable
@@ -52,7 +53,7 @@ class Command(BaseCommand):
         # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
         EmbeddedService(celery_app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER).start()
         _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.tick)
-        _start_sync(urls, poll=not options["no_poll"])
+        _start_sync(urls, poll=not options["no_poll"], address=(options["host"], options["port"]))
         self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
         serve_http(options["host"], options["port"])
 
@@ -65,7 +66,7 @@ def serve_http(host: str, port: int) -> None:
     from inngest_project.asgi import application
 
     config = uvicorn.Config(application, host=host, port=port, lifespan="on", log_level="warning",
-                            access_log=False, ws="websockets-sansio")
+                            access_log=False, ws="auto")
     uvicorn.Server(config).run()
 
 
@@ -84,8 +85,14 @@ def start_in_process_worker(concurrency: int) -> None:
     threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
 
 
-def _start_sync(urls: list[str], poll: bool) -> None:
+def _start_sync(urls: list[str], poll: bool, address: tuple[str, int]) -> None:
+    first = True
+
     def sync_once() -> None:
+        nonlocal first
+        if first:
+            first = False
+            _wait_until_listening(address)  # the SDK answers a sync by calling us
         if poll:
             sync_known_apps(urls)
         else:
@@ -103,13 +110,23 @@ def _start_loop(name: str, interval: float, body: Callable[[], Any], run_first: 
 
     def loop() -> None:
         if run_first:
-            time.sleep(0.3)  # let the HTTP server bind first: the SDK answers a sync by calling us
             guarded()
         while True:
             time.sleep(interval)
             guarded()
 
     threading.Thread(target=loop, name=name, daemon=True).start()
+
+
+def _wait_until_listening(address: tuple[str, int], timeout: float = 30.0) -> None:
+    host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else address[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, address[1]), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def _guarded(body: Callable[[], Any]) -> Callable[[], None]:
