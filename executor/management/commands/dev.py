@@ -66,7 +66,7 @@ def serve_http(host: str, port: int) -> None:
     from inngest_project.asgi import application
 
     config = uvicorn.Config(application, host=host, port=port, lifespan="on", log_level="warning",
-                            access_log=False, ws="auto")
+                            access_log=False, ws="auto", timeout_graceful_shutdown=3)
     uvicorn.Server(config).run()
 
 

@@ -147,7 +147,8 @@ def child_commands(env: dict[str, str]) -> list[list[str]]:
     commands = [[
         python, "-m", "gunicorn", "inngest_project.asgi:application", "--bind", f"{env['INNGEST_HOST']}:{env['INNGEST_PORT']}",
         "--workers", env["INNGEST_HTTP_WORKERS"], "--worker-class", "uvicorn_worker.UvicornWorker",
-        "--timeout", "120", "--log-level", "warning",
+        # Realtime subscriptions never finish by themselves: a stopping worker gives them this long.
+        "--timeout", "120", "--graceful-timeout", "10", "--log-level", "warning",
     ]]
     celery = [python, "-m", "celery", "-A", "inngest_project"]
     for index in range(int(env["INNGEST_WORKERS"])):
