@@ -4,7 +4,10 @@ of Django (inngest_project/asgi.py), with this process's Fanout started and stop
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Callable
+
+import redis
 
 from realtime import endpoints, subscriptions
 from realtime.bus import current_bus
@@ -13,6 +16,9 @@ from realtime.http import Receive, Request, Send, respond, respond_error
 from realtime.tokens import InvalidToken, verify_token
 
 PREFIX = "/v1/realtime/"
+# The bus (Redis) cannot be reached: the request is refused with a 503, not left to a bare 500.
+BUS_ERRORS = (redis.RedisError, OSError, asyncio.TimeoutError)
+log = logging.getLogger(__name__)
 
 
 class RealtimeApp:
@@ -50,7 +56,19 @@ class RealtimeApp:
         handler = self.route(route, request.method)
         if handler is None:
             return await respond_error(send, 404, f"no realtime endpoint {request.method} {scope['path']}")
-        await handler(request, send)
+        has_started = False
+
+        async def tracked_send(message: dict) -> None:
+            nonlocal has_started
+            has_started = has_started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await handler(request, tracked_send)
+        except BUS_ERRORS as exc:
+            log.warning("realtime: %s %s failed, the bus cannot be reached: %r", request.method, scope["path"], exc)
+            if not has_started:
+                await respond_error(send, 503, "realtime is unavailable: its message bus (Redis) cannot be reached")
 
     def route(self, route: str, method: str) -> Callable | None:
         if method == "GET" and route == "sse":

@@ -97,6 +97,7 @@ class RedisBus:
         # Topics asked for and not yet confirmed by Redis: a subscriber is told it is connected
         # only once its topics are, so nothing published after that is missed.
         self._confirmations: dict[str, asyncio.Future] = {}
+        self._connected: asyncio.Event | None = None
 
     def publish(self, key: str, frame: bytes) -> None:
         with self._sync_lock:
@@ -113,22 +114,33 @@ class RedisBus:
         return self._client
 
     async def start(self, fanout: Fanout) -> None:
+        """Connects nothing yet: a server started while Redis is down serves everything else, and
+        realtime as soon as Redis is back."""
         # Reads block on this connection for as long as nothing is published: no socket timeout.
         self._pubsub = aioredis.Redis.from_url(self._url, socket_connect_timeout=5).pubsub()
-        # A channel of this process's own, so the connection exists before any subscriber.
-        await self._pubsub.subscribe(f"inngest:rt:process:{uuid.uuid4().hex}")
+        self._connected = asyncio.Event()
         self._listener = asyncio.create_task(self._listen(fanout), name="realtime-redis-listener")
 
     async def _listen(self, fanout: Fanout) -> None:
+        # A channel of this process's own, so the connection exists before any subscriber.
+        own_channel = f"inngest:rt:process:{uuid.uuid4().hex}"
+        is_failing = False
         while True:
             try:
+                if self._pubsub.connection is None:
+                    await self._pubsub.subscribe(own_channel)
+                    self._connected.set()
                 message = await self._pubsub.get_message(timeout=None)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - Redis went away: redis-py reconnects and resubscribes
-                log.warning("realtime: reading Redis pub/sub failed; retrying", exc_info=True)
+                if not is_failing:  # once per outage, not twice a second
+                    log.warning("realtime: reading Redis pub/sub failed; retrying until it is back", exc_info=True)
+                is_failing = True
                 await asyncio.sleep(0.5)
                 continue
+            is_failing = False
+            self._connected.set()  # a read came back: the connection is up (again)
             if not message:
                 continue
             if message["type"] == "message":
@@ -147,6 +159,7 @@ class RedisBus:
 
     async def follow(self, keys: list[str]) -> None:
         loop = asyncio.get_running_loop()
+        await asyncio.wait_for(self._connected.wait(), timeout=5)  # one connection, opened by the listener
         waiting = [self._confirmations.setdefault(key, loop.create_future()) for key in keys]
         await self._pubsub.subscribe(*keys)
         await asyncio.wait_for(asyncio.gather(*waiting), timeout=10)

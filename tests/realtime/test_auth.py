@@ -47,3 +47,17 @@ def test_publishing_needs_the_signing_key_or_a_token_with_the_publish_right() ->
 def test_unknown_realtime_paths_are_404_in_the_error_shape() -> None:
     answer = call("GET", "/v1/realtime/nothing")
     assert answer.status_code == 404 and answer.json()["status"] == 404
+
+
+def test_without_its_bus_realtime_answers_503() -> None:
+    from django.test import override_settings
+
+    from realtime import bus
+
+    with override_settings(REDIS_URL="redis://127.0.0.1:1/0"):
+        bus._bus = None
+        try:
+            answer = call("POST", "/v1/realtime/publish", params={"channel": "c", "topic": "t"}, json=1, headers={"Authorization": KEY})
+        finally:
+            bus._bus = None
+    assert answer.status_code == 503 and "Redis" in answer.json()["error"]
