@@ -25,7 +25,7 @@ import redis
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.stacks import ProductionStack, recreate_database  # noqa: E402
+from tests.stacks import TEST_ENV, ProductionStack, recreate_database  # noqa: E402
 
 DATABASE = "inngest_bench"
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
@@ -121,7 +121,9 @@ def main() -> None:
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
     database_url = recreate_database(DATABASE)
     redis.Redis.from_url(REDIS_URL).flushdb()
-    stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: [], workers=0)
+    # The test suite's small realtime limits (tests/stacks.py) are not the product's: back to the defaults.
+    defaults = {name: "" for name in TEST_ENV if name.startswith("INNGEST_REALTIME_")}
+    stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: [], workers=0, extra_env=defaults)
     try:
         figures = asyncio.run(bench_latency(stack.base_url, 100 if args.quick else 500, args.subscribers))
         figures |= asyncio.run(bench_throughput(stack.base_url, 1000 if args.quick else 5000, args.subscribers, args.publishers))
