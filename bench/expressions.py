@@ -22,8 +22,8 @@ import django  # noqa: E402
 
 django.setup()
 
-from events import expressions  # noqa: E402
-from events.expressions import ExpressionError, compile_expression, quoted  # noqa: E402
+from core import expressions  # noqa: E402
+from core.expressions import ExpressionError, compile_expression, quoted  # noqa: E402
 
 L = "event.data.l"
 CASES = {

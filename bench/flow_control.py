@@ -49,7 +49,7 @@ def main() -> None:
 def bench_slot_scripts(rounds: int) -> dict[str, str]:
     """The slot bookkeeping alone, against the Redis on this machine: take + give back, one key and two."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
-    from executor.counters import Counters, Slot
+    from runs.flow_control.counters import Counters, Slot
 
     client = redis.Redis.from_url(REDIS_URL)
     counters = Counters(client)

@@ -143,7 +143,7 @@ def profiled(pid: int, enabled: bool) -> Iterator[None]:
 
 
 def print_profile(collapsed: str, top: int = 25) -> None:
-    apps = ("(executor/", "(runs/", "(events/", "(functions/")  # py-spy names files relative to the working directory
+    apps = ("(executor/", "(runs/", "(events/", "(functions/", "(core/", "(inngest_project/")  # py-spy names files relative to the working directory
     total, inclusive = 0, Counter()
     for line in collapsed.splitlines():
         stack, _, count = line.rpartition(" ")

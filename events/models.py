@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from events.json_text import JSONTextField
+from core.json_text import JSONTextField
 
 
 class Event(models.Model):
@@ -14,7 +14,7 @@ class Event(models.Model):
     name = models.CharField(max_length=255)
     # The user's idempotency id (or the internal id when none was given): the run dedupe key.
     event_id = models.CharField(max_length=255)
-    # JSON as text (events/json_text.py): a run's result travels in `inngest/function.finished`.
+    # JSON as text (core/json_text.py): a run's result travels in `inngest/function.finished`.
     data = JSONTextField(default=dict)
     user = JSONTextField(default=dict)
     ts = models.BigIntegerField()

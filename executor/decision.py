@@ -9,13 +9,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from events.expressions import ExpressionError, compile_expression
-from events.json_body import unstorable_text
+from core.expressions import ExpressionError, compile_expression
+from core.json_body import unstorable_text
 from executor.backoff import backoff_seconds, parse_retry_after
-from executor.commands import (
+from runs.decision_commands import (
     Command, Decision, FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall,
 )
-from executor.durations import DurationError, resolve_due_time
+from core.durations import DurationError, resolve_due_time
 from executor.limits import breach_of, makes_progress
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse

@@ -23,7 +23,8 @@ from django.conf import settings
 from django.db import close_old_connections
 from django.utils import timezone
 
-from executor.counters import Slot, counters
+from runs import pending_calls
+from runs.flow_control.counters import Slot, counters
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,6 @@ class LeaseKeeper:
         self._thread.start()
 
     def _renew_forever(self) -> None:
-        from runs.models import PendingCall
-
         interval = settings.INNGEST_LEASE_SECONDS / 3
         stop = threading.Event()
         while not stop.wait(interval):
@@ -98,8 +97,7 @@ class LeaseKeeper:
             try:
                 now = timezone.now()
                 expires = now + timedelta(seconds=settings.INNGEST_LEASE_SECONDS)
-                for call_id, owner in held:
-                    PendingCall.objects.filter(id=call_id, lease_owner=owner).update(lease_expires_at=expires)
+                pending_calls.renew_leases(held, expires)
                 counters().renew(slots, int(now.timestamp() * 1000))
             except Exception:  # noqa: BLE001 - a database blip must not kill the renewing thread
                 log.warning("renewing leases or slots failed; retrying in %.1fs", interval, exc_info=True)

@@ -2,16 +2,16 @@
 run's state, the number of steps, and calls in a row that get nowhere.
 
 Pure: the decision asks whether its commands would take the run past one. Sizes are lengths of
-the JSON text the values are stored as (events/json_text.py).
+the JSON text the values are stored as (core/json_text.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Collection
 
-from events.json_text import dump_json
-from executor.commands import Decision
+from core.json_text import dump_json
 from executor.responses import CallView, SdkResponse
+from runs.decision_commands import Decision
 
 STEP_OUTPUT_TOO_LARGE = "InngestErrStepOutputTooLarge"
 STATE_OVERFLOWED = "InngestErrStateOverflowed"

@@ -17,15 +17,16 @@ from django.db import InterfaceError, OperationalError
 from django.db.models.functions import Length
 from django.utils import timezone
 
-from events.json_text import dump_json
-from executor import flow_control, metrics
-from executor.commands import Decision
+from core import metrics
+from core.json_text import dump_json
 from executor.decision import INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.leases import lease_keeper, new_owner_token
 from executor.log_context import about_run, set_step
 from executor.responses import CallView, Limits, SdkResponse
 from executor.transport import CallRequest, call_function
-from runs import lifecycle
+from runs import lifecycle, pending_calls
+from runs.decision_commands import Decision
+from runs.flow_control import gates
 from runs.models import PendingCall, Run, Step, StepAttempt
 
 log = logging.getLogger(__name__)
@@ -63,16 +64,16 @@ class RunMemo:
 
 def run_call(call_id: int) -> None:
     owner = new_owner_token()
-    call = lifecycle.claim_call(call_id, owner, settings.INNGEST_LEASE_SECONDS)
+    call = pending_calls.claim_call(call_id, owner, settings.INNGEST_LEASE_SECONDS)
     if call is None:
         _requeue_if_early(call_id)
         return
     with about_run(call.run_id, call.run.function.slug, call.step_target):
-        slots = flow_control.slots_for(call.run, call.id, settings.INNGEST_LEASE_SECONDS)
+        slots = gates.slots_for(call.run, call.id, settings.INNGEST_LEASE_SECONDS)
         if slots and lifecycle.is_active(call.run):
-            full = flow_control.take_slots(call, slots)
+            full = gates.take_slots(call, slots)
             if full is not None:
-                flow_control.park(call, owner, full)
+                gates.park(call, owner, full)
                 log.info("parked: no free concurrency slot")
                 return
         lease_keeper.hold(call.id, owner, slots)
@@ -81,22 +82,20 @@ def run_call(call_id: int) -> None:
         finally:
             lease_keeper.release(call.id, owner)
             # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
-            flow_control.give_back([slot for slot in slots if not slot.is_per_run])
+            gates.give_back([slot for slot in slots if not slot.is_per_run])
 
 
 def _requeue_if_early(call_id: int) -> None:
     """A countdown message that arrived before the call is due goes back with the remainder."""
-    due_at = PendingCall.objects.filter(id=call_id, lease_owner="").values_list("due_at", flat=True).first()
+    due_at = pending_calls.unclaimed_due_at(call_id)
     if due_at is not None and due_at > timezone.now():
-        from executor import dispatch
-
-        dispatch.send_calls([call_id], (due_at - timezone.now()).total_seconds())
+        pending_calls.send_calls([call_id], (due_at - timezone.now()).total_seconds())
 
 
 def _drive(call: PendingCall, owner: str) -> None:
     run = call.run
     if not lifecycle.is_active(run) or not lifecycle.start_run(run):
-        lifecycle.drop_call(call)
+        pending_calls.drop_call(call)
         return
     memo = RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
@@ -106,7 +105,7 @@ def _drive(call: PendingCall, owner: str) -> None:
             return
         call = applied.next_call
         if time.monotonic() >= deadline:
-            lifecycle.release_call(call, owner)
+            pending_calls.release_call(call, owner)
             return
         # No re-check of the lease here: a cancellation that lands between two calls is caught
         # by the guard of the next apply_decision, which discards that call's answer.

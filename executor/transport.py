@@ -11,7 +11,7 @@ import rfc8785
 import urllib3
 from django.conf import settings
 
-from events.json_body import MAX_DEPTH, is_nested_deeper
+from core.json_body import MAX_DEPTH, is_nested_deeper
 from executor import signing
 from executor.call_deadlines import watched_pool_manager, watchdog
 from executor.responses import SdkResponse

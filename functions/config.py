@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from events.expressions import ExpressionError, compile_expression
-from executor.durations import DurationError, parse_duration, parse_instant
+from core.durations import DurationError, parse_duration, parse_instant
+from core.expressions import ExpressionError, compile_expression
 from functions.cron import CronError, parse_cron
 from functions.expression_failures import cancel_field, trigger_field
 from functions.flow_config import FlowConfig, FlowConfigError, read_flow_config

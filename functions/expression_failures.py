@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from events.expressions import ExpressionError, compile_expression, quoted
+from core.expressions import ExpressionError, compile_expression, quoted
 from functions.models import ExpressionFailure, Function
 
 log = logging.getLogger(__name__)

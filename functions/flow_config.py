@@ -11,8 +11,8 @@ from datetime import timedelta
 from functools import lru_cache
 from typing import Any
 
-from events.expressions import ExpressionError, compile_expression
-from executor.durations import DurationError, parse_duration
+from core.durations import DurationError, parse_duration
+from core.expressions import ExpressionError, compile_expression
 
 SCOPES = ("fn", "env", "account")
 SINGLETON_MODES = ("skip", "cancel")

@@ -1,28 +1,20 @@
 """Cron triggers (protocol.md §2, §5.5): django-celery-beat periodic tasks, kept in step with syncs.
 
 Each cron trigger of an active function is one PeriodicTask that beat (or the dev server's
-embedded beat) fires. A tick stores an `inngest/scheduled.timer` event and starts the run with
-the tick's time as its idempotency key, so a tick starts exactly one run even when two beats
-run by mistake. Schedules live in the database: they survive restarts without a re-sync.
+embedded beat) fires: the task `runs.cron_tick` (runs/cron_runs.py starts the run; the registry
+only keeps the schedules). Schedules live in the database: they survive restarts without a re-sync.
 """
 from __future__ import annotations
 
 import json
-import time
 import zoneinfo
-from datetime import datetime, timezone
 
-from django.db import transaction
 from django_celery_beat.models import CrontabSchedule, PeriodicTask
-from ulid import ULID
 
-from events.models import Event
 from functions.cron import parse_cron
 from functions.models import Function
-from runs.creation import RunRequest, create_runs
 
-TASK_NAME = "functions.fire_cron"
-TIMER_EVENT = "inngest/scheduled.timer"
+TASK_NAME = "runs.cron_tick"  # sent by name: the registry does not start runs
 
 
 def sync_cron_schedules(function: Function) -> None:
@@ -46,19 +38,3 @@ def sync_cron_schedules(function: Function) -> None:
 def remove_cron_schedules(function_ids: list) -> None:
     for function_id in function_ids:
         PeriodicTask.objects.filter(name__startswith=f"cron:{function_id}:").delete()
-
-
-def fire_cron(function_id: str, expression: str, now: datetime | None = None) -> bool:
-    """One tick: the timer event and the function's run for the current minute. False if not due."""
-    function = Function.objects.filter(id=function_id, is_archived=False).first()
-    if function is None or not function.triggers.filter(cron=expression).exists():
-        return False
-    scheduled_at = (now or datetime.now(timezone.utc)).replace(second=0, microsecond=0)
-    stamp = scheduled_at.isoformat().replace("+00:00", "Z")
-    data = {"cron": expression, "scheduledAt": stamp, "fireAt": stamp}
-    with transaction.atomic():
-        event = Event.objects.create(internal_id=str(ULID()), name=TIMER_EVENT, event_id=stamp, data=data,
-                                     ts=int(time.time() * 1000))
-        # The tick's time is the idempotency key: a second beat firing the same tick starts nothing.
-        runs = create_runs([RunRequest(function, event, [event.as_payload()], f"cron:{expression}:{stamp}")])
-    return bool(runs)

@@ -10,7 +10,7 @@ from celery.signals import import_modules, task_postrun
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections
 
-from executor.security import refuse_insecure_production
+from inngest_project.security import refuse_insecure_production
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 
@@ -23,8 +23,9 @@ app.conf.beat_schedule = {
     # broker message was lost (Redis restart) or whose worker died holding them.
     # django-celery-beat stores intervals in whole seconds (0.5 would become 0 and spin), so
     # beat ticks at most once a second; the dev-mode timer loop may tick faster.
+    # (The entry keeps its first name: beat stores entries by name, and a new one would run beside it.)
     "sweep-due-calls": {
-        "task": "executor.sweep_due_calls",
+        "task": "executor.tick_timers",
         "schedule": max(1.0, round(float(os.environ.get("INNGEST_SWEEP_SECONDS") or 1.0))),
     },
     # Run history past INNGEST_RUN_RETENTION_DAYS (0 keeps everything), once a day at 03:00 UTC.

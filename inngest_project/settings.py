@@ -57,7 +57,7 @@ def env_list(name: str) -> list[str]:
 
 # --- Django core -----------------------------------------------------------------------------
 DEBUG = env_bool("DJANGO_DEBUG", False)
-# Dev mode's key, published here: production refuses to start on it (executor/security.py).
+# Dev mode's key, published here: production refuses to start on it (inngest_project/security.py).
 DEV_SECRET_KEY = "dev-only-insecure-secret-key-change-me-in-production-0123456789"
 SECRET_KEY = env_str("DJANGO_SECRET_KEY") or DEV_SECRET_KEY
 # "*" (any Host header) is dev mode's default; production refuses to start on it.
@@ -80,13 +80,14 @@ INSTALLED_APPS = [
     "runs",
     "executor",
     "ui",
+    "inngest_project",
 ]
 
 MIDDLEWARE = [
-    "executor.middleware.ServerKindMiddleware",
-    "executor.middleware.RefuseNulMiddleware",
-    "executor.middleware.SigningKeyAuthMiddleware",
-    "executor.middleware.BodyLimitMiddleware",
+    "inngest_project.middleware.ServerKindMiddleware",
+    "inngest_project.middleware.RefuseNulMiddleware",
+    "inngest_project.middleware.SigningKeyAuthMiddleware",
+    "inngest_project.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -158,7 +159,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    # Step outputs are stored as the SDK sent them (events/json_text.py): NaN (the Python SDK
+    # Step outputs are stored as the SDK sent them (core/json_text.py): NaN (the Python SDK
     # writes it) is shown as NaN, and lone surrogates as \u escapes, which UTF-8 cannot carry.
     "STRICT_JSON": False,
     "UNICODE_JSON": False,
@@ -184,7 +185,7 @@ LOGGING = {
     "disable_existing_loggers": False,
     # Event keys (in /e/<key> paths), signing keys and tokens never reach a log line.
     "filters": {"run_context": {"()": "executor.log_context.RunContextFilter"},
-                "redact_secrets": {"()": "executor.log_redaction.RedactSecretsFilter"}},
+                "redact_secrets": {"()": "inngest_project.log_redaction.RedactSecretsFilter"}},
     "formatters": {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s run_id=%(run_id)s function_id=%(function_id)s "
                            "step_id=%(step_id)s %(message)s"},
@@ -219,7 +220,8 @@ CELERY_TASK_DEFAULT_QUEUE = "inngest"
 INNGEST_TIMER_QUEUE = "inngest-timers"
 CELERY_TASK_ROUTES = {
     name: {"queue": INNGEST_TIMER_QUEUE}
-    for name in ("executor.sweep_due_calls", "runs.requeue_stuck_runs", "functions.fire_cron")
+    for name in ("executor.tick_timers", "runs.requeue_stuck_runs", "runs.cron_tick",
+                 "executor.sweep_due_calls", "functions.fire_cron")  # the last two: old names of the first and third
 }
 # Pool size of the timer worker `start` runs (read here so that `start` checks it first).
 INNGEST_TIMER_CONCURRENCY = env_int("INNGEST_TIMER_CONCURRENCY", 2, minimum=1)
@@ -280,7 +282,7 @@ INNGEST_UNCONFIRMED_TOKEN_SECONDS = env_float("INNGEST_UNCONFIRMED_TOKEN_SECONDS
 INNGEST_MAX_EVENT_BYTES = env_int("INNGEST_MAX_EVENT_BYTES", 3 * 1024 * 1024, minimum=1)
 INNGEST_MAX_EVENTS_PER_REQUEST = env_int("INNGEST_MAX_EVENTS_PER_REQUEST", 5000, minimum=1)
 # Request body caps, checked against Content-Length before anything reads the body; over one,
-# the answer is a 413 in the endpoint's error shape (executor/middleware.py, BodyLimitMiddleware).
+# the answer is a 413 in the endpoint's error shape (inngest_project/middleware.py, BodyLimitMiddleware).
 # /e/: events are up to 3 MiB each and 5,000 per request, and the event API checks those with
 # the documented 400s; this only bounds what one request may make the server hold.
 INNGEST_MAX_REQUEST_BYTES = env_int("INNGEST_MAX_REQUEST_BYTES", 256 * 1024 * 1024, minimum=1024)
@@ -345,7 +347,7 @@ INNGEST_REALTIME_TOKEN_SECONDS = env_int("INNGEST_REALTIME_TOKEN_SECONDS", 60, m
 # Production (a DATABASE_URL) without a signing key, a secret key or allowed hosts would be open
 # to anyone who reaches the port; its entry points (`start`, every management command's system
 # checks, the WSGI application, celery worker and beat) refuse to start that way unless told so
-# with INNGEST_INSECURE, and then say so loudly (executor/security.py).
+# with INNGEST_INSECURE, and then say so loudly (inngest_project/security.py).
 IS_PRODUCTION = bool(DATABASE_URL)
 INNGEST_INSECURE = env_bool("INNGEST_INSECURE", False)
 # Set by `manage.py dev` in its own process, never from the environment: dev mode is open on

@@ -2,14 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from events.api.rest import EventsView
-from events.api.views import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
-from executor.api.views import HealthView, metrics_view
-from functions.api.rest import FunctionsView
-from functions.api.views import DevInfoView, RegisterView
+from functions.api.operator import FunctionsView
+from functions.api.sdk import DevInfoView, RegisterView
+from inngest_project.monitoring import HealthView, metrics_view
 from runs.api.gql import graphql_view
-from runs.api.rest import RunsView, RunView
-from runs.api.views import (
+from runs.api.intake import EventDetailView, EventIngestView, EventListView, EventRunsView, InvokeView
+from runs.api.operator import RunsView, RunView
+from runs.api.operator_events import EventsView
+from runs.api.sdk import (
     CancellationDetailView, CancellationListView, LegacyRunCancelView, RunActionsView, RunBatchView, RunDetailView,
 )
 

@@ -7,8 +7,8 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from executor.log_redaction import redact_gunicorn_logs
-from executor.security import refuse_insecure_production
+from inngest_project.log_redaction import redact_gunicorn_logs
+from inngest_project.security import refuse_insecure_production
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 application = get_wsgi_application()

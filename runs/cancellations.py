@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 from ulid import ULID
 
-from events.expressions import ExpressionError, compile_expression
+from core.expressions import ExpressionError, compile_expression
 from functions.expression_failures import expression_holds
 from functions.models import Function
 from runs.due_rows import act_on_each

@@ -9,13 +9,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
+from core import metrics
+from core.durations import DurationError, parse_duration, resolve_due_time
 from events.models import Event
 from events.system import INVOKED
-from executor import dispatch, flow_control, metrics
-from executor.durations import DurationError, parse_duration, resolve_due_time
 from functions.models import Function
+from runs import pending_calls
 from runs.due_rows import act_on_each
-from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
+from runs.flow_control import gates
+from runs.models import ACTIVE_STATUSES, FlowAction, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
 from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -55,7 +57,7 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
         _create_first_calls(queued, now)
         skipped = [run for run, _ in admitted if run.status == RunStatus.SKIPPED]
         _report_skipped_invokes(skipped)
-        flow_control.settle_spends_on_commit(
+        gates.settle_spends_on_commit(
             [spend for run, admission in admitted if run.status != RunStatus.SKIPPED for spend in admission.spends],
             [spend for run, admission in admitted if run.status == RunStatus.SKIPPED for spend in admission.spends],
         )
@@ -64,25 +66,25 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
     return [run for run, _ in admitted]
 
 
-def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[Run, flow_control.Admission]]:
+def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[Run, gates.Admission]]:
     """Run rows (not saved yet) as flow control admits them: queued, delayed or skipped."""
     taken = _claim_function_idempotency(winners, now)
     admitted = []
     for run_id, req in winners:
         run = Run(id=run_id, function=req.function, event=req.event, events=req.events, created_at=now)
         if run_id in taken:
-            admission = flow_control.Admission(
+            admission = gates.Admission(
                 is_skipped=True, reason=f"idempotency: run {taken[run_id]} already ran for this key in the last 24h"
             )
         else:
-            admission = flow_control.admit(req.function, req.events, now, _spender(run_id, req))
+            admission = gates.admit(req.function, req.events, now, _spender(run_id, req))
         if admission.is_skipped:
             run.status, run.flow_action, run.flow_reason, run.ended_at = RunStatus.SKIPPED, FlowAction.SKIPPED, admission.reason, now
         elif admission.is_delayed or req.delay_reason:
             reasons = [text for text in (req.delay_reason, admission.reason) if text]
             run.flow_action, run.flow_reason = FlowAction.DELAYED, "; ".join(reasons)
         run.singleton_key = admission.singleton_key
-        flow_control.record_run_slots(run)
+        gates.record_run_slots(run)
         admitted.append((run, admission))
     return admitted
 
@@ -98,15 +100,8 @@ def _spender(run_id: str, req: RunRequest) -> str:
     return f"run:{run_id}"
 
 
-def _create_first_calls(queued: list[tuple[Run, flow_control.Admission]], now: datetime) -> None:
-    calls = PendingCall.objects.bulk_create(
-        [PendingCall(run_id=run.id, due_at=admission.start_at or now, enqueued_at=now) for run, admission in queued]
-    )
-    due_now = [call.id for call in calls if call.due_at <= now]
-    dispatch.enqueue_calls_on_commit(due_now)
-    for call in calls:
-        if call.due_at > now:
-            dispatch.enqueue_calls_on_commit([call.id], due_at=call.due_at)
+def _create_first_calls(queued: list[tuple[Run, gates.Admission]], now: datetime) -> None:
+    pending_calls.add_first_calls({run.id: admission.start_at or now for run, admission in queued}, now)
 
 
 def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
@@ -132,7 +127,7 @@ def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: date
     losers: dict[str, str] = {}
     pending: dict[str, tuple] = {}
     for run_id, req in winners:
-        key = flow_control.idempotency_key(req.function, req.events)
+        key = gates.idempotency_key(req.function, req.events)
         if not key:
             continue
         pair = (req.function.id, key)

@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from django.db import transaction
 
-from executor import metrics
+from core import metrics
 
 RETRY_AFTER = timedelta(seconds=30)
 

@@ -1,4 +1,5 @@
-"""Every change of a running run's state: claiming calls, applying decisions, ending, cancelling.
+"""Every change of a running run's state: applying decisions, ending, cancelling (claiming and
+releasing calls is runs/pending_calls.py's).
 
 Each function is one short transaction with guarded updates: a zero-row update means another
 worker (or a cancellation) got there first, and the caller stops.
@@ -10,43 +11,20 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, OperationalError, connection, transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from events.ingest import store_events
-from events.json_text import dump_json
+from core import metrics
+from core.json_text import dump_json
 from events.system import run_ended_events
-from executor import dispatch, flow_control, metrics
-from executor.commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from runs import pending_calls
 from runs.creation import timeout_wait
+from runs.decision_commands import Decision, FinishRun, InvokeFunction, OpenWait, RecordStep, ScheduleCall
+from runs.flow_control import gates
+from runs.intake import store_events
 from runs.invokes import start_invoked_run
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
-from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind, sources_of
-
-
-# --- claiming a call -------------------------------------------------------------------------
-
-def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | None:
-    """Take the lease on a due call nobody holds (or whose holder's lease ran out)."""
-    now = timezone.now()
-    claimed = (
-        PendingCall.objects.filter(id=call_id, due_at__lte=now)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="")
-    )
-    if not claimed:
-        return None
-    return PendingCall.objects.select_related("run", "run__function").get(id=call_id)
-
-
-def release_call(call: PendingCall, owner: str) -> None:
-    """Give a held call back to the queue (time slice used up) and nudge a worker at once."""
-    released = PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
-        lease_owner="", lease_expires_at=None, enqueued_at=timezone.now()
-    )
-    if released:
-        dispatch.enqueue_calls_on_commit([call.id])
 
 
 def start_run(run: Run) -> bool:
@@ -68,10 +46,6 @@ def _switch_timeouts(run: Run, now: datetime) -> None:
     finish = timeout_wait(run, "finish", now)
     if finish is not None:
         finish.save()
-
-
-def drop_call(call: PendingCall) -> None:
-    PendingCall.objects.filter(id=call.id).delete()
 
 
 # --- applying a decision ---------------------------------------------------------------------
@@ -191,7 +165,7 @@ def _apply_plain_step(
 
 
 def _json_or_null(value: Any) -> str | None:
-    """A JSON value as the models store it (events/json_text.py): None is SQL NULL."""
+    """A JSON value as the models store it (core/json_text.py): None is SQL NULL."""
     return None if value is None else dump_json(value)
 
 
@@ -251,7 +225,7 @@ def _open_waits(run: Run, waits: list[OpenWait]) -> None:
         ignore_conflicts=True,  # the same wait reported again by a repeated call
     )
     for wait in waits:
-        dispatch.tick_at_on_commit(wait.expires_at)
+        pending_calls.tick_at_on_commit(wait.expires_at)
 
 
 def _start_invokes(run: Run, invokes: list[InvokeFunction]) -> None:
@@ -292,8 +266,8 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None) 
     run.status, run.output, run.ended_at = status, output, now
     metrics.count("inngest_runs_ended", run.function.slug, status)
     emit_run_ended(run)
-    if flow_control.run_level_slots(run):  # those it was created with, whatever the config is now
-        transaction.on_commit(lambda: flow_control.release_run_slots(run))
+    if gates.run_level_slots(run):  # those it was created with, whatever the config is now
+        transaction.on_commit(lambda: gates.release_run_slots(run))
     return True
 
 
@@ -316,7 +290,7 @@ def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], ca
     PendingCall.objects.bulk_create(rows, ignore_conflicts=True)
     targets = [s.step_target for s in schedules]
     for call_id, due_at in PendingCall.objects.filter(run_id=call.run_id, step_target__in=targets, lease_owner="").values_list("id", "due_at"):
-        dispatch.enqueue_calls_on_commit([call_id], due_at=due_at)
+        pending_calls.enqueue_calls_on_commit([call_id], due_at=due_at)
     return Applied()
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from ulid import ULID
 
 from events.models import Event
-from executor import dispatch
+from runs import pending_calls
 from runs.creation import RunRequest, create_runs
 from runs.models import ACTIVE_STATUSES, PendingCall, Run, RunIdempotencyKey, RunStatus, StepAttempt, Wait
 
@@ -59,8 +59,8 @@ class StuckRuns:
 
 def find_stuck(now: datetime | None = None) -> StuckRuns:
     now = now or timezone.now()
-    lost = PendingCall.objects.filter(dispatch.unsent_due_calls(now), parked_on="")
-    orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=now - dispatch.lost_message_after()).exclude(
+    lost = PendingCall.objects.filter(pending_calls.unsent_due_calls(now), parked_on="")
+    orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=now - pending_calls.lost_message_after()).exclude(
         Exists(PendingCall.objects.filter(run_id=OuterRef("pk")))
     ).exclude(Exists(Wait.objects.filter(run_id=OuterRef("pk"))))
     return StuckRuns(list(lost.values_list("id", flat=True)[:10_000]), list(orphans.values_list("id", flat=True)[:10_000]))
@@ -72,12 +72,10 @@ def requeue_stuck(now: datetime | None = None) -> StuckRuns:
     now = now or timezone.now()
     stuck = find_stuck(now)
     if stuck.lost_calls:
-        dispatch.resend_calls(stuck.lost_calls, now)
+        pending_calls.resend_calls(stuck.lost_calls, now)
     if stuck.orphans:
         # No message: rows never enqueued are what the sweeper sends on its next tick.
-        PendingCall.objects.bulk_create(
-            [PendingCall(run_id=run_id, due_at=now, enqueued_at=None) for run_id in stuck.orphans], ignore_conflicts=True
-        )
+        pending_calls.add_unsent_calls(stuck.orphans, now)
     return stuck
 
 
@@ -100,7 +98,7 @@ def runs_to_replay(function_slug: str, since: datetime | None, until: datetime |
 
 def export(run: Run) -> str:
     """The run as JSON: its fields, events, memoized steps, every call and its open waits."""
-    from runs.api.rest import RunDetailSerializer  # the API's shape, so exports and the API agree
+    from runs.api.operator import RunDetailSerializer  # the API's shape, so exports and the API agree
 
     data = dict(RunDetailSerializer(run).data)
     data["waits"] = list(Wait.objects.filter(run=run).values("kind", "step_id", "event_name", "expression", "expires_at"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from events.json_text import JSONTextField
+from core.json_text import JSONTextField
 
 
 class RunStatus(models.TextChoices):
@@ -41,6 +41,29 @@ def sources_of(target: str) -> list[str]:
     return [source for source, targets in RUN_TRANSITIONS.items() if target in targets]
 
 
+class CallState(models.TextChoices):
+    """The states of a PendingCall. Not a column: each follows from the row's columns, as
+    runs/pending_calls.py `call_states` defines; that module is the one that changes the rows."""
+
+    DUE = "due"  # its time has come and no message was ever sent for it
+    SENT = "sent"  # a broker message (or a countdown) is in flight for it
+    LEASED = "leased"  # a worker holds it and is calling the app
+    PARKED = "parked"  # waiting in a concurrency line for a free slot
+    LOST = "lost"  # its message is presumed lost, or its worker died holding it
+
+
+# How a call moves, and which function of runs/pending_calls.py moves it. A call leaves every
+# state by being deleted (its run ended, or the applier replaced it with the next calls).
+CALL_TRANSITIONS: dict[str, frozenset[str]] = {
+    CallState.DUE: frozenset({CallState.SENT}),  # resend_unsent_calls (the sweeper)
+    CallState.SENT: frozenset({CallState.LEASED, CallState.LOST}),  # claim_call; or nobody came
+    # release_call, park_call; the applier re-arms it for its next call; the lease runs out
+    CallState.LEASED: frozenset({CallState.SENT, CallState.PARKED, CallState.LOST}),
+    CallState.PARKED: frozenset({CallState.SENT, CallState.LEASED}),  # wake_parked_calls; recheck claim
+    CallState.LOST: frozenset({CallState.SENT, CallState.LEASED}),  # resend_unsent_calls; a late claim
+}
+
+
 class FlowAction(models.TextChoices):
     """What flow control last did to a run; `Run.flow_reason` says why."""
 
@@ -55,7 +78,7 @@ class Run(models.Model):
     function = models.ForeignKey("functions.Function", on_delete=models.PROTECT, related_name="runs")
     event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     # The event payloads the run was started with (one, or a batch), as sent to the SDK.
-    # JSON as text (events/json_text.py): apps' and users' data, stored as they sent it.
+    # JSON as text (core/json_text.py): apps' and users' data, stored as they sent it.
     events = JSONTextField(default=list)
     status = models.CharField(max_length=16, choices=RunStatus.choices, default=RunStatus.QUEUED)
     output = JSONTextField(null=True, blank=True)

@@ -1,4 +1,4 @@
-"""Celery entry points for run history upkeep (scheduled in inngest_project/celery.py)."""
+"""Celery entry points of runs: history upkeep (scheduled in inngest_project/celery.py) and cron ticks."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +8,7 @@ from celery import shared_task
 from django.conf import settings
 from django.utils import timezone
 
-from runs import maintenance
+from runs import cron_runs, maintenance
 
 log = logging.getLogger(__name__)
 
@@ -25,3 +25,16 @@ def requeue_stuck_runs() -> None:
     stuck = maintenance.requeue_stuck()
     if stuck.lost_calls or stuck.orphans:
         log.warning("requeued %d lost calls and %d orphaned runs", len(stuck.lost_calls), len(stuck.orphans))
+
+
+@shared_task(name="runs.cron_tick", acks_late=True, ignore_result=True)
+def cron_tick(function_id: str, expression: str) -> None:
+    """A cron tick of one function: starts its run for this minute (at most once)."""
+    cron_runs.start_cron_run(function_id, expression)
+
+
+# The task's name before it was `runs.cron_tick`: messages already queued (and beat rows not yet
+# renamed by migration 0007 or a re-sync) still carry it.
+@shared_task(name="functions.fire_cron", acks_late=True, ignore_result=True)
+def cron_tick_by_old_name(function_id: str, expression: str) -> None:
+    cron_runs.start_cron_run(function_id, expression)

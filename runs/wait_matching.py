@@ -38,13 +38,13 @@ def candidate_filter(incoming: dict, paths: list[str]) -> Q:
     """Waits of the event's name that could match: no usable key, or the key's value equals."""
     condition = Q(match_path="")
     for path in paths:
-        value = key_value(incoming, path)
+        value = indexed_value(incoming, path)
         if value is not None:
             condition |= Q(match_path=path, match_value=value)
     return condition
 
 
-def key_value(incoming: dict, path: str) -> str | None:
+def indexed_value(incoming: dict, path: str) -> str | None:
     """The incoming event's value at `path` as stored in `match_value`, or None when unusable."""
     value = _lookup(incoming, path)
     if value is _MISSING or isinstance(value, (dict, list)):

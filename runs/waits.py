@@ -14,12 +14,12 @@ from django.utils import timezone
 
 from events.models import Event
 from events.system import FINISHED
-from executor import dispatch
 from functions.expression_failures import cancel_field, expression_holds, wait_field
+from runs import pending_calls
 from runs.due_rows import act_on_each
-from runs.models import PendingCall, Run, RunStatus, Step, Wait, WaitKind
+from runs.models import Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
-from runs.wait_matching import candidate_filter, indexed_paths, key_value
+from runs.wait_matching import candidate_filter, indexed_paths, indexed_value
 
 EXPIRE_BATCH = 500
 INVOKE_TIMEOUT_MESSAGE = "Timed out waiting for invoked function to complete"
@@ -62,7 +62,7 @@ def _resume_for_name(name: str, events: list[Event]) -> int:
 
 
 def _could_match(wait: Wait, payload: dict) -> bool:
-    return not wait.match_path or key_value(payload, wait.match_path) == wait.match_value
+    return not wait.match_path or indexed_value(payload, wait.match_path) == wait.match_value
 
 
 def _act_on(wait: Wait, payload: dict) -> bool:
@@ -140,8 +140,4 @@ def resume(wait: Wait, event: dict | None) -> bool:
 
 
 def _queue_discovery(run_id: str) -> None:
-    now = timezone.now()
-    PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=now, enqueued_at=now)], ignore_conflicts=True)
-    call_id = PendingCall.objects.filter(run_id=run_id, step_target="step").values_list("id", flat=True).first()
-    if call_id is not None:
-        dispatch.enqueue_calls_on_commit([call_id])
+    pending_calls.add_discovery_call(run_id, timezone.now())

@@ -41,7 +41,7 @@ TEST_ENV = {
     "INNGEST_REALTIME_MAX_MESSAGE_BYTES": "200000",
 }
 
-# What production refuses to start without (executor/security.py), given on purpose: a secret
+# What production refuses to start without (inngest_project/security.py), given on purpose: a secret
 # key and the host names the tests reach the server by. The suite's production stacks have no
 # signing key, because its SDK apps run in dev mode, so they also say INNGEST_INSECURE, on
 # purpose; the stacks that test keys (test_signing_e2e.py) start closed, with insecure=False.

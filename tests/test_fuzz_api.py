@@ -381,7 +381,7 @@ def test_any_authorization_header_gets_401_or_an_answer(client: Client, authoriz
 # --- the operator API (/api/v1), from its OpenAPI schema ---------------------------------------
 
 # Django's application, not inngest_project.wsgi: that module is gunicorn's entry point and
-# refuses this process's settings (production without keys, executor/security.py).
+# refuses this process's settings (production without keys, inngest_project/security.py).
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 

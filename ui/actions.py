@@ -10,14 +10,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.views.decorators.http import require_POST
 
-from events.ingest import EventError, ingest
+from core.operator_access import operator_view
 from functions.models import App, Function
 from functions.sync_request import request_sync
 from runs import lifecycle
+from runs.intake import EventError, ingest
 from runs.invokes import invoke_function
 from runs.maintenance import replay
 from runs.models import Run
-from ui.access import operator_view
 
 
 @require_POST

@@ -12,11 +12,11 @@ from django.db.models import Prefetch
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
+from core.operator_access import operator_view
 from events.models import Event
 from functions.models import App, ExpressionFailure, Function
 from runs.models import FlowAction, Run, RunStatus
 from runs.queries import RunFilter
-from ui.access import operator_view
 from ui.timeline import build_timeline
 
 PAGE = 50

@@ -1,4 +1,4 @@
-import events.json_text
+import core.json_text
 from django.db import migrations
 
 
@@ -12,11 +12,11 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='event',
             name='data',
-            field=events.json_text.JSONTextField(default=dict),
+            field=core.json_text.JSONTextField(default=dict),
         ),
         migrations.AlterField(
             model_name='event',
             name='user',
-            field=events.json_text.JSONTextField(default=dict),
+            field=core.json_text.JSONTextField(default=dict),
         ),
     ]

@@ -1,4 +1,4 @@
-import events.json_text
+import core.json_text
 from django.db import migrations
 
 
@@ -12,36 +12,36 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='debounce',
             name='payload',
-            field=events.json_text.JSONTextField(),
+            field=core.json_text.JSONTextField(),
         ),
         migrations.AlterField(
             model_name='eventbatch',
             name='payloads',
-            field=events.json_text.JSONTextField(default=list),
+            field=core.json_text.JSONTextField(default=list),
         ),
         migrations.AlterField(
             model_name='run',
             name='events',
-            field=events.json_text.JSONTextField(default=list),
+            field=core.json_text.JSONTextField(default=list),
         ),
         migrations.AlterField(
             model_name='run',
             name='output',
-            field=events.json_text.JSONTextField(blank=True, null=True),
+            field=core.json_text.JSONTextField(blank=True, null=True),
         ),
         migrations.AlterField(
             model_name='step',
             name='output',
-            field=events.json_text.JSONTextField(blank=True, null=True),
+            field=core.json_text.JSONTextField(blank=True, null=True),
         ),
         migrations.AlterField(
             model_name='stepattempt',
             name='error',
-            field=events.json_text.JSONTextField(blank=True, null=True),
+            field=core.json_text.JSONTextField(blank=True, null=True),
         ),
         migrations.AlterField(
             model_name='stepattempt',
             name='output',
-            field=events.json_text.JSONTextField(blank=True, null=True),
+            field=core.json_text.JSONTextField(blank=True, null=True),
         ),
     ]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from events import expressions
-from events.expression_limits import MAX_DEPTH, MAX_LENGTH, MAX_STEPS, MAX_TOKENS
-from events.expressions import ExpressionError, compile_expression
+from core import expressions
+from core.expression_limits import MAX_DEPTH, MAX_LENGTH, MAX_STEPS, MAX_TOKENS
+from core.expressions import ExpressionError, compile_expression
 
 SIXTY = {"data": {"a": 1, "l": list(range(60)), "m": [[1, 2, 3]] * 10}}
 L = "event.data.l"

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from events.expressions import ExpressionError, compile_expression
+from core.expressions import ExpressionError, compile_expression
 
 EVENT = {
     "name": "shop/order.paid", "id": "evt-1", "ts": 1_700_000_000_000,

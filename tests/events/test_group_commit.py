@@ -15,9 +15,9 @@ from django.test import override_settings
 
 from events import group_commit
 from events.group_commit import GroupCommitter
-from events.ingest import ingest, store_events, validate_event
 from events.models import Event
-from executor import counters as counters_module
+from runs.flow_control import counters as counters_module
+from runs.intake import ingest, store_events, validate_event
 from runs.models import Run, RunStatus
 from tests.factories import make_function
 from tests.stacks import stack_redis_url, wait_for

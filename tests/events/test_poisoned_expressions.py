@@ -15,9 +15,9 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from events import group_commit
-from executor import flow_control
 from functions.models import ExpressionFailure
 from runs import creation
+from runs.flow_control import gates
 from runs.models import PendingCall, Run, RunStatus, Step, Wait
 from tests.events.test_expression_limits import NESTED_MAP_3, PARENS_300
 from tests.factories import make_function
@@ -140,7 +140,7 @@ def test_failing_key_expressions_give_the_invalid_key_and_are_counted(client: Cl
     assert answer.status_code == 200
     run = Run.objects.select_related("function").get(function=function)
     assert run.flow_action == ""  # admitted under the shared invalid key
-    (slot,) = flow_control.slots_for(run, 1, 30)
+    (slot,) = gates.slots_for(run, 1, 30)
     assert slot.label == "5 at once for key '<invalid>'"
     fields = dict(ExpressionFailure.objects.filter(function=function).values_list("field", "count"))
     assert fields == {"rateLimit.key": 1, "concurrency.key": 1}

@@ -1,5 +1,5 @@
 """Body caps per endpoint, from Content-Length, before anything reads the body: 413 in each
-endpoint's own error shape (executor/middleware.py)."""
+endpoint's own error shape (inngest_project/middleware.py)."""
 from __future__ import annotations
 
 import json

@@ -14,12 +14,12 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from executor.commands import Decision, OpenWait, RecordStep, ScheduleCall
 from executor.decision import Clock
 from executor.leases import LeaseKeeper
-from executor.run_loop import apply_or_retry, run_call
 from executor.responses import CallView
-from runs import creation, lifecycle
+from executor.run_loop import apply_or_retry, run_call
+from runs import creation, lifecycle, pending_calls
+from runs.decision_commands import Decision, OpenWait, RecordStep, ScheduleCall
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt, Wait
 from tests.factories import make_function
 
@@ -108,7 +108,7 @@ def test_an_app_dripping_its_answer_past_the_call_deadline_is_a_failed_attempt(a
 
 
 def claimed(run: Run):
-    call = lifecycle.claim_call(PendingCall.objects.get(run=run).id, "worker-a", 30)
+    call = pending_calls.claim_call(PendingCall.objects.get(run=run).id, "worker-a", 30)
     lifecycle.start_run(call.run)
     return call
 

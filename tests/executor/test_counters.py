@@ -7,7 +7,7 @@ import fakeredis
 import pytest
 import redis
 
-from executor.counters import Counters, Slot, Spend
+from runs.flow_control.counters import Counters, Slot, Spend
 from tests.stacks import stack_redis_url
 
 NOW = 1_700_000_000_000

@@ -21,5 +21,5 @@ def test_cron_function_runs_every_minute(stack) -> None:
     output = output[0] if isinstance(output[0], dict) else __import__("json").loads(output[0])
     assert output["name"] == "inngest/scheduled.timer"
     assert output["scheduledAt"].endswith(":00Z")  # a minute tick
-    periodic = server.query("SELECT count(*) FROM django_celery_beat_periodictask WHERE task = 'functions.fire_cron'", [])
+    periodic = server.query("SELECT count(*) FROM django_celery_beat_periodictask WHERE task = 'runs.cron_tick'", [])
     assert periodic[0][0] == 1

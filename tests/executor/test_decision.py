@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall
 from executor.decision import Clock, decide
 from executor.responses import CallView, SdkResponse
+from runs.decision_commands import FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 CLOCK = Clock(now=NOW, jitter_fraction=0.5)

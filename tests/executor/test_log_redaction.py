@@ -1,4 +1,4 @@
-"""No key or token in any log line (executor/log_redaction.py): the configured console handler,
+"""No key or token in any log line (inngest_project/log_redaction.py): the configured console handler,
 a JSON handler, gunicorn's loggers."""
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import pytest
 from django.test import Client, override_settings
 from pythonjsonlogger.json import JsonFormatter
 
-from executor.log_redaction import RedactSecretsFilter, redact, redact_gunicorn_logs
+from inngest_project.log_redaction import RedactSecretsFilter, redact, redact_gunicorn_logs
 
 pytestmark = pytest.mark.django_db
 

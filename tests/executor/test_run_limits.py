@@ -5,9 +5,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from executor.commands import FinishRun, ScheduleCall
 from executor.decision import Clock, decide, decide_failure
 from executor.responses import CallView, Limits, SdkResponse
+from runs.decision_commands import FinishRun, ScheduleCall
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=timezone.utc)
 CLOCK = Clock(now=NOW, linear_retry_seconds=5)

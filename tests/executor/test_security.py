@@ -1,5 +1,5 @@
 """Secure by default: what production is missing, the system check that refuses it, /health that
-says when it runs open on purpose (executor/security.py)."""
+says when it runs open on purpose (inngest_project/security.py)."""
 from __future__ import annotations
 
 import pytest
@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client, override_settings
 
-from executor.security import check_production_security, production_gaps, refuse_insecure_production
+from inngest_project.security import check_production_security, production_gaps, refuse_insecure_production
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ import pytest
 import redis
 import requests
 
-from executor.management.commands.start import build_environment
+from inngest_project.management.commands.start import build_environment
 from tests.sdk_app import free_port
 from tests.stacks import MANAGE, PRODUCTION_ENV, ROOT, TEST_ENV, recreate_database, stack_redis_url, wait_for, wait_http
 

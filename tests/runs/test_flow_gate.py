@@ -7,12 +7,12 @@ import json
 import pytest
 from django.utils import timezone
 
-from events.ingest import ingest
-from executor import flow_control
-from executor.counters import counters
 from functions.models import Function
-from runs import lifecycle
+from runs import lifecycle, pending_calls
 from runs.creation import RunRequest, create_runs
+from runs.flow_control import gates
+from runs.flow_control.counters import counters
+from runs.intake import ingest
 from runs.models import EventBatch, PendingCall, Run, RunStatus
 from tests.factories import make_function
 
@@ -20,11 +20,11 @@ pytestmark = pytest.mark.django_db
 
 
 def claim_through_gate(call: PendingCall) -> list:
-    claimed = lifecycle.claim_call(call.id, "worker", 30)
-    slots = flow_control.slots_for(claimed.run, claimed.id, 30)
-    full = flow_control.take_slots(claimed, slots)
+    claimed = pending_calls.claim_call(call.id, "worker", 30)
+    slots = gates.slots_for(claimed.run, claimed.id, 30)
+    full = gates.take_slots(claimed, slots)
     if full is not None:
-        flow_control.park(claimed, "worker", full)
+        gates.park(claimed, "worker", full)
     return slots
 
 
@@ -39,17 +39,17 @@ def test_a_released_slot_skips_waiters_whose_run_ended_and_wakes_the_next() -> N
     assert Run.objects.get(id=runs[1].id).flow_reason == "concurrency: 1 at once; waited for a free slot"
 
     lifecycle.cancel_run(Run.objects.select_related("function").get(id=runs[1].id))  # leaves its place in line
-    flow_control.give_back(slots[0])
+    gates.give_back(slots[0])
 
     woken = PendingCall.objects.get(id=calls[2].id)
     assert woken.parked_on == "" and woken.due_at <= timezone.now()
-    assert counters().line(slots[2][0], 10) == [flow_control.line_member(calls[2].id)]
+    assert counters().line(slots[2][0], 10) == [gates.line_member(calls[2].id)]
     assert claim_through_gate(woken) == slots[2] and PendingCall.objects.get(id=woken.id).parked_on == ""
 
 
 def test_functions_without_concurrency_take_no_slot() -> None:
     (run,) = create_runs([RunRequest(make_function(), None, [{"name": "test/event"}], "only")])
-    assert flow_control.slots_for(run, 1, 30) == []
+    assert gates.slots_for(run, 1, 30) == []
 
 
 def test_env_scoped_limits_share_one_line_across_functions_and_fn_scoped_ones_do_not() -> None:
@@ -63,7 +63,7 @@ def test_env_scoped_limits_share_one_line_across_functions_and_fn_scoped_ones_do
         functions.append(function)
     runs = [create_runs([RunRequest(f, None, [{"name": "test/event", "data": {"tenant": "t1"}}], f"k{i}")])[0]
             for i, f in enumerate(functions)]
-    keys = [flow_control.slots_for(run, 1, 30)[0].key for run in runs]
+    keys = [gates.slots_for(run, 1, 30)[0].key for run in runs]
     assert keys[0] == keys[1]  # env scope: one limit for the key across functions
     assert len({keys[0], keys[2], keys[3]}) == 3  # fn scope: a line per function
 
@@ -80,7 +80,7 @@ def test_a_run_gives_back_its_run_level_hold_under_the_key_it_took_it_with(djang
     resync(function, {"concurrency": {"fn": [{"limit": 1, "key": "event.data.a"}]}})
     (first,) = create_runs([RunRequest(function, None, [{"name": "test/event", "data": {"a": "x"}}], "first")])
     (held,) = claim_through_gate(PendingCall.objects.get(run=first))
-    assert held.is_per_run and counters().in_use(held, flow_control._ms(timezone.now())) == 1
+    assert held.is_per_run and counters().in_use(held, gates._ms(timezone.now())) == 1
 
     # The new key evaluates to the same value for the next run: it lines up behind the first.
     resync(function, {"concurrency": {"fn": [{"limit": 1, "key": "event.data.b"}]}})
@@ -94,7 +94,7 @@ def test_a_run_gives_back_its_run_level_hold_under_the_key_it_took_it_with(djang
     with django_capture_on_commit_callbacks(execute=True):
         assert lifecycle.finish_run(ending, RunStatus.COMPLETED, None)
 
-    assert counters().in_use(held, flow_control._ms(timezone.now())) == 0
+    assert counters().in_use(held, gates._ms(timezone.now())) == 0
     woken = PendingCall.objects.get(id=waiting.id)
     assert woken.parked_on == "" and woken.due_at <= timezone.now()
     assert claim_through_gate(woken)[0].key == held.key and PendingCall.objects.get(id=woken.id).parked_on == ""

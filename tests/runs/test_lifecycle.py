@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event
-from executor.commands import Decision, FinishRun, RecordStep, ScheduleCall
-from runs import creation, lifecycle
+from runs import creation, lifecycle, pending_calls
+from runs.decision_commands import Decision, FinishRun, RecordStep, ScheduleCall
 from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
@@ -43,27 +43,27 @@ def test_idempotency_key_is_free_again_after_24_hours() -> None:
 def test_a_call_is_claimed_by_one_worker_only() -> None:
     run = start_one()
     call = run.pending_calls.get()
-    assert lifecycle.claim_call(call.id, "worker-a", 30) is not None
-    assert lifecycle.claim_call(call.id, "worker-b", 30) is None
+    assert pending_calls.claim_call(call.id, "worker-a", 30) is not None
+    assert pending_calls.claim_call(call.id, "worker-b", 30) is None
 
 
 def test_an_expired_lease_can_be_claimed_by_another_worker() -> None:
     run = start_one()
     call = run.pending_calls.get()
-    lifecycle.claim_call(call.id, "worker-a", 30)
+    pending_calls.claim_call(call.id, "worker-a", 30)
     PendingCall.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
-    assert lifecycle.claim_call(call.id, "worker-b", 30).lease_owner == "worker-b"
+    assert pending_calls.claim_call(call.id, "worker-b", 30).lease_owner == "worker-b"
 
 
 def test_a_call_not_yet_due_is_not_claimed() -> None:
     run = start_one()
     PendingCall.objects.update(due_at=timezone.now() + timedelta(minutes=1))
-    assert lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30) is None
+    assert pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30) is None
 
 
 def test_decision_is_discarded_when_the_run_was_cancelled_in_flight() -> None:
     run = start_one()
-    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
     assert lifecycle.cancel_run(run) is True
     record = RecordStep("s1", "step one", "StepRun", {"data": 1})
     applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(record, ScheduleCall("step", 0, timezone.now()))),
@@ -75,7 +75,7 @@ def test_decision_is_discarded_when_the_run_was_cancelled_in_flight() -> None:
 
 def test_recording_the_same_step_twice_keeps_one_row() -> None:
     run = start_one()
-    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
     decision = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), ScheduleCall("step", 0, timezone.now())))
     lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
     lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
@@ -84,7 +84,7 @@ def test_recording_the_same_step_twice_keeps_one_row() -> None:
 
 def test_finishing_removes_pending_calls_and_only_happens_once() -> None:
     run = start_one()
-    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
     lifecycle.start_run(call.run)
     lifecycle.apply_decision(call, "worker-a", Decision(commands=(FinishRun("completed", {"ok": True}),)), attempt_for(call), 30, 0)
     stored = Run.objects.get(id=run.id)
@@ -96,7 +96,7 @@ def test_finishing_removes_pending_calls_and_only_happens_once() -> None:
 
 def test_a_later_call_becomes_a_new_due_row_and_leaves_the_worker() -> None:
     run = start_one()
-    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
     retry_at = timezone.now() + timedelta(seconds=30)
     applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(ScheduleCall("step", 1, retry_at),)), attempt_for(call), 30, 0)
     assert applied.next_call is None and not applied.is_lost
@@ -106,7 +106,7 @@ def test_a_later_call_becomes_a_new_due_row_and_leaves_the_worker() -> None:
 
 def test_a_call_due_now_stays_with_the_worker() -> None:
     run = start_one()
-    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
     applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(ScheduleCall("abc", 0, timezone.now()),)), attempt_for(call), 30, 0)
     assert applied.next_call is not None and applied.next_call.step_target == "abc"
     assert PendingCall.objects.get().lease_owner == "worker-a"
@@ -134,7 +134,7 @@ def race_mode_run() -> tuple[PendingCall, Run]:
     """A run in a race-mode group: step b1 is still pending; this worker holds a discovery call."""
     run = start_one()
     Run.objects.filter(id=run.id).update(status=RunStatus.RUNNING, parallel_pending=["b1"], parallel_mode="race")
-    call = lifecycle.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
     return call, run
 
 

@@ -13,11 +13,11 @@ from django.test import override_settings
 from django.utils import timezone
 from ulid import ULID
 
-from executor import counters as counters_module
-from executor import dispatch
+from executor import timers
 from functions.models import Function
 from runs import creation
 from runs.due_rows import RETRY_AFTER
+from runs.flow_control import counters as counters_module
 from runs.models import Debounce, EventBatch, PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from tests.factories import make_function
 from tests.sdk_app import free_port
@@ -78,7 +78,7 @@ def test_with_redis_down_the_tick_still_wakes_sleeps_starts_what_needs_no_redis_
     (unsent,) = creation.create_runs([creation.RunRequest(make_function(), None, [{"name": "test/event"}], "unsent")])
     PendingCall.objects.filter(run=unsent).update(enqueued_at=None, due_at=now - timedelta(seconds=1))
 
-    dispatch.tick(now)
+    timers.tick_timers(now)
 
     assert Step.objects.filter(run=sleeping.run, op="Sleep").exists()
     assert Run.objects.filter(function=plain.function).count() == 1
@@ -99,7 +99,7 @@ def test_a_timeout_that_cannot_be_applied_does_not_hold_up_the_others(redis_down
     stuck = due_wait(running_run(troubled), WaitKind.TIMEOUT, now)
     fine = due_wait(running_run(other), WaitKind.TIMEOUT, now)
 
-    dispatch.tick(now)
+    timers.tick_timers(now)
 
     assert Run.objects.get(id=fine.run_id).status == RunStatus.CANCELLED
     assert Run.objects.get(id=stuck.run_id).status == RunStatus.RUNNING
@@ -111,9 +111,9 @@ def test_a_row_that_failed_is_tried_again_and_goes_through_once_redis_is_back() 
     row = due_debounce(RATE_LIMITED, now)
     with override_settings(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0"):
         counters_module._counters = None
-        dispatch.tick(now)
+        timers.tick_timers(now)
     counters_module._counters = None
     assert Debounce.objects.filter(id=row.id).exists()
-    dispatch.tick(now + RETRY_AFTER)
+    timers.tick_timers(now + RETRY_AFTER)
     assert not Debounce.objects.filter(id=row.id).exists()
     assert Run.objects.get(function=row.function).status == RunStatus.QUEUED

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from events.ingest import ingest
 from runs import creation, lifecycle
+from runs.intake import ingest
 from runs.models import PendingCall, Run, RunStatus, Step, Wait
 from runs.waits import expire_waits, resume
 from tests.factories import make_function

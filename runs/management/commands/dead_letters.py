@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from executor.durations import DurationError, parse_duration
+from core.durations import DurationError, parse_duration
 from runs.maintenance import dead_letters, replay
 from runs.models import Run
 

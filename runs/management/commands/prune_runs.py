@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from executor.durations import DurationError, parse_duration
+from core.durations import DurationError, parse_duration
 from runs.maintenance import prune
 
 

@@ -82,7 +82,7 @@ class Command(BaseCommand):
 
 def check_configuration(manage: list[str], env: dict[str, str]) -> str:
     """Load the settings as the children will, once, with Django's deploy checks and ours (an open
-    production is an error: executor/security.py); stop with the problems, or return the warnings."""
+    production is an error: inngest_project/security.py); stop with the problems, or return the warnings."""
     done = subprocess.run([*manage, "check", "--deploy", "--fail-level", "ERROR"], env=env, capture_output=True, text=True)
     if done.returncode != 0:
         raise CommandError(_check_failure(done.stderr))

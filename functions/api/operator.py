@@ -8,9 +8,9 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.operator_access import OPERATOR_ERRORS, OperatorAPIView
 from functions.models import Function
 from functions.sync import RegisterError, register_app
-from ui.access import OPERATOR_ERRORS, OperatorAPIView
 
 
 class TriggerSerializer(serializers.Serializer):

@@ -3,11 +3,11 @@
 Two gates, in Inngest's order:
 - at creation, `admit`: rate limit, then singleton, then throttle (idempotency keys are claimed
   with the event-id keys in `runs.creation`; debounce and batching hold events before this,
-  in `runs.debounces` and `runs.batches`);
+  in `runs.flow_control.debounces` and `runs.flow_control.batches`);
 - at every claimed call, the concurrency slots: `take_slots` before the SDK call, `give_back`
   after it. A call that finds no free slot is parked in line and woken when one frees.
 
-Counters live in Redis (`executor.counters`); every decision that affects a run is written on
+Counters live in Redis (`runs.flow_control.counters`); every decision that affects a run is written on
 its row (`flow_action`, `flow_reason`) so the REST API and the admin say why.
 """
 from __future__ import annotations
@@ -23,9 +23,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from executor.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
 from functions.expression_failures import expression_value
 from functions.flow_config import NO_FLOW_CONTROL, ConcurrencyLimit, RateSpec, clamp_priority, flow_config_of
+from runs import pending_calls
+from runs.flow_control.counters import PER_RUN_HOLDER, PREFIX, Slot, Spend, counters
+from runs.models import FlowAction, Run
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class Admission:
 ADMITTED = Admission()
 
 
-def key_value(expression: str, event: dict, function_id: Any, field: str) -> Any:
+def evaluate_key(expression: str, event: dict, function_id: Any, field: str) -> Any:
     """The evaluated key expression, or INVALID_KEY when it cannot be evaluated (recorded on the
     function as its `field`'s failure)."""
     return expression_value(expression, function_id, field, event, INVALID_KEY)
@@ -79,7 +81,7 @@ def idempotency_key(function: Any, events: list[dict]) -> str:
     expression = flow_config_of(function).idempotency
     if not expression:
         return ""
-    value = key_value(expression, events[0] if events else {}, function.id, "idempotency")
+    value = evaluate_key(expression, events[0] if events else {}, function.id, "idempotency")
     if value in (None, "", False):
         return ""
     return f"idempotency:{digest(value)}"
@@ -99,7 +101,7 @@ def admit(function: Any, events: list[dict], now: datetime, spender: str) -> Adm
         return Admission(is_skipped=True, reason=f"rate limit: more than {spec.limit} runs per {_span(spec.period)}{_for_key(spec.key, event)}")
     singleton_key, singleton_mode = "", ""
     if flow.singleton is not None:
-        value = key_value(flow.singleton.key, event, function.id, "singleton.key") if flow.singleton.key else ""
+        value = evaluate_key(flow.singleton.key, event, function.id, "singleton.key") if flow.singleton.key else ""
         if value is not False:  # §6.9: a key evaluating to false means "not a singleton"
             singleton_key, singleton_mode = digest(value), flow.singleton.mode
     start_at, reason = None, ""
@@ -114,7 +116,7 @@ def admit(function: Any, events: list[dict], now: datetime, spender: str) -> Adm
 
 
 def _rate_key(kind: str, function: Any, spec: RateSpec, event: dict) -> str | None:
-    value = key_value(spec.key, event, function.id, _KEY_FIELDS[kind]) if spec.key else ""
+    value = evaluate_key(spec.key, event, function.id, _KEY_FIELDS[kind]) if spec.key else ""
     if value is False:
         return None  # §6.3: a key evaluating to false is not limited
     return f"{PREFIX}{kind}:{function.id}:{digest(value)}"
@@ -178,7 +180,7 @@ def _span(period: timedelta) -> str:
 
 def _for_key(expression: str, event: dict) -> str:
     # Not recorded again: this is the key just evaluated for the limit, repeated in the reason.
-    return f" for key {key_value(expression, event, None, '')!r}" if expression else ""
+    return f" for key {evaluate_key(expression, event, None, '')!r}" if expression else ""
 
 
 # --- at every call: concurrency ----------------------------------------------------------------
@@ -215,7 +217,7 @@ def run_level_slots(run: Any) -> list[Slot]:
 
 def _slot_key(function_id: Any, limit: ConcurrencyLimit, event: dict) -> tuple[str, int, str]:
     """(counter key, size, the limit in words) of one limit for the run's event."""
-    value = key_value(limit.key, event, function_id, "concurrency.key") if limit.key else ""
+    value = evaluate_key(limit.key, event, function_id, "concurrency.key") if limit.key else ""
     scope_id = str(function_id) if limit.scope == "fn" else limit.scope
     key = f"{PREFIX}{'cr' if limit.is_per_run else 'cc'}:{scope_id}:{digest(value)}"
     return key, limit.limit, f"{limit.limit} at once" + (f" for key {value!r}" if limit.key else "")
@@ -225,7 +227,7 @@ def call_score(run: Any) -> int:
     """A call's place in line: older runs first, moved ahead by `priority.run` seconds (§6.8)."""
     expression = flow_config_of(run.function).priority
     event = (run.events or [{}])[0]
-    factor = clamp_priority(key_value(expression, event, run.function_id, "priority.run")) if expression else 0
+    factor = clamp_priority(evaluate_key(expression, event, run.function_id, "priority.run")) if expression else 0
     return _ms(run.created_at) - factor * 1000
 
 
@@ -240,12 +242,8 @@ def take_slots(call: Any, slots: list[Slot]) -> Slot | None:
 
 def park(call: Any, owner: str, full: Slot) -> None:
     """Put a call that found no free slot back, waiting in line; the run says why."""
-    from runs.models import FlowAction, PendingCall, Run
-
     now = timezone.now()
-    PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
-        lease_owner="", lease_expires_at=None, parked_on=full.key, due_at=now + PARK_RECHECK, enqueued_at=now,
-    )
+    pending_calls.park_call(call, owner, full.key, now + PARK_RECHECK, now)
     run = call.run
     reason = f"concurrency: {full.label}; waited for a free slot"
     if (run.flow_action, run.flow_reason) != (FlowAction.DELAYED, reason):
@@ -264,19 +262,13 @@ def wake(members: list[str], slots: list[Slot]) -> None:
     """Send the parked calls among `members`; drop from the lines those whose run is gone."""
     if not members:
         return
-    from executor import dispatch
-    from runs.models import PendingCall
-
     ids = [int(m) for m in members]
-    existing = dict(PendingCall.objects.filter(id__in=ids).values_list("id", "parked_on"))
+    existing = pending_calls.parked_lines(ids)
     gone = [line_member(i) for i in ids if i not in existing]
     counters().leave_line(slots, gone)
     parked = [i for i, key in existing.items() if key]
     if parked:
-        now = timezone.now()
-        woken = list(PendingCall.objects.filter(id__in=parked).exclude(parked_on="").values_list("id", flat=True))
-        PendingCall.objects.filter(id__in=woken).update(parked_on="", due_at=now, enqueued_at=now)
-        dispatch.send_calls(woken)
+        pending_calls.wake_parked_calls(parked)
     if gone:
         # Waiters behind the departed ones may now be at the head of the line.
         heads = [m for slot in slots for m in counters().line(slot, slot.limit)]

@@ -14,11 +14,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from executor import dispatch
-from executor.flow_control import digest, key_value
 from functions.expression_failures import expression_holds
 from functions.flow_config import BatchSpec
+from runs import pending_calls
 from runs.creation import RunRequest, start_due_held_runs
+from runs.flow_control.gates import digest, evaluate_key
 from runs.models import EventBatch
 
 
@@ -32,7 +32,7 @@ def batch_events(requests: list[RunRequest], spec: BatchSpec, now: datetime) -> 
         if spec.condition and not expression_holds(spec.condition, request.function.id, "batchEvents.if", payload):
             ready.append(request)
             continue
-        key = key_value(spec.key, payload, request.function.id, "batchEvents.key") if spec.key else ""
+        key = evaluate_key(spec.key, payload, request.function.id, "batchEvents.key") if spec.key else ""
         groups[digest(key)].append(request)
     for key, members in groups.items():
         ready.extend(_add_to_batch(key, members, spec, now))
@@ -54,7 +54,7 @@ def _add_to_batch(key: str, members: list[RunRequest], spec: BatchSpec, now: dat
             batch = None
     if batch is not None:
         batch.save()
-        dispatch.tick_at_on_commit(batch.due_at)
+        pending_calls.tick_at_on_commit(batch.due_at)
     return full
 
 

@@ -16,7 +16,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.permissions import BasePermission
 from rest_framework.views import APIView
 
-from events.json_body import read_json_body
+from core.json_body import read_json_body
 
 
 def operator_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -39,7 +39,7 @@ class OperatorAccess(BasePermission):
 
 
 class OperatorJSONParser(JSONParser):
-    """JSON read as /e/{key} and /fn/register read it (events/json_body.py): DRF's own parser lets
+    """JSON read as /e/{key} and /fn/register read it (core/json_body.py): DRF's own parser lets
     through what PostgreSQL cannot store, and nesting deep enough to overflow the stack."""
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
@@ -75,5 +75,5 @@ class ErrorSerializer(serializers.Serializer):
     error = serializers.CharField()
 
 
-# For operations that take path or query parameters: executor.middleware.RefuseNulMiddleware.
+# For operations that take path or query parameters: inngest_project.middleware.RefuseNulMiddleware.
 URL_ERRORS = {400: OpenApiResponse(ErrorSerializer, description="A parameter contains a NUL character")}

@@ -14,17 +14,17 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from ulid import ULID
 
-from executor import dispatch
-from executor.flow_control import digest, key_value
 from functions.flow_config import DebounceSpec
+from runs import pending_calls
 from runs.creation import RunRequest, start_due_held_runs
+from runs.flow_control.gates import digest, evaluate_key
 from runs.models import Debounce
 
 
 def debounce_event(request: RunRequest, spec: DebounceSpec, now: datetime) -> None:
     """Hold the event as the key's latest; its run starts when the key has been quiet for `period`."""
     payload = request.events[0]
-    key = digest(key_value(spec.key, payload, request.function.id, "debounce.key") if spec.key else "")
+    key = digest(evaluate_key(spec.key, payload, request.function.id, "debounce.key") if spec.key else "")
     for _ in range(2):
         row = Debounce.objects.select_for_update().filter(function=request.function, key=key).first()
         if row is not None:
@@ -42,7 +42,7 @@ def debounce_event(request: RunRequest, spec: DebounceSpec, now: datetime) -> No
         except IntegrityError:
             continue  # another request opened it meanwhile: update theirs
     if row is not None:
-        dispatch.tick_at_on_commit(row.due_at)
+        pending_calls.tick_at_on_commit(row.due_at)
 
 
 def _due_at(spec: DebounceSpec, first_at: datetime, now: datetime) -> datetime:

@@ -1,10 +1,10 @@
 """Inngest expressions: Google CEL (via `celpy`) with Inngest's lenient semantics (protocol.md §4.9).
 
 Inngest evaluates trigger filters, `if` conditions and keys over events that vary in shape, so
-its CEL is forgiving (events/expression_values.py, events/expression_functions.py). celpy is strict
+its CEL is forgiving (core/expression_values.py, core/expression_functions.py). celpy is strict
 CEL; the lenient parts are supplied as value types and operator overrides, not a parser.
 Expressions are the apps' code run inside our requests and tasks: compiling checks their size and
-depth, and evaluating spends a budget (events/expression_limits.py). Evaluation raises only
+depth, and evaluating spends a budget (core/expression_limits.py). Evaluation raises only
 ExpressionError, whatever went wrong inside.
 """
 from __future__ import annotations
@@ -17,11 +17,11 @@ import celpy
 from celpy import InterpretedRunner, celtypes
 from celpy.evaluation import CELEvalError, Evaluator
 
-from events.expression_functions import FUNCTIONS
-from events.expression_limits import (
+from core.expression_functions import FUNCTIONS
+from core.expression_limits import (
     MACRO_ELEMENT_STEPS, Budget, BudgetExceeded, current_budget, flatten, source_problem, tree_problem,
 )
-from events.expression_values import LenientMap, Missing, from_cel, readable_part, read_paths, to_cel
+from core.expression_values import LenientMap, Missing, from_cel, readable_part, read_paths, to_cel
 
 
 class ExpressionError(ValueError):

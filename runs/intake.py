@@ -17,16 +17,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from core import metrics
+from core.json_body import read_json_body
 from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
-from events.json_body import read_json_body
 from events.models import Event
 from events.triggers import match_functions
-from executor import metrics
 from functions.flow_config import flow_config_of
-from runs.batches import batch_events
 from runs.creation import RunRequest, create_runs
-from runs.debounces import debounce_event
+from runs.flow_control.batches import batch_events
+from runs.flow_control.debounces import debounce_event
 from runs.waits import resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"

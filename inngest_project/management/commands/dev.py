@@ -19,7 +19,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import close_old_connections
 
-from executor import dispatch
+from executor import timers
 from functions.sync_request import request_sync, sync_known_apps
 from inngest_project.celery import app as celery_app
 
@@ -39,7 +39,7 @@ class Command(BaseCommand):
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         # Before the system checks: dev mode is open on purpose, even on a DATABASE_URL
-        # (executor/security.py), and only this process says so.
+        # (inngest_project/security.py), and only this process says so.
         settings.INNGEST_DEV_MODE = True
         return super().execute(*args, **options)
 
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         start_in_process_worker(options["workers"])
         # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
         EmbeddedService(celery_app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER).start()
-        _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, dispatch.tick)
+        _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, timers.tick_timers)
         _start_sync(urls, poll=not options["no_poll"], address=(options["host"], options["port"]))
         self.stdout.write(f"Inngest-compatible dev server on http://{options['host']}:{options['port']}")
         serve_http(options["host"], options["port"])

@@ -1,4 +1,5 @@
-"""Event ingestion (`/e/{key}`) and the v1 event listings."""
+"""What the SDKs send in: events (`/e/{key}`), invocations (`/invoke/{slug}`); and the v1 event
+listings with the runs they started. Here in runs, not in events: storing an event starts its runs."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -11,14 +12,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.json_body import read_json_body
 from events.api.envelope import v1_error, v1_response
 from events.api.serializers import event_json
-from events.keys import is_accepted
 from events.group_commit import CommitTimeout
-from events.ingest import EventError, ingest
-from events.json_body import read_json_body
+from events.keys import is_accepted
 from events.models import Event
 from runs.api.serializers import run_json
+from runs.intake import EventError, ingest
 from runs.invokes import find_function, invoke_function
 from runs.models import Run
 
@@ -26,14 +27,14 @@ MAX_LIMIT = 100
 
 
 class EventIngestView(APIView):
-    parser_classes: list = []  # the body is parsed by events.ingest, which knows the limits
+    parser_classes: list = []  # the body is parsed by runs.intake, which knows the limits
 
     def post(self, request: Request, event_key: str) -> Response:
         if not is_accepted(event_key):
             return Response({"status": 401, "message": "Event key not found", "error": "Event key not found"}, status=401)
         try:
             body = request._request.body
-        except RequestDataTooBig:  # behind executor.middleware.BodyLimitMiddleware, which answers first
+        except RequestDataTooBig:  # behind inngest_project.middleware.BodyLimitMiddleware, which answers first
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return Response({"ids": [], "status": 413, "error": f"Request body is larger than {limit} bytes"}, status=413)
         try:

@@ -8,8 +8,8 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from events.ingest import EventError, ingest
-from ui.access import OPERATOR_ERRORS, DetailSerializer, OperatorAPIView
+from core.operator_access import OPERATOR_ERRORS, DetailSerializer, OperatorAPIView
+from runs.intake import EventError, ingest
 
 
 class EventInSerializer(serializers.Serializer):

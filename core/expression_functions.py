@@ -15,9 +15,9 @@ from typing import Any, Callable
 from celpy import celtypes
 from celpy.evaluation import CELEvalError
 
-from events.expression_limits import spend_on_size
-from events.expression_values import NUMBERS, Missing, to_cel
-from executor.durations import parse_duration
+from core.durations import parse_duration
+from core.expression_limits import spend_on_size
+from core.expression_values import NUMBERS, Missing, to_cel
 
 # --- lenient operators ------------------------------------------------------------------------
 

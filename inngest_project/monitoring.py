@@ -8,8 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from executor.metrics import ServerCollector
-from executor.security import insecure_warning
+from inngest_project.prometheus import ServerCollector
+from inngest_project.security import insecure_warning
 
 _registry = CollectorRegistry(auto_describe=False)
 _registry.register(ServerCollector())

@@ -11,8 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from events.api.envelope import v1_error, v1_response
-from runs import lifecycle
 from functions.models import Function
+from runs import lifecycle
 from runs.api.serializers import cancellation_json, run_json
 from runs.cancellations import CancellationError, cancel_runs
 from runs.models import Cancellation, Run, Step

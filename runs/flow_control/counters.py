@@ -26,9 +26,9 @@ import threading
 from dataclasses import dataclass, replace
 from typing import Any
 
-from django.conf import settings
+from core.redis_client import new_redis_client
 
-PREFIX = "inngest:fc:"
+PREFIX = "inngest:fc:"  # core/metrics.py keeps its hash under the same prefix
 PER_RUN_HOLDER = "run:"  # holders of run-level slots are "run:<run id>"; call-level ones a call id
 WAITING_TTL_MS = 86_400_000  # a line nobody joined for a day is dropped; parked rows rejoin it
 
@@ -246,15 +246,6 @@ class Counters:
     def in_use(self, slot: Slot, now_ms: int) -> int:
         return int(self._client.zcount(slot.holders_key, now_ms, "+inf"))
 
-    def add_to_hash(self, key: str, increments: dict[str, float]) -> None:
-        pipe = self._client.pipeline(transaction=False)
-        for field, amount in increments.items():
-            pipe.hincrbyfloat(key, field, amount)
-        pipe.execute()
-
-    def read_hash(self, key: str) -> dict[str, str]:
-        return {_text(k): _text(v) for k, v in self._client.hgetall(key).items()}
-
     def allow_rate(self, spend: Spend, tolerance_ms: int, now_ms: int, window_ms: int) -> bool:
         """Take a rate-limit token for `spend.spender`, or refuse. A spender that already holds an
         unconfirmed token (its admission is being retried) is allowed without taking another."""
@@ -294,15 +285,5 @@ def counters() -> Counters:
     if _counters is None:
         with _lock:
             if _counters is None:
-                _counters = Counters(_new_client())
+                _counters = Counters(new_redis_client())
     return _counters
-
-
-def _new_client() -> Any:
-    if settings.REDIS_URL:
-        import redis
-
-        return redis.Redis.from_url(settings.REDIS_URL, health_check_interval=30)
-    import fakeredis
-
-    return fakeredis.FakeRedis(server=fakeredis.FakeServer())

@@ -6,7 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from events.json_body import read_json_body
+from core.json_body import read_json_body
 from functions.models import Function
 from functions.sync import RegisterError, register_app
 

@@ -12,7 +12,7 @@ from typing import Any
 import lark
 from celpy import celtypes
 
-from events.expression_limits import spend_on_size
+from core.expression_limits import spend_on_size
 
 NUMBERS = (celtypes.IntType, celtypes.UintType, celtypes.DoubleType)
 

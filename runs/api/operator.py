@@ -7,14 +7,14 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.operator_access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
 from runs.models import Run, Step, StepAttempt
 from runs.queries import RunFilter
-from ui.access import OPERATOR_ERRORS, URL_ERRORS, ErrorSerializer, OperatorAPIView
 
 PAGE = 50
 
 
-# The JSON columns are JSON text (events/json_text.py): declared, or they would render as strings.
+# The JSON columns are JSON text (core/json_text.py): declared, or they would render as strings.
 class RunSerializer(serializers.ModelSerializer):
     function = serializers.CharField(source="function.slug")
     output = serializers.JSONField(read_only=True)

@@ -1,0 +1,207 @@
+"""Pending calls: the only module that changes PendingCall rows, and the broker messages for them.
+
+The PendingCall row is the record; a message only says "look at call N". Messages are sent
+only after the transaction that wrote the row commits, and the sweeper re-sends for rows whose
+message was lost (broker restarted without its data) or whose worker died holding the lease.
+
+A call's state is not a column: it follows from its columns, as `CALL_STATES` below says, and
+`CALL_TRANSITIONS` (runs/models.py, beside RUN_TRANSITIONS) lists how it moves. One exception:
+the applier (runs/lifecycle.py) re-arms, replaces or deletes the call it applies a decision to
+inside the decision's own transaction. Tasks are sent by name: nothing here imports the
+project's Celery app.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from celery import current_app
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+
+from runs.models import CallState, PendingCall
+
+EXECUTE_CALL_TASK = "executor.execute_call"
+TICK_TASK = "executor.tick_timers"
+# Countdowns longer than this are left to the sweeper: a message held for hours by a worker
+# is more fragile than a row.
+MAX_COUNTDOWN_SECONDS = 60.0
+SWEEP_BATCH = 500
+
+log = logging.getLogger(__name__)
+
+
+def lost_message_after() -> timedelta:
+    """A message sent this long ago for a call that is still unclaimed is presumed lost."""
+    return timedelta(seconds=settings.INNGEST_LOST_MESSAGE_SECONDS)
+
+
+def enqueue_calls_on_commit(call_ids: list[int], due_at: datetime | None = None) -> None:
+    if not call_ids:
+        return
+    countdown = 0.0
+    if due_at is not None:
+        countdown = (due_at - timezone.now()).total_seconds()
+        if countdown > MAX_COUNTDOWN_SECONDS:
+            return  # the sweeper sends it when it is due
+    send_calls(call_ids, max(countdown, 0.0))
+
+
+def tick_at_on_commit(due_at: datetime) -> None:
+    """Ask for a timer tick when a sleep or wait comes due, rather than at the next beat second.
+
+    The row stays the record: if this message is lost, the regular tick still finds it.
+    """
+    countdown = (due_at - timezone.now()).total_seconds()
+    if countdown <= MAX_COUNTDOWN_SECONDS:
+        transaction.on_commit(lambda: current_app.send_task(TICK_TASK, countdown=max(countdown, 0.0) or None))
+
+
+def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:
+    """A message per call. Never from inside a transaction: it would name rows another worker
+    cannot see yet, and a rollback could not take it back; so inside one it waits for the
+    commit (outside one, on_commit sends at once)."""
+    transaction.on_commit(lambda: _send_now(call_ids, countdown))
+
+
+def _send_now(call_ids: list[int], countdown: float) -> None:
+    for call_id in call_ids:
+        current_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None)
+
+
+def call_states(now: datetime) -> dict[CallState, Q]:
+    """Each state of a pending call as a filter on its columns, at `now`. A row can match more
+    than one (a lost call may also be parked); `unsent_due_calls` is what the sweeper reads."""
+    stale = now - lost_message_after()
+    unleased = Q(lease_expires_at__isnull=True)
+    return {
+        # Its time has come and no message was ever sent for it (the sweeper sends it).
+        CallState.DUE: Q(due_at__lte=now) & unleased & Q(enqueued_at__isnull=True),
+        # A message was sent (or a countdown) recently enough to be trusted; no worker holds it yet.
+        CallState.SENT: unleased & Q(enqueued_at__gte=stale),
+        # A worker holds it (claim_call) and renews the lease while it calls the app.
+        CallState.LEASED: Q(lease_expires_at__gte=now),
+        # Waiting in a concurrency line for a free slot; due_at is its recheck time.
+        CallState.PARKED: ~Q(parked_on=""),
+        # Due, but its worker died (the lease ran out) or its message was sent too long ago.
+        CallState.LOST: Q(due_at__lte=now) & (Q(lease_expires_at__lt=now) | (unleased & Q(enqueued_at__lt=stale))),
+    }
+
+
+def unsent_due_calls(now: datetime) -> Q:
+    """Due calls with no message known to be in flight: due and never sent, or lost."""
+    states = call_states(now)
+    return states[CallState.DUE] | states[CallState.LOST]
+
+
+def resend_calls(call_ids: list[int], now: datetime) -> None:
+    """Send these calls again. Marking them first keeps the next tick from sending them twice;
+    an expired lease is cleared, so a worker that was only slow loses its guard and stops."""
+    PendingCall.objects.filter(id__in=call_ids).update(enqueued_at=now, lease_owner="", lease_expires_at=None)
+    send_calls(call_ids)
+
+
+def resend_unsent_calls(now: datetime | None = None) -> int:
+    """Send a message for every due call that has none in flight. Returns how many were sent."""
+    now = now or timezone.now()
+    call_ids = list(PendingCall.objects.filter(unsent_due_calls(now)).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
+    if not call_ids:
+        return 0
+    resend_calls(call_ids, now)
+    log.info("sweeper sent %d due calls", len(call_ids))
+    return len(call_ids)
+
+
+# --- the changes of state, each one guarded update ------------------------------------------
+
+def add_first_calls(due_times: dict[str, datetime], now: datetime) -> None:
+    """New runs' first calls (run id → when it is due), sent after commit (SENT; a call due
+    past the countdown limit waits for the sweeper, DUE then)."""
+    calls = PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=due_at, enqueued_at=now) for run_id, due_at in due_times.items()])
+    enqueue_calls_on_commit([call.id for call in calls if call.due_at <= now])
+    for call in calls:
+        if call.due_at > now:
+            enqueue_calls_on_commit([call.id], due_at=call.due_at)
+
+
+def add_discovery_call(run_id: str, now: datetime) -> None:
+    """A discovery call for a run whose wait ended (unless it has one already), sent after commit."""
+    PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=now, enqueued_at=now)], ignore_conflicts=True)
+    call_id = PendingCall.objects.filter(run_id=run_id, step_target="step").values_list("id", flat=True).first()
+    if call_id is not None:
+        enqueue_calls_on_commit([call_id])
+
+
+def add_unsent_calls(run_ids: list[str], now: datetime) -> None:
+    """Discovery calls for orphaned runs, DUE with no message: the sweeper's next tick sends them."""
+    PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=now, enqueued_at=None) for run_id in run_ids], ignore_conflicts=True)
+
+
+def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | None:
+    """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED."""
+    now = timezone.now()
+    claimed = (
+        PendingCall.objects.filter(id=call_id, due_at__lte=now)
+        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
+        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="")
+    )
+    if not claimed:
+        return None
+    return PendingCall.objects.select_related("run", "run__function").get(id=call_id)
+
+
+def release_call(call: PendingCall, owner: str) -> None:
+    """Give a held call back to the queue (time slice used up) and nudge a worker at once: SENT."""
+    released = PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
+        lease_owner="", lease_expires_at=None, enqueued_at=timezone.now()
+    )
+    if released:
+        enqueue_calls_on_commit([call.id])
+
+
+def renew_leases(held: list[tuple[int, str]], expires_at: datetime) -> None:
+    """Keep LEASED the calls these owners still hold (a lost lease stays lost)."""
+    for call_id, owner in held:
+        PendingCall.objects.filter(id=call_id, lease_owner=owner).update(lease_expires_at=expires_at)
+
+
+def park_call(call: PendingCall, owner: str, line_key: str, recheck_at: datetime, now: datetime) -> None:
+    """A held call that found no free concurrency slot waits in that slot's line: PARKED."""
+    PendingCall.objects.filter(id=call.id, lease_owner=owner).update(
+        lease_owner="", lease_expires_at=None, parked_on=line_key, due_at=recheck_at, enqueued_at=now,
+    )
+
+
+def parked_lines(call_ids: list[int]) -> dict[int, str]:
+    """call id → the line it is parked on ("" when not parked), for the calls that still exist."""
+    return dict(PendingCall.objects.filter(id__in=call_ids).values_list("id", "parked_on"))
+
+
+def wake_parked_calls(call_ids: list[int]) -> list[int]:
+    """Make these parked calls due now and send them (PARKED → SENT); returns those woken."""
+    now = timezone.now()
+    woken = list(PendingCall.objects.filter(id__in=call_ids).exclude(parked_on="").values_list("id", flat=True))
+    PendingCall.objects.filter(id__in=woken).update(parked_on="", due_at=now, enqueued_at=now)
+    send_calls(woken)
+    return woken
+
+
+def drop_call(call: PendingCall) -> None:
+    PendingCall.objects.filter(id=call.id).delete()
+
+
+def unclaimed_due_at(call_id: int) -> datetime | None:
+    """When a call nobody holds is due (None: held, or gone)."""
+    return PendingCall.objects.filter(id=call_id, lease_owner="").values_list("due_at", flat=True).first()
+
+
+def queue_depth(now: datetime) -> dict[str, int]:
+    """The calls by state, for the queue-depth gauge."""
+    return PendingCall.objects.aggregate(
+        due=Count("id", filter=Q(due_at__lte=now, lease_owner="", parked_on="")),
+        running=Count("id", filter=~Q(lease_owner="")),
+        parked=Count("id", filter=~Q(parked_on="")),
+        later=Count("id", filter=Q(due_at__gt=now, lease_owner="", parked_on="")),
+    )
