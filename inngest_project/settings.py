@@ -343,6 +343,26 @@ LOGOUT_REDIRECT_URL = "ui:login"
 # Days of run history kept; older ended runs and their events are pruned daily (0 = keep all).
 INNGEST_RUN_RETENTION_DAYS = env_int("INNGEST_RUN_RETENTION_DAYS", 30)
 
+# --- Realtime (realtime/) --------------------------------------------------------------------
+# Threads per HTTP process serving everything but realtime (inngest_project/asgi.py), as
+# gunicorn's gthread worker had them.
+INNGEST_HTTP_THREADS = env_int("INNGEST_HTTP_THREADS", 8, minimum=1)
+# One published message (Inngest's limit: 512 KB); a `text/stream` publish or a Durable Endpoint's
+# tee is cut into messages and may carry this much in all (Inngest: 1,000 chunks of 1 KB).
+INNGEST_REALTIME_MAX_MESSAGE_BYTES = env_int("INNGEST_REALTIME_MAX_MESSAGE_BYTES", 512 * 1024, minimum=1024)
+INNGEST_REALTIME_MAX_STREAM_BYTES = env_int("INNGEST_REALTIME_MAX_STREAM_BYTES", 1024 * 1024, minimum=1024)
+# Open subscriptions one token may hold at once, across every process.
+INNGEST_REALTIME_MAX_SUBSCRIBERS_PER_TOKEN = env_int("INNGEST_REALTIME_MAX_SUBSCRIBERS_PER_TOKEN", 10, minimum=1)
+# Messages queued for one subscriber; a subscriber that falls this far behind is disconnected
+# (it reconnects with a new token) instead of holding up anything else.
+INNGEST_REALTIME_SUBSCRIBER_BUFFER = env_int("INNGEST_REALTIME_SUBSCRIBER_BUFFER", 1000, minimum=1)
+# A subscription that has delivered nothing for this long is closed (Inngest closes its
+# connections after 15 minutes); keepalives keep proxies from closing it sooner.
+INNGEST_REALTIME_IDLE_SECONDS = env_float("INNGEST_REALTIME_IDLE_SECONDS", 900.0, minimum=1.0)
+INNGEST_REALTIME_KEEPALIVE_SECONDS = env_float("INNGEST_REALTIME_KEEPALIVE_SECONDS", 15.0, minimum=0.1)
+# How long a subscription token may be used to open a subscription (Inngest: a minute).
+INNGEST_REALTIME_TOKEN_SECONDS = env_int("INNGEST_REALTIME_TOKEN_SECONDS", 60, minimum=1)
+
 # --- Secure by default (production) ----------------------------------------------------------
 # Production (a DATABASE_URL) without a signing key, a secret key or allowed hosts would be open
 # to anyone who reaches the port; its entry points (`start`, every management command's system

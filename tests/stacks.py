@@ -33,6 +33,12 @@ TEST_ENV = {
     "INNGEST_MAX_STEP_OUTPUT_BYTES": "100000",
     "INNGEST_MAX_STATE_BYTES": "500000",
     "INNGEST_MAX_CALLS_WITHOUT_PROGRESS": "20",
+    # Realtime limits small enough to reach in a test (tests/realtime/).
+    "INNGEST_REALTIME_MAX_SUBSCRIBERS_PER_TOKEN": "3",
+    "INNGEST_REALTIME_SUBSCRIBER_BUFFER": "20",
+    "INNGEST_REALTIME_IDLE_SECONDS": "6",
+    "INNGEST_REALTIME_KEEPALIVE_SECONDS": "1",
+    "INNGEST_REALTIME_MAX_MESSAGE_BYTES": "200000",
 }
 
 # What production refuses to start without (inngest_project/security.py), given on purpose: a secret

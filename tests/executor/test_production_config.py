@@ -60,9 +60,11 @@ def test_insecure_is_allowed_and_said_loudly() -> None:
 
 @pytest.mark.parametrize("command", [
     [sys.executable, "-m", "gunicorn", "inngest_project.wsgi", "--bind", "127.0.0.1:0", "--workers", "1"],
+    [sys.executable, "-m", "gunicorn", "inngest_project.asgi:application", "--bind", "127.0.0.1:0", "--workers", "1",
+     "--worker-class", "uvicorn_worker.UvicornWorker"],
     [sys.executable, "-m", "celery", "-A", "inngest_project", "worker", "-Q", "inngest", "-c", "1"],
     [sys.executable, "-m", "celery", "-A", "inngest_project", "beat", "--pidfile", ""],
-], ids=["gunicorn", "celery worker", "celery beat"])
+], ids=["gunicorn", "gunicorn asgi", "celery worker", "celery beat"])
 def test_the_processes_that_run_no_system_checks_refuse_an_open_production_too(command: list[str]) -> None:
     done = subprocess.run(command, cwd=ROOT, env=OPEN, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0

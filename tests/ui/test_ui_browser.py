@@ -169,6 +169,8 @@ def test_runs_can_be_filtered_by_status_function_and_event_name(page, stack) -> 
     page.select_option("select[name=status]", "failed")
     page.click("#run-filter button")
     assert "status=failed" in page.url
+    # The URL changes when the answer starts; all_inner_texts() does not wait for the table.
+    page.locator("table.runs .status").first.wait_for()
     statuses = page.locator("table.runs .status").all_inner_texts()
     assert statuses and set(statuses) == {"Failed"}
     assert page.locator(f"a:has-text('{failed['run_id']}')").count() == 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import threading
 import time
 from typing import Any, Callable
@@ -16,8 +17,6 @@ from celery.beat import EmbeddedService
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
-from django.core.servers.basehttp import run
-from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 
 from executor import timers
@@ -50,13 +49,14 @@ class Command(BaseCommand):
         base_url = f"http://{_reachable(options['host'])}:{options['port']}"
         quiet_logging(base_url)
         try:
-            self.serve(base_url, **options)
+            self.serve(base_url, **options)  # uvicorn returns once Ctrl-C has stopped it
         except KeyboardInterrupt:
-            # Threads (worker, beat, timers) stop with the process; what they had in flight is
-            # rows with due times, picked up again at the next start.
-            self.stdout.write("\nStopped.")
-            self.stdout.flush()
-            os._exit(0)
+            pass
+        # Threads (worker, beat, timers) stop with the process; what they had in flight is
+        # rows with due times, picked up again at the next start.
+        self.stdout.write("\nStopped.")
+        self.stdout.flush()
+        os._exit(0)
 
     def serve(self, base_url: str, **options: Any) -> None:
         urls = [_with_scheme(url) for url in options["urls"]]
@@ -71,10 +71,22 @@ class Command(BaseCommand):
         # Cron triggers are django-celery-beat periodic tasks, as in production: beat runs here too.
         EmbeddedService(celery_app, thread=True, scheduler_cls=settings.CELERY_BEAT_SCHEDULER).start()
         _start_loop("timer-loop", settings.INNGEST_SWEEP_SECONDS, timers.tick_timers)
-        _start_sync(urls, poll=not options["no_poll"])
+        _start_sync(urls, poll=not options["no_poll"], address=(options["host"], options["port"]))
         self.stdout.write(banner(base_url, str(settings.DATABASES["default"]["NAME"]), urls, poll=not options["no_poll"]))
         self.stdout.flush()
-        run(options["host"], options["port"], get_wsgi_application(), threading=True)
+        serve_http(options["host"], options["port"])
+
+
+def serve_http(host: str, port: int) -> None:
+    """The same ASGI application as production (inngest_project/asgi.py), so realtime's server-sent
+    events and WebSockets work here too; its bus is in-process (no Redis needed)."""
+    import uvicorn
+
+    from inngest_project.asgi import application
+
+    config = uvicorn.Config(application, host=host, port=port, lifespan="on", log_level="warning",
+                            access_log=False, ws="auto", timeout_graceful_shutdown=3)
+    uvicorn.Server(config).run()
 
 
 def start_in_process_worker(concurrency: int) -> None:
@@ -92,8 +104,14 @@ def start_in_process_worker(concurrency: int) -> None:
     threading.Thread(target=worker.start, name="celery-worker", daemon=True).start()
 
 
-def _start_sync(urls: list[str], poll: bool) -> None:
+def _start_sync(urls: list[str], poll: bool, address: tuple[str, int]) -> None:
+    first = True
+
     def sync_once() -> None:
+        nonlocal first
+        if first:
+            first = False
+            _wait_until_listening(address)  # the SDK answers a sync by calling us
         if poll:
             sync_known_apps(urls)
         else:
@@ -111,13 +129,23 @@ def _start_loop(name: str, interval: float, body: Callable[[], Any], run_first: 
 
     def loop() -> None:
         if run_first:
-            time.sleep(0.3)  # let the HTTP server bind first: the SDK answers a sync by calling us
             guarded()
         while True:
             time.sleep(interval)
             guarded()
 
     threading.Thread(target=loop, name=name, daemon=True).start()
+
+
+def _wait_until_listening(address: tuple[str, int], timeout: float = 30.0) -> None:
+    host = "127.0.0.1" if address[0] in ("0.0.0.0", "") else address[0]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection((host, address[1]), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
 
 
 def _guarded(body: Callable[[], Any]) -> Callable[[], None]:

@@ -1,6 +1,6 @@
 """`python manage.py start`: the production stack on one machine, as child processes.
 
-gunicorn (HTTP), celery workers for calls, one celery worker for timers (its own queue, so calls
+gunicorn (HTTP, ASGI workers: inngest_project/asgi.py), celery workers for calls, one celery worker for timers (its own queue, so calls
 to hanging apps never hold up sleeps, retries and the sweeper) and celery beat, against
 PostgreSQL and Redis. Stopping this
 command (SIGINT/SIGTERM) stops them all; if one of them dies, the others are stopped too.
@@ -34,7 +34,7 @@ CONFIG_KEYS = {
     "call_timeout_seconds": "INNGEST_CALL_TIMEOUT_SECONDS", "sweep_seconds": "INNGEST_SWEEP_SECONDS",
     "max_event_bytes": "INNGEST_MAX_EVENT_BYTES", "max_events_per_request": "INNGEST_MAX_EVENTS_PER_REQUEST",
     "hsts_seconds": "INNGEST_HSTS_SECONDS", "event_key": "INNGEST_EVENT_KEY", "insecure": "INNGEST_INSECURE",
-    "timer_concurrency": "INNGEST_TIMER_CONCURRENCY",
+    "timer_concurrency": "INNGEST_TIMER_CONCURRENCY", "http_threads": "INNGEST_HTTP_THREADS",
     "max_batch_size": "INNGEST_MAX_BATCH_SIZE", "unconfirmed_token_seconds": "INNGEST_UNCONFIRMED_TOKEN_SECONDS",
 }
 # `inngest start`'s own spellings of the keys both servers share, so its config file carries over.
@@ -145,9 +145,10 @@ def _config_value(value: Any) -> str:
 def child_commands(env: dict[str, str]) -> list[list[str]]:
     python = sys.executable
     commands = [[
-        python, "-m", "gunicorn", "inngest_project.wsgi", "--bind", f"{env['INNGEST_HOST']}:{env['INNGEST_PORT']}",
-        "--workers", env["INNGEST_HTTP_WORKERS"], "--worker-class", "gthread", "--threads", "8",
-        "--timeout", "120", "--log-level", "warning",
+        python, "-m", "gunicorn", "inngest_project.asgi:application", "--bind", f"{env['INNGEST_HOST']}:{env['INNGEST_PORT']}",
+        "--workers", env["INNGEST_HTTP_WORKERS"], "--worker-class", "uvicorn_worker.UvicornWorker",
+        # Realtime subscriptions never finish by themselves: a stopping worker gives them this long.
+        "--timeout", "120", "--graceful-timeout", "10", "--log-level", "warning",
     ]]
     celery = [python, "-m", "celery", "-A", "inngest_project"]
     for index in range(int(env["INNGEST_WORKERS"])):
