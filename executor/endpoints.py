@@ -31,6 +31,7 @@ from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_ops
 from executor.responses import CallView, SdkResponse
 from executor.run_loop import RunMemo
 from functions.endpoints import EndpointRoute, upsert_endpoint_function
+from realtime.tokens import mint_run_stream_token
 from runs import lifecycle, pending_calls
 from runs.decision_commands import Decision, ScheduleCall
 from runs.endpoint_runs import RunExists, start_endpoint_run
@@ -201,7 +202,5 @@ def run_id_of_token(token: str) -> str | None:
 
 def realtime_token_for_run(run_id: str) -> str:
     """The `realtime_token` of the run: what lets the client follow the run's stream (the SDK tees
-    it to /v1/realtime/publish/tee?channel=<run id>) at /v1/realtime/sse?token=. The one place
-    Durable Endpoints need Realtime: it is the realtime app's token for the run's stream; until
-    that app is merged, a token signed for this run's stream only."""
-    return signing.dumps({"channel": run_id, "topic": "$stream"}, salt="inngest.realtime.run-stream", compress=False)
+    it to /v1/realtime/publish/tee?channel=<run id>) at /v1/realtime/sse?token=."""
+    return mint_run_stream_token(run_id)
