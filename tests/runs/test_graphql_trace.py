@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from runs.models import RunStatus, Step, StepAttempt, Wait, WaitKind
+from runs.models import RunMetadata, RunStatus, Step, StepAttempt, Wait, WaitKind
 from tests.runs.test_graphql import make_event, make_run, post
 
 pytestmark = pytest.mark.django_db
@@ -179,3 +179,19 @@ def test_event_v2_of_an_unknown_id_is_an_error() -> None:
                              content_type="application/json")
     body = response.json()
     assert body["data"] is None and "event not found" in body["errors"][0]["message"]
+
+
+def test_metadata_sits_on_the_root_span_and_on_its_steps_spans() -> None:
+    run = make_run()
+    _memo(run, "hash-a", "a", {"data": 1}, 0)
+    _memo(run, "hash-b", "b", {"data": 2}, 1)
+    RunMetadata.objects.create(run=run, scope="run", kind="inngest.score", op="merge", values={"run_score": {"value": True}})
+    RunMetadata.objects.create(run=run, scope="run", kind="inngest.score", op="merge", values={"other": {"value": 2}})
+    RunMetadata.objects.create(run=run, scope="step", step_id="hash-a", kind="inngest.ai", op="merge", values={"input_tokens": 18})
+    RunMetadata.objects.create(run=run, scope="step", step_id="b", kind="userland.default", op="set", values={"k": "v"})
+    trace = post(TRACE_METADATA, runId=run.id)["run"]["trace"]
+    assert [(m["scope"], m["kind"], m["values"]) for m in trace["metadata"]] == [
+        ("run", "inngest.score", {"run_score": {"value": True}, "other": {"value": 2}})]
+    assert trace["metadata"][0]["updatedAt"]
+    spans = {s["name"]: [(m["scope"], m["kind"], m["values"]) for m in s["metadata"]] for s in trace["childrenSpans"]}
+    assert spans == {"a": [("step", "inngest.ai", {"input_tokens": 18})], "b": [("step", "userland.default", {"k": "v"})]}

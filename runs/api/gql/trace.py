@@ -20,6 +20,7 @@ import strawberry
 from runs.api.gql.outputs import error_of, output_id, run_output_id
 from runs.api.gql.scalars import SpanMetadataKind, SpanMetadataScope, SpanMetadataValues, Time, ULID, time_text
 from runs.models import Run, RunStatus, Step, StepAttempt, Wait, WaitKind
+from runs.run_metadata import folded_metadata
 
 
 @strawberry.enum
@@ -106,13 +107,29 @@ class _RunRows:
 
 
 def run_trace(run: Run) -> RunTraceSpan:
-    """The run's trace: four queries, however many steps (the run with its function comes loaded)."""
+    """The run's trace: five queries, however many steps (the run with its function comes loaded)."""
     rows = _RunRows(run=run, steps=list(Step.objects.filter(run_id=run.id).order_by("position")))
     rows.calls = _calls_by_step(run.id)
     rows.waits = list(Wait.objects.filter(run_id=run.id, kind__in=list(_WAIT_OPS)).order_by("created_at", "id"))
     root = _root_span(run)
     root.children_spans = [*_ended_spans(rows, root), *_open_spans(rows, root)]
+    _attach_metadata(run.id, root)
     return root
+
+
+def _attach_metadata(run_id: str, root: RunTraceSpan) -> None:
+    """The run's metadata as it stands (runs/run_metadata.py): run-scoped on the root span (scores,
+    usage), the rest on the span of the step it was recorded for."""
+    by_step: dict[str, list[SpanMetadata]] = defaultdict(list)
+    for entry in folded_metadata(run_id):
+        item = SpanMetadata(scope=SpanMetadataScope(entry["scope"]), kind=SpanMetadataKind(entry["kind"]),
+                            values=SpanMetadataValues(entry["values"]), updated_at=Time(entry["updated_at"]))
+        if entry["scope"] == "run" or not entry["step_id"]:
+            root.metadata.append(item)
+        else:
+            by_step[entry["step_id"]].append(item)
+    for span in root.children_spans:  # recorded under the step's hashed id or the id the user gave it
+        span.metadata = by_step.get(span.step_id or "") or by_step.get(span.name, [])
 
 
 def _calls_by_step(run_id: str) -> dict[str, _Calls]:
