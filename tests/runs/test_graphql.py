@@ -209,10 +209,10 @@ def test_run_details_for_completeness() -> None:
     }
 
 
-def test_a_trace_is_four_queries_however_many_steps(django_assert_num_queries) -> None:
+def test_a_trace_is_five_queries_however_many_steps(django_assert_num_queries) -> None:
     run = make_run()
     make_steps(run, *((f"step-{n}", {"data": n}) for n in range(20)))
-    with django_assert_num_queries(4):  # the run with its function, its steps, their calls, its open waits
+    with django_assert_num_queries(5):  # the run with its function, its steps, their calls, its open waits, its metadata
         spans = execute(HISTORY, run_id=run.id)["run"]["trace"]["childrenSpans"]
     assert len(spans) == 20
 
