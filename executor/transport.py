@@ -172,7 +172,8 @@ def _read_answer(answer: Any, content: bytes | str, keys: list[str]) -> SdkRespo
     answer_signature = answer.headers.get("X-Inngest-Signature")
     if keys and answer_signature and not signing.is_valid_signature(content, answer_signature, keys):
         # A signed answer that does not verify did not come from the app (or was altered).
-        return SdkResponse(status=None, transport_error="signature_mismatch: the app's answer is not signed with the signing key")
+        # It is an answer, though: recorded as one that cannot be used, not as an unreachable app.
+        return SdkResponse(status=answer.status, answer_error="signature_mismatch: the answer is not signed with the signing key")
     return read_response(answer.status, answer.headers, content)
 
 

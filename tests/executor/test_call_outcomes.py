@@ -86,7 +86,8 @@ def test_an_answer_signed_with_a_timestamp_int_cannot_read_is_a_failed_attempt(a
     run = start_run(url)
     call_now(run)
     (first,) = StepAttempt.objects.filter(run=run)
-    assert first.error["message"].startswith("Unable to reach SDK URL: signature_mismatch")
+    assert first.error == {"name": "InngestErrInvalidResponse",
+                           "message": "The app's answer cannot be used: signature_mismatch: the answer is not signed with the signing key"}
     assert PendingCall.objects.get(run=run).attempt == 1  # retried per policy
     call_now(run)
     run.refresh_from_db()
