@@ -29,8 +29,13 @@ class Event(models.Model):
 
     class Meta:
         indexes = [
-            # GET /v1/events?name=… newest first (internal ids are time-ordered ULIDs).
-            models.Index(fields=["name", "-internal_id"], name="event_name_newest"),
+            # GET /v1/events?name=… newest first (internal ids are time-ordered ULIDs), and the
+            # event stream's and runs list's `app/*` filters (events/queries.py): the pattern
+            # operator class lets PostgreSQL turn LIKE 'app/%' into an index range whatever the
+            # database's collation, and still serves the exact name (a rare prefix among 300,000
+            # events: 25 ms as a scan, 0.05 ms on this index).
+            models.Index(fields=["name", "-internal_id"], name="event_name_newest",
+                         opclasses=["varchar_pattern_ops", "varchar_ops"]),
             # Admin and REST time-range listings.
             models.Index(fields=["-received_at"], name="event_received_newest"),
         ]

@@ -15,9 +15,9 @@ INTERNAL_PREFIX = "inngest/"  # events the server emits itself: function.finishe
 
 def name_matches(field: str, pattern: str) -> Q:
     """`field` equal to `pattern`, or matching it with `*` standing for any characters (a single
-    trailing `*` is LIKE 'app/%'). Only an exact name uses the name indexes: under the database's
-    C.UTF-8 collation PostgreSQL does not turn LIKE into an index range (bench/ui.py: the runs
-    list filtered by a wildcard costs several times an exact name)."""
+    trailing `*` is LIKE 'app/%'). An exact name and a leading fixed part (`app/*`, `app/*.done`)
+    are index ranges on PostgreSQL (the event name index's pattern operator class); a leading `*`
+    scans."""
     if "*" not in pattern:
         return Q(**{field: pattern})
     head, star, tail = pattern.partition("*")
