@@ -3,7 +3,8 @@ and the Dockerfile run), and `manage.py dev`'s server.
 
 Realtime subscriptions are long-lived connections (server-sent events, WebSockets), which the
 ASGI worker holds for the cost of a coroutine each instead of a thread each. Only `/v1/realtime/*`
-(and WebSockets) are served natively here (realtime/asgi.py). Everything else is the same Django
+(and WebSockets) and `POST /e/{key}` (inngest_project/event_route.py: the rate of event sends)
+are served natively here. Everything else is the same Django
 WSGI application as before, run in a fixed pool of threads per process, like gunicorn's gthread
 worker: the ORM is synchronous, and a fixed pool keeps each thread's persistent database
 connection (CONN_MAX_AGE), where Django's own ASGI handler gives every request a thread, and so a
@@ -18,6 +19,7 @@ from django.conf import settings  # noqa: E402
 
 from inngest_project.wsgi import application as wsgi_application  # noqa: E402  (refuses an open production)
 from executor import signing  # noqa: E402
+from inngest_project import event_route  # noqa: E402
 from realtime.asgi import PREFIX, RealtimeApp  # noqa: E402
 
 
@@ -27,7 +29,8 @@ def is_signing_key(authorization: str) -> bool:
 
 
 realtime_application = RealtimeApp(is_signing_key)
-django_application = WSGIMiddleware(wsgi_application, workers=settings.INNGEST_HTTP_THREADS)
+django_application = event_route.in_front_of(WSGIMiddleware(wsgi_application, workers=settings.INNGEST_HTTP_THREADS),
+                                             event_route.EventRoute(threads=settings.INNGEST_HTTP_THREADS))
 
 
 async def application(scope: dict, receive, send) -> None:

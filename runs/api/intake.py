@@ -27,27 +27,37 @@ from runs.models import Run
 MAX_LIMIT = 100
 
 
+KEY_NOT_FOUND = {"status": 401, "message": "Event key not found", "error": "Event key not found"}
+
+
 class EventIngestView(APIView):
     parser_classes: list = []  # the body is parsed by runs.intake, which knows the limits
 
     def post(self, request: Request, event_key: str) -> Response:
         if not is_accepted(event_key):
-            return Response({"status": 401, "message": "Event key not found", "error": "Event key not found"}, status=401)
+            return Response(KEY_NOT_FOUND, status=401)
         try:
             body = request._request.body
         except RequestDataTooBig:  # behind inngest_project.middleware.BodyLimitMiddleware, which answers first
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
             return Response({"ids": [], "status": 413, "error": f"Request body is larger than {limit} bytes"}, status=413)
-        try:
-            result = ingest(body, request.headers.get("x-inngest-event-id-seed"))
-        except EventError as exc:
-            return Response({"ids": [], "status": 400, "error": str(exc)}, status=400)
-        except (DatabaseError, CommitTimeout) as exc:
-            # Not stored (or not known to be): never a 200. The sender retries.
-            return Response({"ids": [], "status": 503, "error": f"events could not be stored: {type(exc).__name__}"}, status=503)
-        if result.error:
-            return Response({"ids": result.ids, "status": 400, "error": result.error}, status=400)
-        return Response({"ids": result.ids, "status": 200})
+        status, payload = answer_events(body, request.headers.get("x-inngest-event-id-seed"))
+        return Response(payload, status=status)
+
+
+def answer_events(body: bytes, seed_header: str | None) -> tuple[int, dict]:
+    """`POST /e/{key}`'s status and JSON answer once its key is accepted. Also served without
+    Django's request cycle (inngest_project/event_route.py): the one copy of what it answers."""
+    try:
+        result = ingest(body, seed_header)
+    except EventError as exc:
+        return 400, {"ids": [], "status": 400, "error": str(exc)}
+    except (DatabaseError, CommitTimeout) as exc:
+        # Not stored (or not known to be): never a 200. The sender retries.
+        return 503, {"ids": [], "status": 503, "error": f"events could not be stored: {type(exc).__name__}"}
+    if result.error:
+        return 400, {"ids": result.ids, "status": 400, "error": result.error}
+    return 200, {"ids": result.ids, "status": 200}
 
 
 class InvokeView(APIView):
