@@ -8,7 +8,8 @@ connections) posting one event per request (a name no function listens to). Prin
 per round and the median.
 
 - wsgi: gunicorn's gthread worker, 8 threads (the server before realtime).
-- asgi: uvicorn's worker, Django's WSGI application in a pool of 8 threads (inngest_project/asgi.py).
+- asgi: uvicorn's worker, Django's WSGI application in a pool of 8 threads (inngest_project/asgi.py),
+  with `POST /e/{key}` served in front of it natively (inngest_project/event_route.py) since it landed.
 - django-asgi: uvicorn's worker, Django's own ASGI handler (the road not taken).
 """
 from __future__ import annotations
