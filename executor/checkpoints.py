@@ -23,8 +23,9 @@ from executor.decision import op_problem
 from executor.limits import breach_of, configured_limits
 from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_op
 from executor.responses import CallView, SdkResponse
-from runs.checkpoints import record_checkpointed_steps
-from runs.decision_commands import Decision, RecordStep
+from executor.side_ops import side_commands
+from runs.checkpoints import record_checkpointed_side, record_checkpointed_steps
+from runs.decision_commands import Command, Decision, RecordStep
 from runs.models import PendingCall, Run, Step
 
 # The JS SDK's `serve` handlers stop running steps after 10 s (DefaultMaxRuntime.serve) and
@@ -34,6 +35,7 @@ SDK_MAX_RUNTIME_SECONDS = 10.0
 CALL_TIME_MARGIN_SECONDS = 50.0
 _STORED = {Opcode.STEP_RUN, Opcode.STEP}
 _IGNORED = {Opcode.STEP_PLANNED}  # announced, not finished: only a trace entry in Inngest
+_SIDE = {Opcode.DEFER_ADD, Opcode.DEFER_ABORT}  # `defer()` inside a checkpointed step
 
 
 class CheckpointRefused(Exception):
@@ -80,8 +82,8 @@ def read_async_checkpoint(run_id: str, body: Any, body_bytes: int) -> AsyncCheck
     except UnknownOpcodeError as exc:
         raise CheckpointRefused(400, f"invalid op: {exc}") from None
     for op in ops:
-        if op.op not in _STORED | _IGNORED:
-            raise CheckpointRefused(400, f"cannot checkpoint opcode {op.op.value}: only finished steps are checkpointed")
+        if op.op not in _STORED | _IGNORED | _SIDE:
+            raise CheckpointRefused(400, f"cannot checkpoint opcode {op.op.value}: only finished steps and defers are checkpointed")
         if problem := op_problem(op):
             raise CheckpointRefused(400, f"invalid op: {problem}")
     timings = {op.id: timing for op, step in zip(ops, steps) if (timing := _timing(step.get("timing")))}
@@ -105,8 +107,9 @@ def _timing(value: Any) -> tuple[datetime, datetime] | None:
 
 
 def store_async_checkpoint(checkpoint: AsyncCheckpoint) -> int:
-    """Store the checkpoint's finished steps; how many were new. CheckpointRefused: 404 no such
-    run, 409 the call is no longer held by the claim that made it, 413 past a run limit."""
+    """Store the checkpoint's finished steps, with the metadata they carry, and its defers; how many
+    steps were new. CheckpointRefused: 404 no such run, 409 the call is no longer held by the claim
+    that made it, 413 past a run limit."""
     records = [_record(op) for op in checkpoint.ops if op.op in _STORED]
     with transaction.atomic():
         call = PendingCall.objects.select_for_update().select_related("run", "run__function").filter(
@@ -118,13 +121,20 @@ def store_async_checkpoint(checkpoint: AsyncCheckpoint) -> int:
         if not call.lease_owner or checkpoint.generation not in (None, call.generation):
             raise CheckpointRefused(409, f"stale dispatch: generation {checkpoint.generation} is not the call's "
                                          f"current generation {call.generation}")
-        if not records:
-            return 0
         known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
         stored = Step.objects.filter(run_id=call.run_id).count()
-        _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
+        if records:
+            _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
         new = [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known]
+        record_checkpointed_side(call, _side_of(checkpoint, {r.step_id for r in new}))
         return record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
+
+
+def _side_of(checkpoint: AsyncCheckpoint, new_step_ids: set[str]) -> list[Command]:
+    """The defers, and the metadata of the steps stored now: a step reported again (a repeated
+    checkpoint) had its metadata recorded the first time, as Inngest does."""
+    ops = [op for op in checkpoint.ops if op.op in _SIDE or (op.op in _STORED and op.id in new_step_ids)]
+    return side_commands(ops, configured_limits().max_step_output_bytes)
 
 
 def _record(op: Op) -> RecordStep:

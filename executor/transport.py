@@ -15,6 +15,7 @@ from core.json_body import MAX_DEPTH, is_nested_deeper
 from executor import signing
 from executor.call_deadlines import watched_pool_manager, watchdog
 from executor.responses import SdkResponse
+from runs.trace_context import traceparent
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 CONNECT_TIMEOUT = 10.0
@@ -59,6 +60,11 @@ class CallRequest:
     job_id: str = ""  # the unit of work the call is for, the same on its retries
     # The run's deferred runs the SDK must not report again: {hashed id: {"abortable": bool}}.
     defers: dict = field(default_factory=dict)
+
+    @property
+    def traceparent(self) -> str:
+        """W3C trace context: the JS SDK attributes AI spans to steps only in a traced call."""
+        return traceparent(self.run_id, self.request_id or f"{self.step_target}:{self.attempt}")
 
     def body(self, use_api: bool = False) -> dict[str, Any]:
         """The call body; with `use_api` the events and steps are left for the SDK to fetch
@@ -128,6 +134,7 @@ def _call(request: CallRequest) -> SdkResponse:
         "X-Inngest-Step-ID": header_safe(request.step_target),
         "X-Run-ID": request.run_id,
         "x-inngest-req-version": str(request.request_version),
+        "traceparent": request.traceparent,
     }
     if request.queue_item_id:
         headers["X-Inngest-Generation-Id"] = str(request.generation)
@@ -157,6 +164,7 @@ def _call_endpoint(request: CallRequest, endpoint: EndpointCall) -> SdkResponse:
         "X-Run-ID": request.run_id,
         "X-Inngest-Signature": signing.signature(endpoint.body, keys[0]) if keys else "",
         "x-inngest-req-version": str(max(request.request_version, 0)),
+        "traceparent": request.traceparent,
     }
     if request.step_target != "step":
         headers["X-Inngest-Step-ID"] = request.step_target

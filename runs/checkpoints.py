@@ -4,8 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from runs import pending_calls
-from runs.decision_commands import RecordStep
+from runs.decision_commands import AbortDefer, AddDefer, Command, RecordMetadata, RecordStep
+from runs.defers import record_defers
 from runs.models import PendingCall, Step, StepAttempt
+from runs.run_metadata import record_step_metadata
 
 
 def record_checkpointed_steps(
@@ -36,3 +38,9 @@ def record_checkpointed_steps(
 def _data_of(record: RecordStep) -> object:
     output = record.output
     return output.get("data") if isinstance(output, dict) and record.op == "StepRun" else output
+
+
+def record_checkpointed_side(call: PendingCall, side: list[Command]) -> None:
+    """Defers and step metadata reported with checkpointed steps, as a call's answer records them."""
+    record_defers(call.run, [c for c in side if isinstance(c, (AddDefer, AbortDefer))])
+    record_step_metadata(call.run_id, [c for c in side if isinstance(c, RecordMetadata)], call.attempt)

@@ -12,6 +12,7 @@ from django.db.models.functions import Length
 from ulid import ULID
 
 from core.json_text import dump_json
+from events.meta import EventMetaError, resolve_meta
 from events.models import Event
 from runs.decision_commands import AbortDefer, AddDefer
 from runs.models import DeferStatus, Run, RunDefer
@@ -54,11 +55,17 @@ def defers_for_call(run_id: str) -> dict[str, dict[str, bool]]:
 
 def deferred_schedule_events(run: Run) -> list[Event]:
     """One event per defer still to start, for a run that just ended. Its id derives from the
-    run and the defer, so the event is the same whoever builds it and starts one run."""
+    run and the defer, so the event is the same whoever builds it and starts one run. The defer's
+    sessions (the parent's, which the SDK passes on, and its own) are the event's `meta`; a defer
+    whose sessions cannot be kept starts nothing, as Inngest drops it (the parent never fails)."""
     function = run.function
     rows = RunDefer.objects.filter(run=run, status=DeferStatus.AFTER_RUN).order_by("id")
     events = []
     for defer in rows:
+        try:
+            meta = resolve_meta(defer.meta)
+        except EventMetaError:
+            continue
         data = dict(defer.input) if isinstance(defer.input, dict) else {}
         data["_inngest"] = {
             "fn_slug": defer.fn_slug, "parent_app_id": str(function.app_id), "parent_fn_id": str(function.id),
@@ -66,7 +73,7 @@ def deferred_schedule_events(run: Run) -> list[Event]:
         }
         event_id = str(_defer_event_id(run.id, defer.hashed_id))
         events.append(Event(internal_id=str(ULID()), name=DEFERRED_SCHEDULE, event_id=event_id, data=data, user={},
-                            ts=int(time.time() * 1000)))
+                            meta=meta, ts=int(time.time() * 1000)))
     return events
 
 

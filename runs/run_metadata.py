@@ -1,6 +1,7 @@
 """Metadata on runs and their steps: `POST /v1/runs/{id}/metadata` and the `metadata` a step's op
-carries (JS v4 `step.metadata`, scoring, AI spans). Each update is kept as it came; what a run
-shows is the updates folded in order (merge, set, delete, add), per (scope, step, kind).
+carries (JS v4 `step.metadata`, scoring, AI spans). Each update is kept as it came (an `inngest.ai`
+one with its estimated cost added, runs/ai_costs.py); what a run shows is the updates folded in
+order (merge, set, delete, add), per (scope, step, kind).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.db.models import Sum
 from django.db.models.functions import Length
 
 from core.json_text import dump_json
+from runs.ai_costs import with_estimated_cost
 from runs.decision_commands import RecordMetadata
 from runs.models import RunMetadata
 
@@ -23,7 +25,7 @@ METADATA_SCOPES = frozenset({"run", "step", "step_attempt", "extended_trace"})
 def record_step_metadata(run_id: str, commands: list[RecordMetadata], attempt: int | None = None) -> None:
     RunMetadata.objects.bulk_create([
         RunMetadata(run_id=run_id, scope=c.scope, step_id=c.step_id[:255], attempt=attempt, kind=c.kind, op=c.op,
-                    values=c.values)
+                    values=with_estimated_cost(c.kind, c.values))
         for c in commands
     ])
 
@@ -97,7 +99,7 @@ def add_run_metadata(run_id: str, body: Any) -> None:
     RunMetadata.objects.bulk_create([
         RunMetadata(run_id=run_id, scope=scope, step_id=str(step_id or "")[:255],
                     attempt=attempt if isinstance(attempt, int) and -1 <= attempt < 32767 else None,
-                    kind=u["kind"], op=u["op"], values=u["values"])
+                    kind=u["kind"], op=u["op"], values=with_estimated_cost(u["kind"], u["values"]))
         for u in updates
     ])
 

@@ -1,5 +1,6 @@
 """`POST /v1/checkpoint/{runId}/async` (executor/checkpoints.py): steps an SDK ran inside a call,
-stored once each, accepted only from the claim that holds the call, held to the run limits."""
+stored once each with the metadata they carry, the defers made in them, accepted only from the
+claim that holds the call, held to the run limits."""
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from ulid import ULID
 
 from executor.checkpoints import is_offered
 from runs import lifecycle, pending_calls
-from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
+from runs.models import DeferStatus, PendingCall, Run, RunDefer, RunMetadata, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,28 @@ def test_a_checkpoint_for_a_call_that_has_ended_is_stale_and_an_unknown_run_is_4
     assert post(held_call.run_id, body)[0] == 409
     status, answer = post(str(ULID()), {**body, "run_id": None})
     assert status == 404 and answer == {"error": "run not found", "status": 404}
+
+
+def test_a_steps_metadata_is_kept_once_with_the_step(held_call: PendingCall) -> None:
+    usage = {"kind": "inngest.ai", "scope": "step", "op": "merge", "values": {"request_model": "gpt-4o", "input_tokens": 10, "output_tokens": 0}}
+    score = {"kind": "inngest.score", "scope": "run", "op": "merge", "values": {"helpful": {"value": 1}}}
+    asked = {**step_run("hashed-ask", "ok"), "userland": {"id": "ask"}, "metadata": [usage, score]}
+    assert post(held_call.run_id, checkpoint(held_call, asked))[0] == 200
+    assert post(held_call.run_id, checkpoint(held_call, asked))[0] == 200  # the SDK reports it again
+    rows = RunMetadata.objects.filter(run_id=held_call.run_id).order_by("id")
+    assert [(r.scope, r.step_id, r.kind, r.attempt) for r in rows] == [("step", "ask", "inngest.ai", 2), ("run", "ask", "inngest.score", 2)]
+    assert rows[0].values["estimated_cost"] == 0.000025  # 10 tokens in at $2.50 a million
+
+
+def test_defers_made_in_checkpointed_steps_are_kept_once(held_call: PendingCall) -> None:
+    defer = {"op": "DeferAdd", "id": "d1", "name": "later", "opts": {"fn_slug": "app-scorer", "input": {"n": 1}}}
+    assert post(held_call.run_id, checkpoint(held_call, step_run("a", 1), defer))[0] == 200
+    assert post(held_call.run_id, checkpoint(held_call, defer, step_run("b", 2)))[0] == 200
+    abort = {"op": "DeferAbort", "id": "x", "opts": {"target_hashed_id": "d1"}}
+    assert post(held_call.run_id, checkpoint(held_call, abort))[0] == 200
+    assert list(RunDefer.objects.filter(run_id=held_call.run_id).values_list("hashed_id", "fn_slug", "status")) == [
+        ("d1", "app-scorer", DeferStatus.ABORTED)]
+    assert Step.objects.filter(run_id=held_call.run_id).count() == 2
 
 
 @pytest.mark.parametrize("body, problem", [

@@ -1,6 +1,6 @@
 """What the official SDKs do beyond the core protocol, end to end in both modes: signals
-(`step.waitForSignal`, `POST /v1/signals`), deferred runs (`defer()`), run metadata,
-`step.fetch` (Gateway) and `step.ai.infer` (AIGateway) against a fake model server run here."""
+(`step.waitForSignal`, `POST /v1/signals`), deferred runs (`defer()`), run metadata (with the AI
+calls a step makes), `step.fetch` (Gateway) and `step.ai.infer` (AIGateway) against a fake model server run here."""
 from __future__ import annotations
 
 import json
@@ -43,7 +43,7 @@ def js(stack) -> tuple[Stack, JsApp]:
         app = JsApp("v4", server.base_url, f"js-features-{mode}", script="features.mjs")
         app.sync()
         wait_for(lambda: server.query("SELECT count(*) FROM functions_function f JOIN functions_app a ON a.id = f.app_id "
-                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 7, what="the features app's functions")
+                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 9, what="the features app's functions")
         _apps[server.base_url] = app
     return server, _apps[server.base_url]
 
@@ -174,6 +174,34 @@ def test_the_metadata_endpoint_checks_what_it_stores(js) -> None:
     assert requests.post(url, json=no_step, headers=server.headers, timeout=10).status_code == 400
     unknown = f"{server.base_url}/v1/runs/01HZZZZZZZZZZZZZZZZZZZZZZZ/metadata"
     assert requests.post(unknown, json=good, headers=server.headers, timeout=10).status_code == 404
+
+
+STEP_METADATA = """query ($runId: String!) { run(runID: $runId) { trace(preview: true) {
+  metadata { scope kind values } childrenSpans { name metadata { scope kind values } } } } }"""
+
+
+@pytest.mark.parametrize("function", ["ai-steps", "ai-steps-checkpointed"])
+def test_a_steps_ai_calls_become_its_inngest_ai_metadata_with_an_estimated_cost(js, function: str) -> None:
+    server, app = js
+    run = server.run_once({"name": app.event(function), "data": {"n": 3}}, timeout=60)
+    assert run["status"] == "Completed" and run["output"] == 3
+    answer = requests.post(f"{server.base_url}/v0/gql", json={"query": STEP_METADATA, "variables": {"runId": run["run_id"]}}, timeout=10)
+    root = answer.json()["data"]["run"]["trace"]
+    spans = {span["name"]: span["metadata"] for span in root["childrenSpans"]}
+    (asked,) = [m for m in spans["asks-twice"] if m["kind"] == "inngest.ai"]
+    # The SDK sums the step's two calls; the server prices the last model named (a dated
+    # snapshot of gpt-4.1-nano: $0.10 and $0.40 per million tokens in and out).
+    assert asked["scope"] == "step" and asked["values"] == {
+        "operation_name": "chat", "request_model": "gpt-4.1-nano-2025-04-14", "provider": "openai",
+        "input_tokens": 150, "output_tokens": 15, "latency_ms": asked["values"]["latency_ms"],
+        "estimated_cost": round((150 * 0.10 + 15 * 0.40) / 1e6, 6),
+    }
+    assert not [m for m in spans["asks-nothing"] if m["kind"] == "inngest.ai"]  # the call between steps is no step's
+    if function == "ai-steps-checkpointed":
+        checkpointed = server.query("SELECT step_name FROM runs_stepattempt WHERE run_id = %s AND is_checkpointed", [run["run_id"]])
+        assert ("asks-twice",) in checkpointed
+        assert {"scope": "run", "kind": "inngest.score", "values": {"helpful": {"value": 1}}} in root["metadata"]
+        wait_for(lambda: app.seen().get(f"deferred:{run['run_id']}:from-a-checkpointed-step"), what="the checkpointed step's deferred run")
 
 
 # --- step.fetch and step.ai.infer ------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from dataclasses import replace
@@ -12,6 +13,7 @@ import pytest
 from django.test import override_settings
 
 from executor.transport import MAX_RESPONSE_BYTES, CallRequest, call_function, read_response, with_step_id
+from runs.trace_context import trace_id
 
 
 @pytest.mark.parametrize("url, target, expected", [
@@ -41,10 +43,12 @@ def test_non_json_body_is_kept_as_text() -> None:
 class _Handler(BaseHTTPRequestHandler):
     size = 0
     seen: list[tuple[str, str | None]] = []  # (path, X-Inngest-Step-ID) of each call
+    traceparents: list[str | None] = []
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         self.rfile.read(int(self.headers["Content-Length"]))
         self.seen.append((self.path, self.headers["X-Inngest-Step-ID"]))
+        self.traceparents.append(self.headers["traceparent"])
         body = b"x" * self.size
         self.send_response(200)
         self.send_header("X-Inngest-SDK", "test:v1")
@@ -76,6 +80,20 @@ def test_answer_over_8_mib_is_refused_and_the_next_call_still_works(app_server: 
     assert too_big.status is None and too_big.transport_error.startswith("output_too_large")
     _Handler.size = 2
     assert call_function(request_to(app_server)).status == 200
+
+
+def test_every_call_carries_its_own_span_in_the_runs_trace(app_server: ThreadingHTTPServer) -> None:
+    """The JS SDK attributes AI spans to a step (as `inngest.ai` metadata) only in a traced call."""
+    _Handler.size, _Handler.traceparents = 2, []
+    for request_id in ("call-1", "call-2"):
+        assert call_function(replace(request_to(app_server), request_id=request_id)).status == 200
+    other_run = replace(request_to(app_server), run_id="r2", request_id="call-1")
+    assert call_function(other_run).status == 200
+    parsed = [re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", header) for header in _Handler.traceparents]
+    assert all(parsed) and len(parsed) == 3
+    (first, second, elsewhere) = [(m.group(1), m.group(2)) for m in parsed]
+    assert first[0] == second[0] != elsewhere[0] and first[1] != second[1]
+    assert first[0] == trace_id("r")  # the trace the run's trace API shows
 
 
 @pytest.mark.parametrize("target, header", [

@@ -2,12 +2,18 @@
 // core protocol: signals, defer, run metadata, step.fetch and step.ai.infer.
 // `node features.mjs v4 <port> <server url> <app id>` (tests/js_app.py); GET /seen returns what the functions saw.
 import { createHash } from "node:crypto";
+import { context, trace } from "@opentelemetry/api";
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
+import { BasicTracerProvider } from "@opentelemetry/sdk-trace-base";
 import express from "express";
 import { Inngest, NonRetriableError } from "inngest-v4";
 import { serve } from "inngest-v4/express";
 import { createDefer, metadataMiddleware } from "inngest-v4/experimental";
 
 const [, port, serverUrl, appId] = process.argv.slice(2);
+// The SDK's AI metadata processor only joins an OpenTelemetry provider that exists before the client.
+trace.setGlobalTracerProvider(new BasicTracerProvider());
+context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 // checkpointing: false: plain calls, as this server answers them today (no ctx.qi_id yet).
 const inngest = new Inngest({ id: appId, isDev: true, baseUrl: serverUrl, checkpointing: false, middleware: [metadataMiddleware()] });
 const seen = {};
@@ -104,8 +110,37 @@ const infers = inngest.createFunction(
   },
 );
 
+// An AI call as an OpenTelemetry GenAI instrumentation records it: a span with gen_ai.* attributes.
+const aiCall = (model, inputTokens, outputTokens) => trace.getTracer("@opentelemetry/instrumentation-openai").startActiveSpan(
+  "chat", { attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": model, "gen_ai.provider.name": "openai",
+    "gen_ai.usage.input_tokens": inputTokens, "gen_ai.usage.output_tokens": outputTokens, "gen_ai.prompt": "not kept" } },
+  (span) => { span.end(); return "answered"; },
+);
+
+// Two AI calls in one step, one between steps (no step's); in the checkpointed variant the step
+// reaches the server through POST /v1/checkpoint/{runId}/async with a defer and a run score.
+const aiSteps = (id, checkpointing) => inngest.createFunction(
+  { id, checkpointing, retries: 0, triggers: [{ event: ev(id) }] },
+  async ({ event, step, runId, defer }) => {
+    await step.run("asks-twice", async () => {
+      aiCall("gpt-4.1-nano", 100, 10);
+      aiCall("gpt-4.1-nano-2025-04-14", 50, 5);
+      if (checkpointing) {
+        defer("after-ai", { function: deferred, data: { label: "from-a-checkpointed-step" } });
+        await inngest.score({ runId, name: "helpful", value: 1 });
+      }
+      return "asked";
+    });
+    aiCall("gpt-4.1-nano", 1, 1);
+    await step.run("asks-nothing", () => "quiet");
+    return event.data.n;
+  },
+);
+const aiPlain = aiSteps("ai-steps", false);
+const aiCheckpointed = aiSteps("ai-steps-checkpointed", true);
+
 const app = express();
 app.use(express.json({ limit: "10mb" }));
-app.use("/api/inngest", serve({ client: inngest, functions: [waitsForSignal, sendsSignal, deferred, defers, tagged, fetches, infers] }));
+app.use("/api/inngest", serve({ client: inngest, functions: [waitsForSignal, sendsSignal, deferred, defers, tagged, fetches, infers, aiPlain, aiCheckpointed] }));
 app.get("/seen", (_req, res) => res.json(seen));
 app.listen(Number(port), "127.0.0.1", () => console.log(`js features app on ${port}`));

@@ -100,6 +100,19 @@ def test_a_runs_end_starts_its_deferred_runs_once() -> None:
     assert child.events[0]["id"] == event.event_id and child.events[0]["id"][:10] == run.id[:10]
 
 
+def test_a_deferred_run_gets_the_sessions_its_defer_carries() -> None:
+    deferred = make_function(event="inngest/deferred.schedule", expression="event.data._inngest.fn_slug == 'app-later'")
+    run = running_run()
+    inherited_and_own = {"propagated_sessions": {"org": "acme", "team": "core"}, "sessions": {"org": "override"}}
+    record_defers(run, [AddDefer("d1", "app-later", {"n": 1}, meta=inherited_and_own),
+                        AddDefer("d2", "app-later", {"n": 2}, meta={"sessions": "not a map"}), AddDefer("d3", "app-later", {"n": 3})])
+    assert lifecycle.finish_run(run, RunStatus.COMPLETED, "ok")
+    metas = {event.data["n"]: event.meta for event in Event.objects.filter(name="inngest/deferred.schedule")}
+    assert metas == {1: {"sessions": {"org": "override", "team": "core"}}, 3: None}  # d2's cannot be kept: it starts nothing
+    started = {run.events[0]["data"]["n"]: run.events[0].get("meta") for run in Run.objects.filter(function=deferred)}
+    assert started == {1: {"sessions": {"org": "override", "team": "core"}}, 3: None}
+
+
 def test_metadata_through_the_api_is_checked_then_kept_and_folded() -> None:
     run = running_run()
     url = f"/v1/runs/{run.id}/metadata"

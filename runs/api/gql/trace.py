@@ -9,7 +9,6 @@ run always gives the same trace.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,6 +20,7 @@ from runs.api.gql.outputs import error_of, output_id, run_output_id
 from runs.api.gql.scalars import SpanMetadataKind, SpanMetadataScope, SpanMetadataValues, Time, ULID, time_text
 from runs.models import Run, RunStatus, Step, StepAttempt, Wait, WaitKind
 from runs.run_metadata import folded_metadata
+from runs.trace_context import span_id, trace_id
 
 
 @strawberry.enum
@@ -196,21 +196,11 @@ def _step_span(run: Run, root: RunTraceSpan, step_id: str, name: str, status: Ru
 def _span(run: Run, step_id: str, name: str, status: RunTraceSpanStatus, started_at: Optional[datetime],
           ended_at: Optional[datetime]) -> RunTraceSpan:
     return RunTraceSpan(
-        name=name, status=status, run_id=ULID(run.id), span_id=_span_id(run.id, step_id), trace_id=_trace_id(run.id),
+        name=name, status=status, run_id=ULID(run.id), span_id=span_id(run.id, step_id), trace_id=trace_id(run.id),
         app_id=str(run.function.app_id), function_id=str(run.function_id),
         started_at=time_text(started_at), ended_at=time_text(ended_at),
         duration=_milliseconds(started_at, ended_at),
     )
-
-
-def _span_id(run_id: str, step_id: str) -> str:
-    """16 hex digits, as an OpenTelemetry span id."""
-    return hashlib.sha256(f"span:{run_id}:{step_id}".encode()).hexdigest()[:16]
-
-
-def _trace_id(run_id: str) -> str:
-    """32 hex digits, as an OpenTelemetry trace id."""
-    return hashlib.sha256(f"trace:{run_id}".encode()).hexdigest()[:32]
 
 
 def _milliseconds(started_at: Optional[datetime], ended_at: Optional[datetime]) -> Optional[int]:
