@@ -12,6 +12,7 @@ from django.db.models.functions import Length
 from ulid import ULID
 
 from core.json_text import dump_json
+from events.meta import EventMetaError, resolve_meta
 from events.models import Event
 from runs.decision_commands import AbortDefer, AddDefer
 from runs.models import DeferStatus, Run, RunDefer
@@ -66,8 +67,18 @@ def deferred_schedule_events(run: Run) -> list[Event]:
         }
         event_id = str(_defer_event_id(run.id, defer.hashed_id))
         events.append(Event(internal_id=str(ULID()), name=DEFERRED_SCHEDULE, event_id=event_id, data=data, user={},
-                            ts=int(time.time() * 1000)))
+                            meta=_schedule_meta(defer.meta), ts=int(time.time() * 1000)))
     return events
+
+
+def _schedule_meta(raw: object) -> dict | None:
+    """The sessions the deferred run starts with: the two layers the SDK put on its DeferAdd (the
+    calling run's sessions, stamped when the client propagates them, and the defer's own) folded
+    as for any event. Meta that cannot be kept is left out: a defer never fails its parent."""
+    try:
+        return resolve_meta(raw)
+    except EventMetaError:
+        return None
 
 
 def _defer_event_id(run_id: str, hashed_id: str) -> ULID:

@@ -137,6 +137,22 @@ def test_a_deferred_run_starts_when_its_parent_ends_and_an_aborted_one_never(js)
     assert len(events) == 1 and f"deferred:{run['run_id']}:dropped" not in app.seen()
 
 
+def test_a_deferred_run_inherits_its_callers_sessions_under_its_own(js) -> None:
+    server, app = js
+    event = {"name": app.event("defers"), "data": {"n": 2}, "meta": {"sessions": {"org": "acme", "team": "core"}}}
+    plain = server.run_once(event)
+    event["data"]["deferSessions"] = {"org": "override", "team": None}
+    layered = server.run_once(event)
+    for run in (plain, layered):
+        assert run["status"] == "Completed"
+    seen = [wait_for(lambda: app.seen().get(f"deferred:{run['run_id']}:kept"), what="the deferred run") for run in (plain, layered)]
+    assert seen[0]["sessions"] == {"org": "acme", "team": "core"}
+    assert seen[1]["sessions"] == {"org": "override"}  # the defer's own key wins, its null cuts an inherited one
+    metas = server.query("SELECT meta FROM events_event WHERE name = 'inngest/deferred.schedule' AND data LIKE %s",
+                         [f"%{layered['run_id']}%"])
+    assert [json.loads(meta) for (meta,) in metas] == [{"sessions": {"org": "override"}}]
+
+
 def test_a_failed_parent_still_starts_its_deferred_run(js) -> None:
     server, app = js
     run = server.run_once({"name": app.event("defers"), "data": {"n": 1, "fail": True}}, timeout=60)

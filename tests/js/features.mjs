@@ -34,16 +34,18 @@ const sendsSignal = inngest.createFunction(
   },
 );
 
-const deferred = createDefer(inngest, { id: "deferred-work" }, async ({ event, parents, step }) => {
+const deferred = createDefer(inngest, { id: "deferred-work" }, async ({ event, parents, sessions, step }) => {
   const done = await step.run("record", () => ({ data: event.data, parent: parents[0] }));
-  seen[`deferred:${done.parent.runId}:${event.data.label}`] = done;
+  seen[`deferred:${done.parent.runId}:${event.data.label}`] = { ...done, sessions: sessions ?? null };
   return done;
 });
 
 const defers = inngest.createFunction(
   { id: "defers", triggers: [{ event: ev("defers") }] },
   async ({ event, step, defer }) => {
-    defer("keep", { function: deferred, data: { label: "kept", n: event.data.n } });
+    // The defer's own sessions layer over the calling run's (which the client stamps on the op).
+    const meta = event.data.deferSessions ? { sessions: event.data.deferSessions } : undefined;
+    defer("keep", { function: deferred, data: { label: "kept", n: event.data.n }, meta });
     const dropped = defer("drop", { function: deferred, data: { label: "dropped" } });
     await step.sleep("pause", "1s"); // both defers reach the server with this op
     dropped.abort();
