@@ -166,7 +166,9 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
 def _take_in_checkpoints(call: PendingCall, memo: RunMemo) -> None:
     """Steps the SDK reported to /v1/checkpoint during the call are stored but not in the memo:
     the decision must see them (limits, progress) and the next call must send them back. The
-    endpoint also reset the call's attempts (executor/checkpoints.py)."""
+    endpoint also reset the call's attempts (executor/checkpoints.py). Defers it took in are told
+    to the SDK on the next call."""
+    memo.defers = defers_for_call(call.run_id)
     if Step.objects.filter(run_id=call.run_id).count() == len(memo.stack):
         return
     memo.reload(call.run)

@@ -4,7 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from runs import pending_calls
-from runs.decision_commands import RecordStep
+from runs.decision_commands import AbortDefer, AddDefer, Command, RecordMetadata, RecordStep
+from runs.defers import record_defers
+from runs.run_metadata import record_step_metadata
 from runs.models import PendingCall, Step, StepAttempt
 
 
@@ -36,3 +38,14 @@ def record_checkpointed_steps(
 def _data_of(record: RecordStep) -> object:
     output = record.output
     return output.get("data") if isinstance(output, dict) and record.op == "StepRun" else output
+
+
+def record_checkpointed_side(call: PendingCall, side: list[Command]) -> None:
+    """Defers added or aborted and step metadata reported with a checkpoint, kept as when they come
+    in a call's answer (runs/lifecycle.py). A defer the SDK reports again changes nothing."""
+    defers = [c for c in side if isinstance(c, (AddDefer, AbortDefer))]
+    if defers:
+        record_defers(call.run, defers)
+    metadata = [c for c in side if isinstance(c, RecordMetadata)]
+    if metadata:
+        record_step_metadata(call.run_id, metadata, call.attempt)

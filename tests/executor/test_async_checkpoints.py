@@ -10,7 +10,8 @@ from ulid import ULID
 
 from executor.checkpoints import is_offered
 from runs import lifecycle, pending_calls
-from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
+from runs.defers import defers_for_call
+from runs.models import PendingCall, Run, RunMetadata, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
 pytestmark = pytest.mark.django_db
@@ -67,6 +68,28 @@ def test_a_checkpoint_for_a_call_that_has_ended_is_stale_and_an_unknown_run_is_4
     assert post(held_call.run_id, body)[0] == 409
     status, answer = post(str(ULID()), {**body, "run_id": None})
     assert status == 404 and answer == {"error": "run not found", "status": 404}
+
+
+def defer_add(hashed_id: str, data: object) -> dict:
+    return {"op": "DeferAdd", "id": hashed_id, "name": "later", "displayName": "later",
+            "opts": {"fn_slug": "app-later", "input": data, "meta": {"propagated_sessions": {"org": "acme"}}}}
+
+
+def test_defers_and_step_metadata_ride_along_checkpoints_once(held_call: PendingCall) -> None:
+    tagged = {**step_run("a", 1), "metadata": [{"kind": "userland.default", "scope": "step", "op": "merge", "values": {"k": 1}}]}
+    for _ in range(2):  # a checkpoint sent twice
+        assert post(held_call.run_id, checkpoint(held_call, defer_add("d1", {"n": 1}), tagged))[0] == 200
+    assert post(held_call.run_id, checkpoint(held_call, defer_add("d2", {}), {"op": "DeferAbort", "id": "d2:abort",
+                                                                            "opts": {"target_hashed_id": "d2"}}))[0] == 200
+    assert defers_for_call(held_call.run_id) == {"d1": {"abortable": True}, "d2": {"abortable": False}}
+    assert held_call.run.defers.get(hashed_id="d1").meta == {"propagated_sessions": {"org": "acme"}}
+    assert list(RunMetadata.objects.filter(run_id=held_call.run_id).values_list("step_id", "values")) == [("a", {"k": 1})]
+    assert Step.objects.filter(run_id=held_call.run_id).count() == 1
+
+
+def test_a_stale_checkpoint_keeps_no_defer(held_call: PendingCall) -> None:
+    status, _ = post(held_call.run_id, checkpoint(held_call, defer_add("d1", {}), generation=held_call.generation + 1))
+    assert status == 409 and defers_for_call(held_call.run_id) == {}
 
 
 @pytest.mark.parametrize("body, problem", [
