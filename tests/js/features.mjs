@@ -55,6 +55,19 @@ const defers = inngest.createFunction(
   },
 );
 
+// The same with checkpointing: the defers reach the server in checkpoints, one made inside a step
+// and one aborted inside a later step.
+const defersCheckpointed = inngest.createFunction(
+  { id: "defers-checkpointed", checkpointing: true, triggers: [{ event: ev("defers-checkpointed") }] },
+  async ({ event, step, defer }) => {
+    await step.run("defer-inside", () => { defer("keep", { function: deferred, data: { label: "kept", n: event.data.n } }); });
+    const dropped = defer("drop", { function: deferred, data: { label: "dropped" } });
+    await step.sleep("pause", "1s");
+    await step.run("abort-inside", () => { dropped.abort(); });
+    return await step.run("double", () => event.data.n * 2);
+  },
+);
+
 const tagged = inngest.createFunction(
   { id: "metadata", triggers: [{ event: ev("metadata") }] },
   async ({ event, step }) => {
@@ -108,6 +121,6 @@ const infers = inngest.createFunction(
 
 const app = express();
 app.use(express.json({ limit: "10mb" }));
-app.use("/api/inngest", serve({ client: inngest, functions: [waitsForSignal, sendsSignal, deferred, defers, tagged, fetches, infers] }));
+app.use("/api/inngest", serve({ client: inngest, functions: [waitsForSignal, sendsSignal, deferred, defers, defersCheckpointed, tagged, fetches, infers] }));
 app.get("/seen", (_req, res) => res.json(seen));
 app.listen(Number(port), "127.0.0.1", () => console.log(`js features app on ${port}`));
