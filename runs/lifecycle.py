@@ -76,10 +76,7 @@ def apply_decision(
     run = call.run
     is_in_group = _is_parallel(call, decision)
     inline = _inline_schedule(call, decision, now)
-    flags = (
-        run.request_version if decision.request_version is None else decision.request_version,
-        run.is_immediate_execution_disabled if decision.disable_immediate_execution is None else decision.disable_immediate_execution,
-    )
+    flags = (run.request_version if decision.request_version is None else decision.request_version, _no_immediate(call, decision))
     # Group members finish on several workers: their steps are counted under the run's row lock.
     written = recording.Recording(
         call, owner, now + timedelta(seconds=lease_seconds), attempt, decision.records,
@@ -107,6 +104,16 @@ def apply_decision(
         applied = _reschedule(call, owner, schedules, decision.calls_without_progress, now)
         _start_invokes(run, decision.invokes)
         return applied
+
+
+def _no_immediate(call: PendingCall, decision: Decision) -> bool:
+    """The run's is_immediate_execution_disabled after the decision: set by a parallel group; kept
+    while one runs; cleared by a discovery call outside any (runs/parallel.py: after a sleep ended it)."""
+    if decision.disable_immediate_execution is not None:
+        return decision.disable_immediate_execution
+    if call.step_target == "step" and not call.run.parallel_pending:
+        return False
+    return call.run.is_immediate_execution_disabled
 
 
 def _inline_schedule(call: PendingCall, decision: Decision, now: datetime) -> ScheduleCall | None:

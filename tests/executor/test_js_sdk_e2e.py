@@ -35,7 +35,7 @@ def js(request: pytest.FixtureRequest, stack) -> tuple:
         app = JsApp(request.param, server.base_url, f"js-{request.param}-{mode}")
         app.sync()
         wait_for(lambda: server.query("SELECT count(*) FROM functions_function f JOIN functions_app a ON a.id = f.app_id "
-                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 14, what="the JS app's functions")
+                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 15, what="the JS app's functions")
         _apps[key] = app
     return server, _apps[key]
 
@@ -95,6 +95,17 @@ def test_promise_all_runs_steps_in_parallel(js) -> None:
     run = server.run_once({"name": app.event("parallel"), "data": {}})
     assert run["output"] == {"values": [1, 4, 9], "total": 14}
     assert sorted(s["name"] for s in server.steps(run["run_id"])) == ["square-1", "square-2", "square-3", "total"]
+
+
+def test_the_call_a_sleep_ending_a_parallel_group_makes_plans_the_next_step(js) -> None:
+    server, app = js
+    run = server.run_once({"name": app.event("parallel-sleep"), "data": {}})
+    assert run["status"] == "Completed" and run["output"] == {"c": "abc"}
+    calls = [(a["step_target"], a["opcode"]) for a in server.attempts(run["run_id"]) if not a["is_checkpointed"]]
+    targeted = [opcode for target, opcode in calls if target != "step"]
+    assert targeted == ["StepRun", "StepRun"]  # "a" in the group, then "b", planned by the sleep's call
+    assert ("step", "StepPlanned") in calls
+    assert [s["name"] for s in server.steps(run["run_id"])][-2:] == ["b", "c"]  # "c" ran at once, in a discovery call
 
 
 def test_on_failure_gets_the_error_and_the_original_event(js) -> None:

@@ -72,6 +72,16 @@ const parallel = fn({ id: "parallel" }, { event: ev("parallel") }, async ({ step
   return { values, total };
 });
 
+// A parallel group whose last member to end is a sleep: as in Inngest, the call the sleep's end
+// makes asks the SDK to plan the next step ("b", then run by a call of its own); the calls after
+// run steps at once again ("c").
+const parallelSleep = fn({ id: "parallel-sleep" }, { event: ev("parallel-sleep") }, async ({ step }) => {
+  const [a] = await Promise.all([step.run("a", () => "a"), step.sleep("nap", "1s")]);
+  const b = await step.run("b", () => `${a}b`);
+  const c = await step.run("c", () => `${b}c`);
+  return { c };
+});
+
 const failing = fn(
   {
     id: "failing", retries: 0,
@@ -139,7 +149,7 @@ app.use(express.json({ limit: "10mb" }));
 app.use("/api/inngest", serve({
   client: inngest,
   functions: [
-    threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender, slowSteps,
+    threeSteps, flaky, sleeps, waits, child, parent, parallel, parallelSleep, failing, cancellable, sender, slowSteps,
     callIds, sessionsChild, sessionsParent,
   ],
 }));
