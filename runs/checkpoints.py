@@ -15,8 +15,8 @@ def record_checkpointed_steps(
 ) -> int:
     """Memoize the run's `new` steps after its `stored` ones, show each in the run's history, and
     reset the call's attempts: the run moved on, so a later failure in the same call starts
-    counting from the first attempt. Runs inside the caller's transaction, which holds the call's
-    row. Returns how many were stored."""
+    counting from the first attempt (it is still the same job: runs/pending_calls.py). Runs inside
+    the caller's transaction, which holds the call's row. Returns how many were stored."""
     if not new:
         return 0
     Step.objects.bulk_create(
@@ -31,7 +31,7 @@ def record_checkpointed_steps(
                     is_checkpointed=True)
         for r in new
     ])
-    pending_calls.reset_attempts(call)
+    pending_calls.reset_attempts(call, stored)
     return len(new)
 
 

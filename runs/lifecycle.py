@@ -138,6 +138,8 @@ def _note_written(call: PendingCall, written: recording.Recording) -> None:
     call.run.request_version, call.run.is_immediate_execution_disabled = written.flags
     if written.next_attempt is not None:
         call.attempt, call.calls_without_progress = written.next_attempt
+        if call.attempt == 0:
+            call.job_stack = None  # a new job (runs/recording.py)
 
 
 def _is_parallel(call: PendingCall, decision: Decision) -> bool:
@@ -250,7 +252,8 @@ def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], ca
     PendingCall.objects.filter(id=call.id).delete()
     rows = [
         PendingCall(run_id=call.run_id, step_target=s.step_target, attempt=s.attempt, due_at=s.due_at, enqueued_at=now,
-                    calls_without_progress=calls_without_progress)
+                    calls_without_progress=calls_without_progress,
+                    job_stack=call.job_stack if s.attempt and s.step_target == call.step_target else None)  # a retry: the same job
         for s in schedules
     ]
     # A target that already has a pending call (a step planned twice) keeps the one it has.

@@ -51,7 +51,8 @@ def test_steps_are_stored_once_in_order_and_reset_the_calls_attempts(held_call: 
     assert steps == [("a", {"data": 1}, 0), ("b", {"data": {"x": 2}}, 1), ("c", {"data": None}, 2)]
     history = StepAttempt.objects.filter(run_id=held_call.run_id, is_checkpointed=True).order_by("id")
     assert [(a.step_id, a.opcode, a.output) for a in history] == [("a", "StepRun", 1), ("b", "StepRun", {"x": 2}), ("c", "StepRun", None)]
-    assert PendingCall.objects.get(id=held_call.id).attempt == 0
+    call = PendingCall.objects.get(id=held_call.id)
+    assert (call.attempt, call.job_stack) == (0, 0)  # still the job that began with no step memoized
 
 
 def test_a_checkpoint_from_an_earlier_claim_is_stale(held_call: PendingCall) -> None:

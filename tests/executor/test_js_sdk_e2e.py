@@ -35,7 +35,7 @@ def js(request: pytest.FixtureRequest, stack) -> tuple:
         app = JsApp(request.param, server.base_url, f"js-{request.param}-{mode}")
         app.sync()
         wait_for(lambda: server.query("SELECT count(*) FROM functions_function f JOIN functions_app a ON a.id = f.app_id "
-                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 15, what="the JS app's functions")
+                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 16, what="the JS app's functions")
         _apps[key] = app
     return server, _apps[key]
 
@@ -154,6 +154,19 @@ def test_every_call_carries_a_request_id_and_a_job_id_kept_across_retries(js) ->
     assert [attempt for attempt, _, _ in calls] == [0, 0, 1]
     assert len({request_id for _, request_id, _ in calls}) == 3 and all(request_id for _, request_id, _ in calls)
     assert failed[2] == retried[2] != first[2] and all(job_id for _, _, job_id in calls)
+
+
+def test_a_checkpointing_calls_retry_keeps_its_job_id(js) -> None:
+    server, app = js
+    if app.major == "v3":
+        pytest.skip("v3 neither checkpoints nor reads the job id")
+    run = server.run_once({"name": app.event("call-ids-checkpointed"), "data": {}})
+    assert run["status"] == "Completed" and run["output"] == "done"
+    attempts = server.attempts(run["run_id"])
+    assert [a["is_checkpointed"] for a in attempts if a["opcode"] == "StepRun"] == [True]  # "one" rode the failed call
+    (failed, retried) = app.seen()[f"call-ids-checkpointed:{run['run_id']}"]
+    assert (failed[0], retried[0]) == (0, 1)
+    assert failed[1] == retried[1] == f"{run['run_id']}-step-0"
 
 
 def test_an_events_sessions_reach_its_run_and_the_runs_it_starts(js) -> None:

@@ -132,6 +132,15 @@ const callIds = fn({ id: "call-ids", retries: 1, checkpointing: false }, { event
   return "done";
 });
 
+// The same with v4's checkpointing: the step rides the first call (reported to /v1/checkpoint),
+// which then fails; its retry is still the same job.
+const callIdsCheckpointed = fn({ id: "call-ids-checkpointed", retries: 1 }, { event: ev("call-ids-checkpointed") }, async ({ step, runId, attempt, jobId }) => {
+  (seen[`call-ids-checkpointed:${runId}`] ||= []).push([attempt, jobId ?? null]);
+  await step.run("one", () => 1);
+  if (attempt === 0) throw new Error("once more");
+  return "done";
+});
+
 // ctx.sessions (v4): the run's sessions, and those of the runs it starts by sendEvent and invoke.
 const sessionsChild = fn({ id: "sessions-child" }, { event: ev("sessions-child") }, async ({ event, sessions }) => {
   seen[`sessions:${event.data.tag}:${event.data.via}`] = sessions ?? null;
@@ -150,7 +159,7 @@ app.use("/api/inngest", serve({
   client: inngest,
   functions: [
     threeSteps, flaky, sleeps, waits, child, parent, parallel, parallelSleep, failing, cancellable, sender, slowSteps,
-    callIds, sessionsChild, sessionsParent,
+    callIds, callIdsCheckpointed, sessionsChild, sessionsParent,
   ],
 }));
 app.get("/seen", (_req, res) => res.json(seen));
