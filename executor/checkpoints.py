@@ -5,6 +5,8 @@ A call offers it by carrying its pending call's id (`ctx.qi_id`) and its claim's
 (`x-inngest-generation-id`). A checkpoint is accepted only while that claim still holds the call:
 a report from a call whose worker died or gave up on it is stale (409), and the SDK stops.
 Steps are stored under the unique (run, step id) constraint, so a report sent twice is harmless.
+What rides along a step (its metadata) or the run (defers added or aborted while it ran, ops
+DeferAdd and DeferAbort) is recorded with them, as when it comes in a call's answer.
 """
 from __future__ import annotations
 
@@ -21,11 +23,11 @@ from django.utils import timezone
 from core.json_text import dump_json
 from executor.decision import op_problem
 from executor.limits import breach_of, configured_limits
-from executor.opcodes import Op, Opcode, UnknownOpcodeError, parse_op
+from executor.opcodes import LAZY_OPCODES, Op, Opcode, UnknownOpcodeError, parse_op
 from executor.responses import CallView, SdkResponse
 from executor.side_ops import side_commands
 from runs.checkpoints import record_checkpointed_side, record_checkpointed_steps
-from runs.decision_commands import Command, Decision, RecordStep
+from runs.decision_commands import Decision, RecordStep
 from runs.models import PendingCall, Run, Step
 
 # The JS SDK's `serve` handlers stop running steps after 10 s (DefaultMaxRuntime.serve) and
@@ -35,7 +37,6 @@ SDK_MAX_RUNTIME_SECONDS = 10.0
 CALL_TIME_MARGIN_SECONDS = 50.0
 _STORED = {Opcode.STEP_RUN, Opcode.STEP}
 _IGNORED = {Opcode.STEP_PLANNED}  # announced, not finished: only a trace entry in Inngest
-_SIDE = {Opcode.DEFER_ADD, Opcode.DEFER_ABORT}  # `defer()` inside a checkpointed step
 
 
 class CheckpointRefused(Exception):
@@ -82,7 +83,7 @@ def read_async_checkpoint(run_id: str, body: Any, body_bytes: int) -> AsyncCheck
     except UnknownOpcodeError as exc:
         raise CheckpointRefused(400, f"invalid op: {exc}") from None
     for op in ops:
-        if op.op not in _STORED | _IGNORED | _SIDE:
+        if op.op not in _STORED | _IGNORED | LAZY_OPCODES:
             raise CheckpointRefused(400, f"cannot checkpoint opcode {op.op.value}: only finished steps and defers are checkpointed")
         if problem := op_problem(op):
             raise CheckpointRefused(400, f"invalid op: {problem}")
@@ -107,34 +108,41 @@ def _timing(value: Any) -> tuple[datetime, datetime] | None:
 
 
 def store_async_checkpoint(checkpoint: AsyncCheckpoint) -> int:
-    """Store the checkpoint's finished steps, with the metadata they carry, and its defers; how many
-    steps were new. CheckpointRefused: 404 no such run, 409 the call is no longer held by the claim
-    that made it, 413 past a run limit."""
+    """Store the checkpoint's finished steps and what rides along them; how many steps were new.
+    CheckpointRefused: 404 no such run, 409 the call is no longer held by the claim that made it,
+    413 past a run limit."""
     records = [_record(op) for op in checkpoint.ops if op.op in _STORED]
     with transaction.atomic():
-        call = PendingCall.objects.select_for_update().select_related("run", "run__function").filter(
-            id=checkpoint.queue_item_id, run_id=checkpoint.run_id).first()
-        if call is None:
-            if not Run.objects.filter(id=checkpoint.run_id).exists():
-                raise CheckpointRefused(404, "run not found")
-            raise CheckpointRefused(409, "stale dispatch: the call this checkpoint belongs to has ended")
-        if not call.lease_owner or checkpoint.generation not in (None, call.generation):
-            raise CheckpointRefused(409, f"stale dispatch: generation {checkpoint.generation} is not the call's "
-                                         f"current generation {call.generation}")
-        known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
-        stored = Step.objects.filter(run_id=call.run_id).count()
-        if records:
-            _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
-        new = [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known]
-        record_checkpointed_side(call, _side_of(checkpoint, {r.step_id for r in new}))
-        return record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
+        call = _held_call(checkpoint)
+        new_ids = _store_steps(call, checkpoint, records) if records else set()
+        # A step's metadata is kept once, with the step; defers are insert-only by themselves.
+        riding = [op for op in checkpoint.ops if op.op in LAZY_OPCODES or op.id in new_ids]
+        record_checkpointed_side(call, side_commands(riding, configured_limits().max_step_output_bytes))
+        return len(new_ids)
 
 
-def _side_of(checkpoint: AsyncCheckpoint, new_step_ids: set[str]) -> list[Command]:
-    """The defers, and the metadata of the steps stored now: a step reported again (a repeated
-    checkpoint) had its metadata recorded the first time, as Inngest does."""
-    ops = [op for op in checkpoint.ops if op.op in _SIDE or (op.op in _STORED and op.id in new_step_ids)]
-    return side_commands(ops, configured_limits().max_step_output_bytes)
+def _held_call(checkpoint: AsyncCheckpoint) -> PendingCall:
+    """The checkpoint's call, locked, if the claim that made the checkpoint still holds it."""
+    call = PendingCall.objects.select_for_update().select_related("run", "run__function").filter(
+        id=checkpoint.queue_item_id, run_id=checkpoint.run_id).first()
+    if call is None:
+        if not Run.objects.filter(id=checkpoint.run_id).exists():
+            raise CheckpointRefused(404, "run not found")
+        raise CheckpointRefused(409, "stale dispatch: the call this checkpoint belongs to has ended")
+    if not call.lease_owner or checkpoint.generation not in (None, call.generation):
+        raise CheckpointRefused(409, f"stale dispatch: generation {checkpoint.generation} is not the call's "
+                                     f"current generation {call.generation}")
+    return call
+
+
+def _store_steps(call: PendingCall, checkpoint: AsyncCheckpoint, records: list[RecordStep]) -> set[str]:
+    """The ids of the steps stored now (those not already memoized)."""
+    known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
+    stored = Step.objects.filter(run_id=call.run_id).count()
+    _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
+    new = [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known]
+    record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
+    return {r.step_id for r in new}
 
 
 def _record(op: Op) -> RecordStep:

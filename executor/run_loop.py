@@ -166,13 +166,15 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
 def _take_in_checkpoints(call: PendingCall, memo: RunMemo) -> None:
     """Steps the SDK reported to /v1/checkpoint during the call are stored but not in the memo:
     the decision must see them (limits, progress) and the next call must send them back. The
-    endpoint also reset the call's attempts (executor/checkpoints.py)."""
+    endpoint also reset the call's attempts (executor/checkpoints.py). Defers it took in are told
+    to the SDK on the next call."""
+    memo.defers = defers_for_call(call.run_id)
     if Step.objects.filter(run_id=call.run_id).count() == len(memo.stack):
         return
     memo.reload(call.run)
-    row = PendingCall.objects.filter(id=call.id).values_list("attempt", "calls_without_progress").first()
+    row = PendingCall.objects.filter(id=call.id).values_list("attempt", "calls_without_progress", "job_stack").first()
     if row is not None:
-        call.attempt, call.calls_without_progress = row
+        call.attempt, call.calls_without_progress, call.job_stack = row
 
 
 def _view(call: PendingCall, memo: RunMemo) -> CallView:
@@ -281,9 +283,10 @@ def _endpoint_call(run: Run) -> EndpointCall | None:
 
 def _job_id(call: PendingCall, memo: RunMemo) -> str:
     """Inngest's job id names the queue item a call is made for and stays the same on its
-    retries: here a targeted step's calls, or the discovery that follows the run's n-th step."""
+    retries: here a targeted step's calls, or the discovery that follows the run's n-th step
+    (n as when the job began: steps checkpointed under it do not make its retries another job)."""
     if call.step_target == DISCOVERY:
-        return f"{call.run_id}-{DISCOVERY}-{len(memo.stack)}"
+        return f"{call.run_id}-{DISCOVERY}-{len(memo.stack) if call.job_stack is None else call.job_stack}"
     return f"{call.run_id}-{call.step_target}"
 
 

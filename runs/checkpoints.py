@@ -6,8 +6,8 @@ from datetime import datetime
 from runs import pending_calls
 from runs.decision_commands import AbortDefer, AddDefer, Command, RecordMetadata, RecordStep
 from runs.defers import record_defers
-from runs.models import PendingCall, Step, StepAttempt
 from runs.run_metadata import record_step_metadata
+from runs.models import PendingCall, Step, StepAttempt
 
 
 def record_checkpointed_steps(
@@ -15,8 +15,8 @@ def record_checkpointed_steps(
 ) -> int:
     """Memoize the run's `new` steps after its `stored` ones, show each in the run's history, and
     reset the call's attempts: the run moved on, so a later failure in the same call starts
-    counting from the first attempt. Runs inside the caller's transaction, which holds the call's
-    row. Returns how many were stored."""
+    counting from the first attempt (it is still the same job: runs/pending_calls.py). Runs inside
+    the caller's transaction, which holds the call's row. Returns how many were stored."""
     if not new:
         return 0
     Step.objects.bulk_create(
@@ -31,7 +31,7 @@ def record_checkpointed_steps(
                     is_checkpointed=True)
         for r in new
     ])
-    pending_calls.reset_attempts(call)
+    pending_calls.reset_attempts(call, stored)
     return len(new)
 
 
@@ -41,6 +41,11 @@ def _data_of(record: RecordStep) -> object:
 
 
 def record_checkpointed_side(call: PendingCall, side: list[Command]) -> None:
-    """Defers and step metadata reported with checkpointed steps, as a call's answer records them."""
-    record_defers(call.run, [c for c in side if isinstance(c, (AddDefer, AbortDefer))])
-    record_step_metadata(call.run_id, [c for c in side if isinstance(c, RecordMetadata)], call.attempt)
+    """Defers added or aborted and step metadata reported with a checkpoint, kept as when they come
+    in a call's answer (runs/lifecycle.py). A defer the SDK reports again changes nothing."""
+    defers = [c for c in side if isinstance(c, (AddDefer, AbortDefer))]
+    if defers:
+        record_defers(call.run, defers)
+    metadata = [c for c in side if isinstance(c, RecordMetadata)]
+    if metadata:
+        record_step_metadata(call.run_id, metadata, call.attempt)

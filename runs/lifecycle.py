@@ -76,10 +76,7 @@ def apply_decision(
     run = call.run
     is_in_group = _is_parallel(call, decision)
     inline = _inline_schedule(call, decision, now)
-    flags = (
-        run.request_version if decision.request_version is None else decision.request_version,
-        run.is_immediate_execution_disabled if decision.disable_immediate_execution is None else decision.disable_immediate_execution,
-    )
+    flags = (run.request_version if decision.request_version is None else decision.request_version, _no_immediate(call, decision))
     # Group members finish on several workers: their steps are counted under the run's row lock.
     written = recording.Recording(
         call, owner, now + timedelta(seconds=lease_seconds), attempt, decision.records,
@@ -109,6 +106,16 @@ def apply_decision(
         return applied
 
 
+def _no_immediate(call: PendingCall, decision: Decision) -> bool:
+    """The run's is_immediate_execution_disabled after the decision: set by a parallel group; kept
+    while one runs; cleared by a discovery call outside any (runs/parallel.py: after a sleep ended it)."""
+    if decision.disable_immediate_execution is not None:
+        return decision.disable_immediate_execution
+    if call.step_target == "step" and not call.run.parallel_pending:
+        return False
+    return call.run.is_immediate_execution_disabled
+
+
 def _inline_schedule(call: PendingCall, decision: Decision, now: datetime) -> ScheduleCall | None:
     """The decision's only next call when it is due now for the same target: this worker makes
     it at once on the same row, whose attempt and count the recording then updates."""
@@ -131,6 +138,8 @@ def _note_written(call: PendingCall, written: recording.Recording) -> None:
     call.run.request_version, call.run.is_immediate_execution_disabled = written.flags
     if written.next_attempt is not None:
         call.attempt, call.calls_without_progress = written.next_attempt
+        if call.attempt == 0:
+            call.job_stack = None  # a new job (runs/recording.py)
 
 
 def _is_parallel(call: PendingCall, decision: Decision) -> bool:
@@ -243,7 +252,8 @@ def _reschedule(call: PendingCall, owner: str, schedules: list[ScheduleCall], ca
     PendingCall.objects.filter(id=call.id).delete()
     rows = [
         PendingCall(run_id=call.run_id, step_target=s.step_target, attempt=s.attempt, due_at=s.due_at, enqueued_at=now,
-                    calls_without_progress=calls_without_progress)
+                    calls_without_progress=calls_without_progress,
+                    job_stack=call.job_stack if s.attempt and s.step_target == call.step_target else None)  # a retry: the same job
         for s in schedules
     ]
     # A target that already has a pending call (a step planned twice) keeps the one it has.

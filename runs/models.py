@@ -218,6 +218,10 @@ class PendingCall(models.Model):
     # Bumped by every claim: a checkpoint from an SDK call made under an earlier claim (its worker
     # died or gave up on it) carries an older generation and is refused as stale (409).
     generation = models.PositiveIntegerField(default=0)
+    # How many steps the run had memoized when this call's job began (the X-Inngest-Job-Id of a
+    # discovery names it), noted by the first async checkpoint that adds steps under the call, so
+    # that its retries keep the job's id; null while the stack has not moved under the call.
+    job_stack = models.PositiveIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["run", "step_target"], name="pending_call_unique")]

@@ -176,11 +176,15 @@ def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: date
     return PendingCall.objects.select_related("run", "run__function").filter(run_id=run_id, step_target="step").first()
 
 
-def reset_attempts(call: PendingCall) -> None:
+def reset_attempts(call: PendingCall, stack_before: int) -> None:
     """Steps reported by an async checkpoint moved the run on: the call's failures so far no
-    longer count (the caller holds the call's row)."""
-    if call.attempt or call.calls_without_progress:
-        PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0)
+    longer count, and the call's job keeps the id it began with (`stack_before`: the steps
+    memoized before the checkpoint's, when it is the first to move the stack). The caller holds
+    the call's row."""
+    job_stack = stack_before if call.job_stack is None else call.job_stack
+    if call.attempt or call.calls_without_progress or call.job_stack != job_stack:
+        PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0, job_stack=job_stack)
+        call.attempt, call.calls_without_progress, call.job_stack = 0, 0, job_stack
 
 
 def release_call(call: PendingCall, owner: str) -> None:

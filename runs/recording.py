@@ -23,8 +23,10 @@ from runs.sql_batch import for_update, run_together
 _CALLS, _RUNS, _STEPS, _ATTEMPTS = (model._meta.db_table for model in (PendingCall, Run, Step, StepAttempt))
 _HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE id = %(call_id)s AND lease_owner = %(owner)s)"
 
+# A next call that is not a retry (attempt 0) is a new job: it no longer names the old one's start.
 _GUARD = f"""UPDATE {_CALLS} SET lease_expires_at = %(lease_expires_at)s, attempt = %(next_attempt)s,
-    calls_without_progress = %(calls_without_progress)s WHERE id = %(call_id)s AND lease_owner = %(owner)s"""
+    calls_without_progress = %(calls_without_progress)s,
+    job_stack = CASE WHEN %(is_new_job)s THEN NULL ELSE job_stack END WHERE id = %(call_id)s AND lease_owner = %(owner)s"""
 _LOCK_RUN = f"SELECT id FROM {_RUNS} WHERE id = %(run_id)s"
 _ATTEMPT = f"""INSERT INTO {_ATTEMPTS}
     (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
@@ -71,6 +73,7 @@ def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
         "call_id": call.id, "owner": recording.owner, "run_id": call.run_id, "now": at(attempt.ended_at),
         "lease_expires_at": at(recording.lease_expires_at), "next_attempt": next_attempt,
         "calls_without_progress": calls_without_progress,
+        "is_new_job": recording.next_attempt is not None and next_attempt == 0,
         "a_target": attempt.step_target, "a_step_id": attempt.step_id, "a_name": attempt.step_name[:255],
         "a_attempt": attempt.attempt, "a_status": attempt.status_code, "a_opcode": attempt.opcode,
         "a_output": _json_or_null(attempt.output), "a_error": _json_or_null(attempt.error),

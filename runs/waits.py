@@ -137,7 +137,7 @@ def resume(wait: Wait, event: dict | None) -> bool:
                   position=position)],
             ignore_conflicts=True,
         )
-        if record_group_progress(wait.run_id, [wait.step_id]).may_discover:
+        if record_group_progress(wait.run_id, [wait.step_id], is_sleep_end=wait.kind == WaitKind.SLEEP).may_discover:
             _queue_discovery(wait.run_id)
     return True
 

@@ -11,6 +11,7 @@ from ulid import ULID
 
 from executor.checkpoints import is_offered
 from runs import lifecycle, pending_calls
+from runs.defers import defers_for_call
 from runs.models import DeferStatus, PendingCall, Run, RunDefer, RunMetadata, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
@@ -51,7 +52,8 @@ def test_steps_are_stored_once_in_order_and_reset_the_calls_attempts(held_call: 
     assert steps == [("a", {"data": 1}, 0), ("b", {"data": {"x": 2}}, 1), ("c", {"data": None}, 2)]
     history = StepAttempt.objects.filter(run_id=held_call.run_id, is_checkpointed=True).order_by("id")
     assert [(a.step_id, a.opcode, a.output) for a in history] == [("a", "StepRun", 1), ("b", "StepRun", {"x": 2}), ("c", "StepRun", None)]
-    assert PendingCall.objects.get(id=held_call.id).attempt == 0
+    call = PendingCall.objects.get(id=held_call.id)
+    assert (call.attempt, call.job_stack) == (0, 0)  # still the job that began with no step memoized
 
 
 def test_a_checkpoint_from_an_earlier_claim_is_stale(held_call: PendingCall) -> None:
@@ -90,6 +92,26 @@ def test_defers_made_in_checkpointed_steps_are_kept_once(held_call: PendingCall)
     assert list(RunDefer.objects.filter(run_id=held_call.run_id).values_list("hashed_id", "fn_slug", "status")) == [
         ("d1", "app-scorer", DeferStatus.ABORTED)]
     assert Step.objects.filter(run_id=held_call.run_id).count() == 2
+def defer_add(hashed_id: str, data: object) -> dict:
+    return {"op": "DeferAdd", "id": hashed_id, "name": "later", "displayName": "later",
+            "opts": {"fn_slug": "app-later", "input": data, "meta": {"propagated_sessions": {"org": "acme"}}}}
+
+
+def test_defers_and_step_metadata_ride_along_checkpoints_once(held_call: PendingCall) -> None:
+    tagged = {**step_run("a", 1), "metadata": [{"kind": "userland.default", "scope": "step", "op": "merge", "values": {"k": 1}}]}
+    for _ in range(2):  # a checkpoint sent twice
+        assert post(held_call.run_id, checkpoint(held_call, defer_add("d1", {"n": 1}), tagged))[0] == 200
+    assert post(held_call.run_id, checkpoint(held_call, defer_add("d2", {}), {"op": "DeferAbort", "id": "d2:abort",
+                                                                            "opts": {"target_hashed_id": "d2"}}))[0] == 200
+    assert defers_for_call(held_call.run_id) == {"d1": {"abortable": True}, "d2": {"abortable": False}}
+    assert held_call.run.defers.get(hashed_id="d1").meta == {"propagated_sessions": {"org": "acme"}}
+    assert list(RunMetadata.objects.filter(run_id=held_call.run_id).values_list("step_id", "values")) == [("a", {"k": 1})]
+    assert Step.objects.filter(run_id=held_call.run_id).count() == 1
+
+
+def test_a_stale_checkpoint_keeps_no_defer(held_call: PendingCall) -> None:
+    status, _ = post(held_call.run_id, checkpoint(held_call, defer_add("d1", {}), generation=held_call.generation + 1))
+    assert status == 409 and defers_for_call(held_call.run_id) == {}
 
 
 @pytest.mark.parametrize("body, problem", [

@@ -35,7 +35,7 @@ def js(request: pytest.FixtureRequest, stack) -> tuple:
         app = JsApp(request.param, server.base_url, f"js-{request.param}-{mode}")
         app.sync()
         wait_for(lambda: server.query("SELECT count(*) FROM functions_function f JOIN functions_app a ON a.id = f.app_id "
-                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 14, what="the JS app's functions")
+                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 16, what="the JS app's functions")
         _apps[key] = app
     return server, _apps[key]
 
@@ -97,6 +97,17 @@ def test_promise_all_runs_steps_in_parallel(js) -> None:
     assert sorted(s["name"] for s in server.steps(run["run_id"])) == ["square-1", "square-2", "square-3", "total"]
 
 
+def test_the_call_a_sleep_ending_a_parallel_group_makes_plans_the_next_step(js) -> None:
+    server, app = js
+    run = server.run_once({"name": app.event("parallel-sleep"), "data": {}})
+    assert run["status"] == "Completed" and run["output"] == {"c": "abc"}
+    calls = [(a["step_target"], a["opcode"]) for a in server.attempts(run["run_id"]) if not a["is_checkpointed"]]
+    targeted = [opcode for target, opcode in calls if target != "step"]
+    assert targeted == ["StepRun", "StepRun"]  # "a" in the group, then "b", planned by the sleep's call
+    assert ("step", "StepPlanned") in calls
+    assert [s["name"] for s in server.steps(run["run_id"])][-2:] == ["b", "c"]  # "c" ran at once, in a discovery call
+
+
 def test_on_failure_gets_the_error_and_the_original_event(js) -> None:
     server, app = js
     tag = uuid.uuid4().hex[:8]
@@ -143,6 +154,19 @@ def test_every_call_carries_a_request_id_and_a_job_id_kept_across_retries(js) ->
     assert [attempt for attempt, _, _ in calls] == [0, 0, 1]
     assert len({request_id for _, request_id, _ in calls}) == 3 and all(request_id for _, request_id, _ in calls)
     assert failed[2] == retried[2] != first[2] and all(job_id for _, _, job_id in calls)
+
+
+def test_a_checkpointing_calls_retry_keeps_its_job_id(js) -> None:
+    server, app = js
+    if app.major == "v3":
+        pytest.skip("v3 neither checkpoints nor reads the job id")
+    run = server.run_once({"name": app.event("call-ids-checkpointed"), "data": {}})
+    assert run["status"] == "Completed" and run["output"] == "done"
+    attempts = server.attempts(run["run_id"])
+    assert [a["is_checkpointed"] for a in attempts if a["opcode"] == "StepRun"] == [True]  # "one" rode the failed call
+    (failed, retried) = app.seen()[f"call-ids-checkpointed:{run['run_id']}"]
+    assert (failed[0], retried[0]) == (0, 1)
+    assert failed[1] == retried[1] == f"{run['run_id']}-step-0"
 
 
 def test_an_events_sessions_reach_its_run_and_the_runs_it_starts(js) -> None:

@@ -43,7 +43,7 @@ def js(stack) -> tuple[Stack, JsApp]:
         app = JsApp("v4", server.base_url, f"js-features-{mode}", script="features.mjs")
         app.sync()
         wait_for(lambda: server.query("SELECT count(*) FROM functions_function f JOIN functions_app a ON a.id = f.app_id "
-                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 9, what="the features app's functions")
+                                      "WHERE a.name = %s", [app.app_id])[0][0] >= 10, what="the features app's functions")
         _apps[server.base_url] = app
     return server, _apps[server.base_url]
 
@@ -135,6 +135,34 @@ def test_a_deferred_run_starts_when_its_parent_ends_and_an_aborted_one_never(js)
     events = server.query("SELECT data FROM events_event WHERE name = 'inngest/deferred.schedule' AND data LIKE %s",
                           [f"%{run['run_id']}%"])
     assert len(events) == 1 and f"deferred:{run['run_id']}:dropped" not in app.seen()
+
+
+def test_defers_reported_in_checkpoints_start_and_abort_as_in_answers(js) -> None:
+    server, app = js
+    run = server.run_once({"name": app.event("defers-checkpointed"), "data": {"n": 4}})
+    assert run["status"] == "Completed" and run["output"] == 8
+    kept = wait_for(lambda: app.seen().get(f"deferred:{run['run_id']}:kept"), what="the deferred run")
+    assert kept["data"] == {"label": "kept", "n": 4}
+    statuses = dict(server.query("SELECT d.status, count(*) FROM runs_rundefer d WHERE d.run_id = %s GROUP BY d.status", [run["run_id"]]))
+    assert statuses == {"after_run": 1, "aborted": 1}
+    checkpointed = server.query("SELECT count(*) FROM runs_stepattempt WHERE run_id = %s AND is_checkpointed", [run["run_id"]])
+    assert checkpointed[0][0] >= 2  # the steps did ride checkpoints
+
+
+def test_a_deferred_run_inherits_its_callers_sessions_under_its_own(js) -> None:
+    server, app = js
+    event = {"name": app.event("defers"), "data": {"n": 2}, "meta": {"sessions": {"org": "acme", "team": "core"}}}
+    plain = server.run_once(event)
+    event["data"]["deferSessions"] = {"org": "override", "team": None}
+    layered = server.run_once(event)
+    for run in (plain, layered):
+        assert run["status"] == "Completed"
+    seen = [wait_for(lambda: app.seen().get(f"deferred:{run['run_id']}:kept"), what="the deferred run") for run in (plain, layered)]
+    assert seen[0]["sessions"] == {"org": "acme", "team": "core"}
+    assert seen[1]["sessions"] == {"org": "override"}  # the defer's own key wins, its null cuts an inherited one
+    metas = server.query("SELECT meta FROM events_event WHERE name = 'inngest/deferred.schedule' AND data LIKE %s",
+                         [f"%{layered['run_id']}%"])
+    assert [json.loads(meta) for (meta,) in metas] == [{"sessions": {"org": "override"}}]
 
 
 def test_a_failed_parent_still_starts_its_deferred_run(js) -> None:

@@ -72,6 +72,16 @@ const parallel = fn({ id: "parallel" }, { event: ev("parallel") }, async ({ step
   return { values, total };
 });
 
+// A parallel group whose last member to end is a sleep: as in Inngest, the call the sleep's end
+// makes asks the SDK to plan the next step ("b", then run by a call of its own); the calls after
+// run steps at once again ("c").
+const parallelSleep = fn({ id: "parallel-sleep" }, { event: ev("parallel-sleep") }, async ({ step }) => {
+  const [a] = await Promise.all([step.run("a", () => "a"), step.sleep("nap", "1s")]);
+  const b = await step.run("b", () => `${a}b`);
+  const c = await step.run("c", () => `${b}c`);
+  return { c };
+});
+
 const failing = fn(
   {
     id: "failing", retries: 0,
@@ -122,6 +132,15 @@ const callIds = fn({ id: "call-ids", retries: 1, checkpointing: false }, { event
   return "done";
 });
 
+// The same with v4's checkpointing: the step rides the first call (reported to /v1/checkpoint),
+// which then fails; its retry is still the same job.
+const callIdsCheckpointed = fn({ id: "call-ids-checkpointed", retries: 1 }, { event: ev("call-ids-checkpointed") }, async ({ step, runId, attempt, jobId }) => {
+  (seen[`call-ids-checkpointed:${runId}`] ||= []).push([attempt, jobId ?? null]);
+  await step.run("one", () => 1);
+  if (attempt === 0) throw new Error("once more");
+  return "done";
+});
+
 // ctx.sessions (v4): the run's sessions, and those of the runs it starts by sendEvent and invoke.
 const sessionsChild = fn({ id: "sessions-child" }, { event: ev("sessions-child") }, async ({ event, sessions }) => {
   seen[`sessions:${event.data.tag}:${event.data.via}`] = sessions ?? null;
@@ -139,8 +158,8 @@ app.use(express.json({ limit: "10mb" }));
 app.use("/api/inngest", serve({
   client: inngest,
   functions: [
-    threeSteps, flaky, sleeps, waits, child, parent, parallel, failing, cancellable, sender, slowSteps,
-    callIds, sessionsChild, sessionsParent,
+    threeSteps, flaky, sleeps, waits, child, parent, parallel, parallelSleep, failing, cancellable, sender, slowSteps,
+    callIds, callIdsCheckpointed, sessionsChild, sessionsParent,
   ],
 }));
 app.get("/seen", (_req, res) => res.json(seen));

@@ -40,22 +40,37 @@ const sendsSignal = inngest.createFunction(
   },
 );
 
-const deferred = createDefer(inngest, { id: "deferred-work" }, async ({ event, parents, step }) => {
+const deferred = createDefer(inngest, { id: "deferred-work" }, async ({ event, parents, sessions, step }) => {
   const done = await step.run("record", () => ({ data: event.data, parent: parents[0] }));
-  seen[`deferred:${done.parent.runId}:${event.data.label}`] = done;
+  seen[`deferred:${done.parent.runId}:${event.data.label}`] = { ...done, sessions: sessions ?? null };
   return done;
 });
 
 const defers = inngest.createFunction(
   { id: "defers", triggers: [{ event: ev("defers") }] },
   async ({ event, step, defer }) => {
-    defer("keep", { function: deferred, data: { label: "kept", n: event.data.n } });
+    // The defer's own sessions layer over the calling run's (which the client stamps on the op).
+    const meta = event.data.deferSessions ? { sessions: event.data.deferSessions } : undefined;
+    defer("keep", { function: deferred, data: { label: "kept", n: event.data.n }, meta });
     const dropped = defer("drop", { function: deferred, data: { label: "dropped" } });
     await step.sleep("pause", "1s"); // both defers reach the server with this op
     dropped.abort();
     const doubled = await step.run("double", () => event.data.n * 2);
     if (event.data.fail) throw new NonRetriableError("parent failed");
     return { doubled };
+  },
+);
+
+// The same with checkpointing: the defers reach the server in checkpoints, one made inside a step
+// and one aborted inside a later step.
+const defersCheckpointed = inngest.createFunction(
+  { id: "defers-checkpointed", checkpointing: true, triggers: [{ event: ev("defers-checkpointed") }] },
+  async ({ event, step, defer }) => {
+    await step.run("defer-inside", () => { defer("keep", { function: deferred, data: { label: "kept", n: event.data.n } }); });
+    const dropped = defer("drop", { function: deferred, data: { label: "dropped" } });
+    await step.sleep("pause", "1s");
+    await step.run("abort-inside", () => { dropped.abort(); });
+    return await step.run("double", () => event.data.n * 2);
   },
 );
 
@@ -141,6 +156,6 @@ const aiCheckpointed = aiSteps("ai-steps-checkpointed", true);
 
 const app = express();
 app.use(express.json({ limit: "10mb" }));
-app.use("/api/inngest", serve({ client: inngest, functions: [waitsForSignal, sendsSignal, deferred, defers, tagged, fetches, infers, aiPlain, aiCheckpointed] }));
+app.use("/api/inngest", serve({ client: inngest, functions: [waitsForSignal, sendsSignal, deferred, defers, defersCheckpointed, tagged, fetches, infers, aiPlain, aiCheckpointed] }));
 app.get("/seen", (_req, res) => res.json(seen));
 app.listen(Number(port), "127.0.0.1", () => console.log(`js features app on ${port}`));

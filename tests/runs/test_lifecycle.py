@@ -207,3 +207,21 @@ def test_a_run_end_with_a_listening_trigger_starts_its_run() -> None:
     finish_started(run)
     started = Run.objects.get(function=handler)
     assert started.events[0]["name"] == "inngest/function.finished" and started.events[0]["data"]["run_id"] == run.id
+
+
+@pytest.mark.parametrize("later", [False, True], ids=["retried at once", "retried later"])
+def test_a_calls_retries_keep_the_job_a_checkpoint_noted_and_its_next_job_forgets_it(later: bool) -> None:
+    run = start_one()
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    PendingCall.objects.filter(id=call.id).update(job_stack=0)  # a checkpoint stored steps under it
+    call.job_stack = 0
+    due = timezone.now() + timedelta(seconds=30 if later else 0)
+    applied = lifecycle.apply_decision(call, "worker-a", Decision(commands=(ScheduleCall("step", 1, due),)), attempt_for(call), 30, 2)
+    retry = applied.next_call or PendingCall.objects.get(run=run)
+    assert (retry.attempt, retry.job_stack) == (1, 0) and PendingCall.objects.get(run=run).job_stack == 0
+    if later:
+        return  # the row was made again for the retry, with the job's start
+    record = RecordStep("s3", "three", "StepRun", {"data": 3})
+    applied = lifecycle.apply_decision(retry, "worker-a", Decision(commands=(record, ScheduleCall("step", 0, timezone.now()))),
+                                       attempt_for(retry), 30, 2)
+    assert applied.next_call.job_stack is None and PendingCall.objects.get(run=run).job_stack is None
