@@ -114,11 +114,15 @@ def store_async_checkpoint(checkpoint: AsyncCheckpoint) -> int:
     records = [_record(op) for op in checkpoint.ops if op.op in _STORED]
     with transaction.atomic():
         call = _held_call(checkpoint)
-        new_ids = _store_steps(call, checkpoint, records) if records else set()
-        # A step's metadata is kept once, with the step; defers are insert-only by themselves.
+        new, stored = _new_steps(call, checkpoint, records) if records else ([], 0)
+        new_ids = {r.step_id for r in new}
+        # A step's metadata is kept once, with the step, under the attempt that ran it: before
+        # storing the steps resets the call's attempts. Defers are insert-only by themselves.
         riding = [op for op in checkpoint.ops if op.op in LAZY_OPCODES or op.id in new_ids]
         record_checkpointed_side(call, side_commands(riding, configured_limits().max_step_output_bytes))
-        return len(new_ids)
+        if new:
+            record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
+        return len(new)
 
 
 def _held_call(checkpoint: AsyncCheckpoint) -> PendingCall:
@@ -135,14 +139,12 @@ def _held_call(checkpoint: AsyncCheckpoint) -> PendingCall:
     return call
 
 
-def _store_steps(call: PendingCall, checkpoint: AsyncCheckpoint, records: list[RecordStep]) -> set[str]:
-    """The ids of the steps stored now (those not already memoized)."""
+def _new_steps(call: PendingCall, checkpoint: AsyncCheckpoint, records: list[RecordStep]) -> tuple[list[RecordStep], int]:
+    """The steps not already memoized, and how many are; CheckpointRefused past a run limit."""
     known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
     stored = Step.objects.filter(run_id=call.run_id).count()
     _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
-    new = [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known]
-    record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
-    return {r.step_id for r in new}
+    return [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known], stored
 
 
 def _record(op: Op) -> RecordStep:
