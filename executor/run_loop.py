@@ -56,7 +56,7 @@ class RunMemo:
     @classmethod
     def load(cls, run: Run) -> "RunMemo":
         memo = cls.empty(run)
-        memo.defers = defers_for_call(run.id)
+        memo.defers = defers_for_call(run)
         rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
         for step_id, output, size in rows:
             memo.steps[step_id] = output
@@ -158,7 +158,7 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
         for record in decision.records:
             memo.add(record.step_id, record.output)
     if any(isinstance(c, (AddDefer, AbortDefer)) for c in decision.side_records):
-        memo.defers = defers_for_call(run.id)  # as recorded (caps applied): the next call tells the SDK
+        memo.defers = defers_for_call(run)  # as recorded (caps applied): the next call tells the SDK
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
 

@@ -6,7 +6,8 @@ deadlock), moves the run to its terminal status if it may go there, and drops it
 calls and waits. The same message asks whether anything listens to the events the end emits
 (`inngest/function.*`: a trigger, or an open wait for that name), so that a run whose end
 nobody listens to costs no trigger or wait look-up: the answer is read in the transaction that
-stores those events, so it is as fresh as a look-up would be.
+stores those events, so it is as fresh as a look-up would be. It also reads the run's
+`has_defers` as it stands then, so that a run without deferred runs reads no defer.
 """
 from __future__ import annotations
 
@@ -29,10 +30,12 @@ _ENDED_HERE = f"EXISTS (SELECT 1 FROM {_RUNS} WHERE id = %(run_id)s AND status =
 
 @dataclass(frozen=True)
 class Ended:
-    """The run ended here; whether its events have a trigger or an open wait to look up."""
+    """The run ended here; whether its events have a trigger or an open wait to look up, and
+    whether it has deferred runs to start."""
 
     is_triggering: bool
     is_awaited: bool
+    has_defers: bool
 
 
 def end_run(run_id: str, status: str, output: Any, now: datetime, event_names: list[str]) -> Ended | None:
@@ -60,12 +63,13 @@ def end_run(run_id: str, status: str, output: Any, now: datetime, event_names: l
         f"EXISTS (SELECT 1 FROM {_TRIGGERS} t JOIN {_FUNCTIONS} f ON f.id = t.function_id "
         f"WHERE t.event_name IN ({_placeholders('pattern', patterns)}) AND NOT f.is_archived), "
         f"EXISTS (SELECT 1 FROM {_WAITS} WHERE event_name IN ({_placeholders('name', event_names or [''])}) "
-        f"AND kind IN (%(event_kind)s, %(cancel_kind)s))"
+        f"AND kind IN (%(event_kind)s, %(cancel_kind)s)), "
+        f"(SELECT has_defers FROM {_RUNS} WHERE id = %(run_id)s)"
     )
     row = run_together(statements, params, result)
     if row is None or not row[0]:
         return None
-    return Ended(is_triggering=bool(row[1]), is_awaited=bool(row[2]))
+    return Ended(is_triggering=bool(row[1]), is_awaited=bool(row[2]), has_defers=bool(row[3]))
 
 
 def _placeholders(prefix: str, values: list[Any]) -> str:

@@ -216,13 +216,13 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, 
     ended = ending.end_run(run.id, status, output, now, [event.name for event in events])
     if ended is None:
         return False  # already ended by someone else, who removed its pending calls
-    run.status, run.output, run.ended_at = status, output, now
+    run.status, run.output, run.ended_at, run.has_defers = status, output, now, ended.has_defers
     metrics.count("inngest_runs_ended", run.function.slug, status)
     activity.run_ended(run)
     # An invoked run's end resumes its caller through the correlation id, whatever the names.
     is_awaited = ended.is_awaited or any(event.data.get("correlation_id") for event in events)
     store_events(events, may_trigger=ended.is_triggering, may_resume=is_awaited)
-    deferred = deferred_schedule_events(run)  # the run's defers still to start, as new runs
+    deferred = deferred_schedule_events(run)  # the run's defers still to start, as new runs (if it has any)
     if deferred:
         store_events(deferred)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
