@@ -60,15 +60,21 @@ class Applied:
     """What became of the call after a decision was applied."""
 
     is_lost: bool = False  # the call was cancelled or taken over meanwhile: stop, change nothing
+    # Steps were stored during the call (async checkpoints) that the decision did not see:
+    # nothing was written; decide again with them.
+    is_stale: bool = False
     next_call: PendingCall | None = None  # the same row, updated, when it is due now: call again
 
 
 def apply_decision(
-    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int
+    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int,
+    steps_seen: int | None = None,
 ) -> Applied:
     """Carry out a decision in one transaction, guarded by the caller's lease on the call.
 
     `stack_size` is how many steps the run has memoized: new steps are stacked after them.
+    `steps_seen`: when the call offered async checkpointing, the steps the decision saw; the
+    decision is applied only if the run has no others (runs/recording.py).
     Every decision starts with the same write (runs/recording.py: the guard, the attempt row,
     the steps, the run's flags); a plain step is that write alone, which is atomic by itself.
     """
@@ -84,16 +90,18 @@ def apply_decision(
     written = recording.Recording(
         call, owner, now + timedelta(seconds=lease_seconds), attempt, decision.records,
         next_attempt=(inline.attempt, decision.calls_without_progress) if inline else None,
-        flags=flags, stack_size=None if is_in_group else stack_size,
+        flags=flags, stack_size=None if is_in_group else stack_size, steps_seen=steps_seen,
     )
     if _is_plain_step(decision, inline, is_in_group):
-        if not recording.write(written):
-            return Applied(is_lost=True)
+        outcome = recording.write(written)
+        if outcome is not recording.Outcome.WRITTEN:
+            return _not_written(outcome)
         _note_written(call, written)
         return Applied(next_call=call)
     with transaction.atomic():
-        if not recording.write(written):
-            return Applied(is_lost=True)
+        outcome = recording.write(written)
+        if outcome is not recording.Outcome.WRITTEN:
+            return _not_written(outcome)
         _note_written(call, written)
         conflict = _open_waits(run, decision.waits)
         _record_side(run, decision, attempt.attempt)
@@ -124,6 +132,10 @@ def _is_plain_step(decision: Decision, inline: ScheduleCall | None, is_in_group:
     nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
     kinds = {type(command) for command in decision.commands}
     return inline is not None and not is_in_group and kinds <= {ScheduleCall, RecordStep} and len(decision.records) <= 1
+
+
+def _not_written(outcome: recording.Outcome) -> Applied:
+    return Applied(is_stale=True) if outcome is recording.Outcome.STALE else Applied(is_lost=True)
 
 
 def _note_written(call: PendingCall, written: recording.Recording) -> None:

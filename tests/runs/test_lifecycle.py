@@ -106,6 +106,25 @@ def test_a_plain_step_writes_its_attempt_step_and_flags_and_a_call_taken_over_wr
     assert (Step.objects.count(), StepAttempt.objects.count()) == (1, 1)
 
 
+def test_a_decision_that_did_not_see_checkpointed_steps_writes_nothing_and_is_made_again() -> None:
+    """Steps an SDK reported to /v1/checkpoint during the call: the write checks the count the
+    decision saw, in the same message, on the plain path and in a transaction alike."""
+    run = start_one()
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    Step.objects.create(run=run, step_id="c1", op="StepRun", output={"data": 0}, position=0)
+    plain = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), ScheduleCall("step", 1, timezone.now())))
+    finish = Decision(commands=(FinishRun(RunStatus.COMPLETED, "done"),))
+    for decision in (plain, finish):
+        applied = lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0, steps_seen=0)
+        assert applied.is_stale and not applied.is_lost
+    assert list(Step.objects.values_list("step_id", flat=True)) == ["c1"] and not StepAttempt.objects.exists()
+    assert PendingCall.objects.get().attempt == 0 and Run.objects.get(id=run.id).status == RunStatus.QUEUED
+    applied = lifecycle.apply_decision(call, "worker-a", plain, attempt_for(call), 30, 1, steps_seen=1)
+    assert applied.next_call is call and list(Step.objects.order_by("position").values_list("step_id", flat=True)) == ["c1", "s1"]
+    PendingCall.objects.update(lease_owner="worker-b")
+    assert lifecycle.apply_decision(call, "worker-a", finish, attempt_for(call), 30, 2, steps_seen=0).is_lost
+
+
 def test_finishing_removes_pending_calls_and_only_happens_once() -> None:
     run = start_one()
     call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
