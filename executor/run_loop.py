@@ -110,7 +110,9 @@ def _drive(call: PendingCall, owner: str) -> None:
     # A queued run has never been called (its first call is the only one it has, and this
     # worker holds it): nothing is memoized yet, so there are no steps to load.
     is_first_call = run.status == RunStatus.QUEUED
-    if not lifecycle.is_active(run) or not lifecycle.start_run(run):
+    # A running run as the claim read it has nothing to start; a cancellation since then drops
+    # the call, and the applier's guard discards its answer.
+    if not lifecycle.is_active(run) or (is_first_call and not lifecycle.start_run(run)):
         pending_calls.drop_call(call)
         return
     memo = RunMemo.empty(run) if is_first_call else RunMemo.load(run)

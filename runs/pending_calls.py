@@ -17,11 +17,12 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
 from runs.models import CallState, PendingCall
+from runs.sql_batch import sent_before_next_query
 
 EXECUTE_CALL_TASK = "executor.execute_call"
 TICK_TASK = "executor.tick_timers"
@@ -31,6 +32,8 @@ MAX_COUNTDOWN_SECONDS = 60.0
 SWEEP_BATCH = 500
 
 log = logging.getLogger(__name__)
+_CLAIM = f"""UPDATE {PendingCall._meta.db_table} SET lease_owner = %s, lease_expires_at = %s, parked_on = '',
+    generation = generation + 1 WHERE id = %s AND due_at <= %s AND (lease_expires_at IS NULL OR lease_expires_at < %s)"""
 
 
 def lost_message_after() -> timedelta:
@@ -146,18 +149,16 @@ def add_unsent_calls(run_ids: list[str], now: datetime) -> None:
 
 
 def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | None:
-    """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED."""
+    """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED.
+    The claim and the read of the call with its run and function are one round trip."""
     now = timezone.now()
-    claimed = (
-        PendingCall.objects.filter(id=call_id, due_at__lte=now)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        # Every claim is a new generation: an async checkpoint made under an earlier one is stale.
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
-                generation=F("generation") + 1)
-    )
-    if not claimed:
-        return None
-    return PendingCall.objects.select_related("run", "run__function").get(id=call_id)
+    expires_at = now + timedelta(seconds=lease_seconds)
+    at = connection.ops.adapt_datetimefield_value
+    # Every claim is a new generation: an async checkpoint made under an earlier one is stale.
+    with sent_before_next_query(_CLAIM, (owner, at(expires_at), call_id, at(now), at(now))):
+        # The row has this owner and this expiry only if this claim took it.
+        return PendingCall.objects.select_related("run", "run__function").filter(
+            id=call_id, lease_owner=owner, lease_expires_at=expires_at).first()
 
 
 def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: datetime) -> PendingCall | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Event
@@ -45,6 +47,18 @@ def test_a_call_is_claimed_by_one_worker_only() -> None:
     call = run.pending_calls.get()
     assert pending_calls.claim_call(call.id, "worker-a", 30) is not None
     assert pending_calls.claim_call(call.id, "worker-b", 30) is None
+
+
+def test_a_claim_reads_its_call_run_and_function_in_the_same_round_trip() -> None:
+    run = start_one()
+    call_id = run.pending_calls.get().id
+    wrappers = list(connection.execute_wrappers)
+    with CaptureQueriesContext(connection) as queries:
+        call = pending_calls.claim_call(call_id, "worker-a", 30)
+        assert (call.lease_owner, call.generation, call.run.id, call.run.function.slug) == ("worker-a", 1, run.id, run.function.slug)
+        assert pending_calls.claim_call(call_id, "worker-a", 30) is None  # held, even by the same owner
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 4)
+    assert connection.execute_wrappers == wrappers
 
 
 def test_an_expired_lease_can_be_claimed_by_another_worker() -> None:
