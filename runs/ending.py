@@ -29,6 +29,16 @@ _ENDED_HERE = f"EXISTS (SELECT 1 FROM {_RUNS} WHERE id = %(run_id)s AND status =
 
 
 @dataclass(frozen=True)
+class Preceding:
+    """Statements sent first in the same message (the recording of the run's last answer,
+    runs/recording.py): the run ends only if `condition` holds after them."""
+
+    statements: list[str]
+    params: dict[str, Any]
+    condition: str
+
+
+@dataclass(frozen=True)
 class Ended:
     """The run ended here; whether its events have a trigger or an open wait to look up, and
     whether it has deferred runs to start."""
@@ -38,9 +48,11 @@ class Ended:
     has_defers: bool
 
 
-def end_run(run_id: str, status: str, output: Any, now: datetime, event_names: list[str]) -> Ended | None:
+def end_run(
+    run_id: str, status: str, output: Any, now: datetime, event_names: list[str], preceding: Preceding | None = None
+) -> Ended | None:
     """Move the run to `status` and drop its calls and waits; None if it may not go there
-    (already ended by someone else, who dropped them)."""
+    (already ended by someone else, who dropped them) or `preceding`'s condition failed."""
     sources = sources_of(status)
     patterns = sorted({pattern for name in event_names for pattern in name_patterns(name)}) or [""]
     params: dict[str, Any] = {
@@ -49,12 +61,14 @@ def end_run(run_id: str, status: str, output: Any, now: datetime, event_names: l
         **{f"from{i}": source for i, source in enumerate(sources)},
         **{f"pattern{i}": pattern for i, pattern in enumerate(patterns)},
         **{f"name{i}": name for i, name in enumerate(event_names or [""])},
-        "event_kind": WaitKind.EVENT, "cancel_kind": WaitKind.CANCEL,
+        "event_kind": WaitKind.EVENT, "cancel_kind": WaitKind.CANCEL, **(preceding.params if preceding else {}),
     }
     statements = [
+        *(preceding.statements if preceding else []),
         *for_update(f"SELECT id FROM {_CALLS} WHERE run_id = %(run_id)s ORDER BY id"),
         f"UPDATE {_RUNS} SET status = %(status)s, output = %(output)s, ended_at = %(ended_at)s "
-        f"WHERE id = %(run_id)s AND status IN ({_placeholders('from', sources)})",
+        f"WHERE id = %(run_id)s AND status IN ({_placeholders('from', sources)})"
+        + (f" AND {preceding.condition}" if preceding else ""),
         f"DELETE FROM {_CALLS} WHERE run_id = %(run_id)s AND {_ENDED_HERE}",
         f"DELETE FROM {_WAITS} WHERE run_id = %(run_id)s AND {_ENDED_HERE}",
     ]

@@ -98,6 +98,8 @@ def apply_decision(
             return _not_written(outcome)
         _note_written(call, written)
         return Applied(next_call=call)
+    if _is_last_answer(decision):
+        return _record_and_finish(call, written, decision.finish, now)
     with transaction.atomic():
         outcome = recording.write(written)
         if outcome is not recording.Outcome.WRITTEN:
@@ -132,6 +134,22 @@ def _is_plain_step(decision: Decision, inline: ScheduleCall | None, is_in_group:
     nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
     kinds = {type(command) for command in decision.commands}
     return inline is not None and not is_in_group and kinds <= {ScheduleCall, RecordStep} and len(decision.records) <= 1
+
+
+def _is_last_answer(decision: Decision) -> bool:
+    """The run's end with nothing to do before it (no wait to open, defer or metadata to record)."""
+    return decision.finish is not None and not decision.waits and not decision.side_records
+
+
+def _record_and_finish(call: PendingCall, written: recording.Recording, finish: FinishRun, now: datetime) -> Applied:
+    """The run's last answer: its recording and the run's end go in one message."""
+    with transaction.atomic():
+        is_ended = finish_run(call.run, finish.status, finish.output, now, finish.reason, recorded=written)
+        outcome = recording.Outcome.WRITTEN if is_ended else recording.outcome_of(written)
+        if outcome is not recording.Outcome.WRITTEN:
+            return _not_written(outcome)
+        _note_written(call, written)
+        return Applied()
 
 
 def _not_written(outcome: recording.Outcome) -> Applied:
@@ -220,12 +238,17 @@ def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
     return Applied()
 
 
-def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, reason: str = "") -> bool:
+def finish_run(
+    run: Run, status: str, output: Any, now: datetime | None = None, reason: str = "", recorded: recording.Recording | None = None
+) -> bool:
     """Move a run to a terminal status and drop its pending calls. False if it had already ended.
-    `reason`: why its last call failed, for the failure event (runs/decision_commands.py FinishRun)."""
+    `reason`: why its last call failed, for the failure event (runs/decision_commands.py FinishRun).
+    `recorded`: the last answer's recording, written first in the same message; the run ends
+    only if it was (False otherwise: runs/recording.py `outcome_of` says why)."""
     now = now or timezone.now()
     events = run_ended_events(run.id, run.function.slug, run.events or [], status, output, reason)
-    ended = ending.end_run(run.id, status, output, now, [event.name for event in events])
+    preceding = ending.Preceding(*recording.statements_of(recorded), condition=recording.HELD) if recorded else None
+    ended = ending.end_run(run.id, status, output, now, [event.name for event in events], preceding)
     if ended is None:
         return False  # already ended by someone else, who removed its pending calls
     run.status, run.output, run.ended_at, run.has_defers = status, output, now, ended.has_defers

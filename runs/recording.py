@@ -26,7 +26,9 @@ from runs.sql_batch import for_update, run_together
 
 _CALLS, _RUNS, _STEPS, _ATTEMPTS = (model._meta.db_table for model in (PendingCall, Run, Step, StepAttempt))
 _RENEWED = f"id = %(call_id)s AND lease_owner = %(owner)s AND lease_expires_at = %(lease_expires_at)s"
-_HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE {_RENEWED})"
+# True once the guard took effect: every statement after it, in the recording or after it in
+# the same message, depends on it.
+HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE {_RENEWED})"
 
 _GUARD = f"""UPDATE {_CALLS} SET lease_expires_at = %(lease_expires_at)s, attempt = %(next_attempt)s,
     calls_without_progress = %(calls_without_progress)s WHERE id = %(call_id)s AND lease_owner = %(owner)s"""
@@ -35,13 +37,13 @@ _ATTEMPT = f"""INSERT INTO {_ATTEMPTS}
     (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
      is_checkpointed)
     SELECT %(run_id)s, %(a_target)s, %(a_step_id)s, %(a_name)s, %(a_attempt)s, %(a_status)s, %(a_opcode)s,
-        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s, %(a_checkpointed)s WHERE {_HELD}"""
+        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s, %(a_checkpointed)s WHERE {HELD}"""
 # A step recorded by an earlier attempt at this same call stays as it was.
 _STEP = """INSERT INTO {table} (run_id, step_id, name, op, output, position, created_at)
     SELECT %(run_id)s, %(s{i}_id)s, %(s{i}_name)s, %(s{i}_op)s, %(s{i}_output)s, {position}, %(now)s WHERE {held}
     ON CONFLICT (run_id, step_id) DO NOTHING"""
 _FLAGS = f"""UPDATE {_RUNS} SET request_version = %(request_version)s,
-    is_immediate_execution_disabled = %(no_immediate)s WHERE id = %(run_id)s AND {_HELD}"""
+    is_immediate_execution_disabled = %(no_immediate)s WHERE id = %(run_id)s AND {HELD}"""
 _STEPS_SEEN = f" AND (SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s) = %(steps_seen)s"
 _IS_WRITTEN = f"SELECT count(*) FROM {_CALLS} WHERE {_RENEWED}"
 
@@ -73,18 +75,27 @@ class Recording:
 def write(recording: Recording) -> Outcome:
     """Write the recording, or nothing when the caller no longer holds the call or the steps
     it decided on are no longer all the run has."""
-    statements, params = _statements(recording)
+    statements, params = statements_of(recording)
     written = run_together(statements, params, _IS_WRITTEN)
     if written is not None and written[0] > 0:
         return Outcome.WRITTEN
-    if recording.steps_seen is None:
+    return Outcome.LOST if recording.steps_seen is None else outcome_of(recording)
+
+
+def outcome_of(recording: Recording) -> Outcome:
+    """What became of a recording, read afterwards from its call (in the transaction that sent
+    it, which holds the call's row if it was written): rare, when the message it went in did not say."""
+    lease = PendingCall.objects.filter(id=recording.call.id, lease_owner=recording.owner).values_list("lease_expires_at", flat=True)
+    if not lease:
         return Outcome.LOST
-    # Rare: which guard stopped it, the steps (an async checkpoint) or the lease?
-    is_held = PendingCall.objects.filter(id=recording.call.id, lease_owner=recording.owner).exists()
-    return Outcome.STALE if is_held else Outcome.LOST
+    if lease[0] == recording.lease_expires_at:
+        return Outcome.WRITTEN
+    return Outcome.LOST if recording.steps_seen is None else Outcome.STALE
 
 
-def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
+def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
+    """The recording's statements, to send alone (`write`) or first in a message (a run's last
+    answer and its end, runs/lifecycle.py); each statement after the guard is conditioned on HELD."""
     call, attempt, run = recording.call, recording.attempt, recording.call.run
     next_attempt, calls_without_progress = recording.next_attempt or (call.attempt, call.calls_without_progress)
     at = connection.ops.adapt_datetimefield_value
@@ -104,7 +115,7 @@ def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
     statements.append(_ATTEMPT)
     for i, record in enumerate(recording.records):
         position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s)" if recording.stack_size is None else str(recording.stack_size + i)
-        statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=_HELD))
+        statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=HELD))
         params |= {f"s{i}_id": record.step_id, f"s{i}_name": record.name[:255], f"s{i}_op": record.op,
                    f"s{i}_output": _json_or_null(record.output)}
     if recording.flags != (run.request_version, run.is_immediate_execution_disabled):

@@ -120,6 +120,27 @@ def test_a_plain_step_writes_its_attempt_step_and_flags_and_a_call_taken_over_wr
     assert (Step.objects.count(), StepAttempt.objects.count()) == (1, 1)
 
 
+def test_a_runs_last_answer_is_recorded_with_the_runs_end_and_not_at_all_when_the_call_was_lost() -> None:
+    run, other = start_one("last-1"), start_one("last-2")
+    call, lost = (pending_calls.claim_call(r.pending_calls.get().id, "worker-a", 30) for r in (run, other))
+    lifecycle.start_run(call.run), lifecycle.start_run(lost.run)
+    last = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), FinishRun(RunStatus.COMPLETED, {"ok": True})))
+    with CaptureQueriesContext(connection) as queries:
+        applied = lifecycle.apply_decision(call, "worker-a", last, attempt_for(call), 30, 0)
+    assert not applied.is_lost and applied.next_call is None
+    # On PostgreSQL, the recording with the end, then the function.finished event (nothing listens to it).
+    sent = [q for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+    assert len(sent) == 2 or connection.vendor != "postgresql"
+    run.refresh_from_db()
+    assert (run.status, run.output) == (RunStatus.COMPLETED, {"ok": True}) and not run.pending_calls.exists()
+    assert list(Step.objects.filter(run=run).values_list("step_id", flat=True)) == ["s1"]
+    assert StepAttempt.objects.filter(run=run).count() == 1 and Event.objects.filter(name="inngest/function.finished").count() == 1
+    PendingCall.objects.filter(id=lost.id).update(lease_owner="worker-b")
+    assert lifecycle.apply_decision(lost, "worker-a", last, attempt_for(lost), 30, 0).is_lost
+    assert Run.objects.get(id=other.id).status == RunStatus.RUNNING and not StepAttempt.objects.filter(run=other).exists()
+    assert not Step.objects.filter(run=other).exists() and Event.objects.filter(name="inngest/function.finished").count() == 1
+
+
 def test_a_decision_that_did_not_see_checkpointed_steps_writes_nothing_and_is_made_again() -> None:
     """Steps an SDK reported to /v1/checkpoint during the call: the write checks the count the
     decision saw, in the same message, on the plain path and in a transaction alike."""
