@@ -8,6 +8,10 @@ calls and waits. The same message asks whether anything listens to the events th
 nobody listens to costs no trigger or wait look-up: the answer is read in the transaction that
 stores those events, so it is as fresh as a look-up would be. It also reads the run's
 `has_defers` as it stands then, so that a run without deferred runs reads no defer.
+
+A run's last answer (runs/lifecycle.py) sends its recording first in the same message, and,
+when nothing listens, the end's events after it: the whole end is then that one message, a
+transaction of its own.
 """
 from __future__ import annotations
 
@@ -21,21 +25,21 @@ from core.json_text import dump_json
 from events.triggers import name_patterns
 from functions.models import Function, Trigger
 from runs.models import PendingCall, Run, Wait, WaitKind, sources_of
+from runs.recording import HELD
 from runs.sql_batch import for_update, run_together
 
 _CALLS, _RUNS, _WAITS = (model._meta.db_table for model in (PendingCall, Run, Wait))
 _TRIGGERS, _FUNCTIONS = Trigger._meta.db_table, Function._meta.db_table
-_ENDED_HERE = f"EXISTS (SELECT 1 FROM {_RUNS} WHERE id = %(run_id)s AND status = %(status)s AND ended_at = %(ended_at)s)"
+ENDED_HERE = f"EXISTS (SELECT 1 FROM {_RUNS} WHERE id = %(run_id)s AND status = %(status)s AND ended_at = %(ended_at)s)"
 
 
 @dataclass(frozen=True)
-class Preceding:
-    """Statements sent first in the same message (the recording of the run's last answer,
-    runs/recording.py): the run ends only if `condition` holds after them."""
+class Together:
+    """Statements to send in the same message as the end, with their parameters (whose names
+    must not clash with the end's own, but `run_id`)."""
 
     statements: list[str]
     params: dict[str, Any]
-    condition: str
 
 
 @dataclass(frozen=True)
@@ -49,10 +53,17 @@ class Ended:
 
 
 def end_run(
-    run_id: str, status: str, output: Any, now: datetime, event_names: list[str], preceding: Preceding | None = None
+    run_id: str, status: str, output: Any, now: datetime, event_names: list[str],
+    preceding: Together | None = None, unheard: Together | None = None,
 ) -> Ended | None:
     """Move the run to `status` and drop its calls and waits; None if it may not go there
-    (already ended by someone else, who dropped them) or `preceding`'s condition failed."""
+    (already ended by someone else, who dropped them).
+
+    `preceding`: a call's recording, sent first; the run ends only if it took effect
+    (runs/recording.py HELD). `unheard`: the rows of the events the end emits, sent after it
+    (each conditioned on ENDED_HERE); the run then ends only if nothing listens to them and it
+    has no deferred run to start, so that the message is the whole end, in a transaction of its
+    own. None also when either stopped it."""
     sources = sources_of(status)
     patterns = sorted({pattern for name in event_names for pattern in name_patterns(name)}) or [""]
     params: dict[str, Any] = {
@@ -61,25 +72,31 @@ def end_run(
         **{f"from{i}": source for i, source in enumerate(sources)},
         **{f"pattern{i}": pattern for i, pattern in enumerate(patterns)},
         **{f"name{i}": name for i, name in enumerate(event_names or [""])},
-        "event_kind": WaitKind.EVENT, "cancel_kind": WaitKind.CANCEL, **(preceding.params if preceding else {}),
+        "event_kind": WaitKind.EVENT, "cancel_kind": WaitKind.CANCEL,
+        **(preceding.params if preceding else {}), **(unheard.params if unheard else {}),
     }
+    is_triggering = (
+        f"EXISTS (SELECT 1 FROM {_TRIGGERS} t JOIN {_FUNCTIONS} f ON f.id = t.function_id "
+        f"WHERE t.event_name IN ({_placeholders('pattern', patterns)}) AND NOT f.is_archived)"
+    )
+    is_awaited = (
+        f"EXISTS (SELECT 1 FROM {_WAITS} WHERE event_name IN ({_placeholders('name', event_names or [''])}) "
+        f"AND kind IN (%(event_kind)s, %(cancel_kind)s) AND run_id <> %(run_id)s)"
+    )
+    conditions = [f"id = %(run_id)s AND status IN ({_placeholders('from', sources)})"]
+    if preceding:
+        conditions.append(HELD)
+    if unheard:
+        conditions.append(f"NOT has_defers AND NOT {is_triggering} AND NOT {is_awaited}")
     statements = [
         *(preceding.statements if preceding else []),
         *for_update(f"SELECT id FROM {_CALLS} WHERE run_id = %(run_id)s ORDER BY id"),
-        f"UPDATE {_RUNS} SET status = %(status)s, output = %(output)s, ended_at = %(ended_at)s "
-        f"WHERE id = %(run_id)s AND status IN ({_placeholders('from', sources)})"
-        + (f" AND {preceding.condition}" if preceding else ""),
-        f"DELETE FROM {_CALLS} WHERE run_id = %(run_id)s AND {_ENDED_HERE}",
-        f"DELETE FROM {_WAITS} WHERE run_id = %(run_id)s AND {_ENDED_HERE}",
+        f"UPDATE {_RUNS} SET status = %(status)s, output = %(output)s, ended_at = %(ended_at)s WHERE {' AND '.join(conditions)}",
+        f"DELETE FROM {_CALLS} WHERE run_id = %(run_id)s AND {ENDED_HERE}",
+        f"DELETE FROM {_WAITS} WHERE run_id = %(run_id)s AND {ENDED_HERE}",
+        *(unheard.statements if unheard else []),
     ]
-    result = (
-        f"SELECT {_ENDED_HERE}, "
-        f"EXISTS (SELECT 1 FROM {_TRIGGERS} t JOIN {_FUNCTIONS} f ON f.id = t.function_id "
-        f"WHERE t.event_name IN ({_placeholders('pattern', patterns)}) AND NOT f.is_archived), "
-        f"EXISTS (SELECT 1 FROM {_WAITS} WHERE event_name IN ({_placeholders('name', event_names or [''])}) "
-        f"AND kind IN (%(event_kind)s, %(cancel_kind)s)), "
-        f"(SELECT has_defers FROM {_RUNS} WHERE id = %(run_id)s)"
-    )
+    result = f"SELECT {ENDED_HERE}, {is_triggering}, {is_awaited}, (SELECT has_defers FROM {_RUNS} WHERE id = %(run_id)s)"
     row = run_together(statements, params, result)
     if row is None or not row[0]:
         return None

@@ -14,6 +14,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from core import metrics
+from events.models import Event
 from events.system import run_ended_events
 from runs import activity, ending, pending_calls, recording
 from runs.creation import timeout_wait
@@ -22,7 +23,7 @@ from runs.decision_commands import (
 )
 from runs.defers import deferred_schedule_events, record_defers
 from runs.flow_control import gates
-from runs.intake import store_events
+from runs.intake import event_rows_sql, store_events
 from runs.run_metadata import record_step_metadata
 from runs.signals import open_signal_wait
 from runs.invokes import start_invoked_run
@@ -142,14 +143,34 @@ def _is_last_answer(decision: Decision) -> bool:
 
 
 def _record_and_finish(call: PendingCall, written: recording.Recording, finish: FinishRun, now: datetime) -> Applied:
-    """The run's last answer: its recording and the run's end go in one message."""
+    """The run's last answer: its recording, the run's end and the events it emits in one
+    message, a transaction of its own, when nothing listens to those events and it has no
+    deferred run to start (most runs). Otherwise that message writes the recording alone, and
+    the run ends in a transaction that also starts what listens."""
+    run = call.run
+    events = run_ended_events(run.id, run.function.slug, run.events or [], finish.status, finish.output, finish.reason)
+    if _is_invoked(events):
+        outcome = recording.write(written)  # its caller waits for its end
+    else:
+        preceding = ending.Together(*recording.statements_of(written))
+        unheard = ending.Together(*event_rows_sql(events, ending.ENDED_HERE))
+        ended = ending.end_run(run.id, finish.status, finish.output, now, [e.name for e in events], preceding, unheard)
+        if ended is not None:
+            _note_written(call, written)
+            _note_ended(run, finish.status, finish.output, now, ended)
+            return Applied()
+        outcome = recording.outcome_of(written)
+    if outcome is not recording.Outcome.WRITTEN:
+        return _not_written(outcome)
+    _note_written(call, written)
     with transaction.atomic():
-        is_ended = finish_run(call.run, finish.status, finish.output, now, finish.reason, recorded=written)
-        outcome = recording.Outcome.WRITTEN if is_ended else recording.outcome_of(written)
-        if outcome is not recording.Outcome.WRITTEN:
-            return _not_written(outcome)
-        _note_written(call, written)
-        return Applied()
+        finish_run(run, finish.status, finish.output, now, finish.reason)
+    return Applied()
+
+
+def _is_invoked(events: list[Event]) -> bool:
+    """An invoked run's end resumes its caller through the correlation id, whatever the names."""
+    return any(event.data.get("correlation_id") for event in events)
 
 
 def _not_written(outcome: recording.Outcome) -> Applied:
@@ -238,31 +259,29 @@ def _finish(call: PendingCall, finish: FinishRun, now: datetime) -> Applied:
     return Applied()
 
 
-def finish_run(
-    run: Run, status: str, output: Any, now: datetime | None = None, reason: str = "", recorded: recording.Recording | None = None
-) -> bool:
+def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, reason: str = "") -> bool:
     """Move a run to a terminal status and drop its pending calls. False if it had already ended.
-    `reason`: why its last call failed, for the failure event (runs/decision_commands.py FinishRun).
-    `recorded`: the last answer's recording, written first in the same message; the run ends
-    only if it was (False otherwise: runs/recording.py `outcome_of` says why)."""
+    `reason`: why its last call failed, for the failure event (runs/decision_commands.py FinishRun)."""
     now = now or timezone.now()
     events = run_ended_events(run.id, run.function.slug, run.events or [], status, output, reason)
-    preceding = ending.Preceding(*recording.statements_of(recorded), condition=recording.HELD) if recorded else None
-    ended = ending.end_run(run.id, status, output, now, [event.name for event in events], preceding)
+    ended = ending.end_run(run.id, status, output, now, [event.name for event in events])
     if ended is None:
         return False  # already ended by someone else, who removed its pending calls
-    run.status, run.output, run.ended_at, run.has_defers = status, output, now, ended.has_defers
-    metrics.count("inngest_runs_ended", run.function.slug, status)
-    activity.run_ended(run)
-    # An invoked run's end resumes its caller through the correlation id, whatever the names.
-    is_awaited = ended.is_awaited or any(event.data.get("correlation_id") for event in events)
-    store_events(events, may_trigger=ended.is_triggering, may_resume=is_awaited)
+    _note_ended(run, status, output, now, ended)
+    store_events(events, may_trigger=ended.is_triggering, may_resume=ended.is_awaited or _is_invoked(events))
     deferred = deferred_schedule_events(run)  # the run's defers still to start, as new runs (if it has any)
     if deferred:
         store_events(deferred)
+    return True
+
+
+def _note_ended(run: Run, status: str, output: Any, now: datetime, ended: ending.Ended) -> None:
+    """The run in memory as it ended, and what follows the commit of its end."""
+    run.status, run.output, run.ended_at, run.has_defers = status, output, now, ended.has_defers
+    metrics.count("inngest_runs_ended", run.function.slug, status)
+    activity.run_ended(run)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: gates.release_run_slots(run))
-    return True
 
 
 def emit_run_ended(run: Run, reason: str = "") -> None:
