@@ -107,15 +107,15 @@ def _requeue_if_early(call_id: int) -> None:
 
 def _drive(call: PendingCall, owner: str) -> None:
     run = call.run
-    # A queued run has never been called (its first call is the only one it has, and this
-    # worker holds it): nothing is memoized yet, so there are no steps to load.
-    is_first_call = run.status == RunStatus.QUEUED
+    is_queued = run.status == RunStatus.QUEUED
     # A running run as the claim read it has nothing to start; a cancellation since then drops
     # the call, and the applier's guard discards its answer.
-    if not lifecycle.is_active(run) or (is_first_call and not lifecycle.start_run(run)):
+    if not lifecycle.is_active(run) or (is_queued and not lifecycle.start_run(run)):
         pending_calls.drop_call(call)
         return
-    memo = RunMemo.empty(run) if is_first_call else RunMemo.load(run)
+    # A queued run has never been called (its first call is the only one it has, and this
+    # worker holds it): nothing is memoized yet, but for the steps a rerun from a step keeps.
+    memo = RunMemo.empty(run) if is_queued and not run.rerun_from_step else RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
     while True:
         applied = _call_once(call, owner, memo)
