@@ -21,8 +21,9 @@ from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from runs.models import CallState, PendingCall
-from runs.sql_batch import sent_before_next_query
+from functions.models import Function
+from runs.models import CallState, PendingCall, Run
+from runs.sql_batch import columns_of, instances_of, run_together
 
 EXECUTE_CALL_TASK = "executor.execute_call"
 TICK_TASK = "executor.tick_timers"
@@ -32,8 +33,16 @@ MAX_COUNTDOWN_SECONDS = 60.0
 SWEEP_BATCH = 500
 
 log = logging.getLogger(__name__)
-_CLAIM = f"""UPDATE {PendingCall._meta.db_table} SET lease_owner = %s, lease_expires_at = %s, parked_on = '',
-    generation = generation + 1 WHERE id = %s AND due_at <= %s AND (lease_expires_at IS NULL OR lease_expires_at < %s)"""
+_CLAIMED_MODELS = (PendingCall, Run, Function)
+_CALLS, _RUNS, _FUNCTIONS = (model._meta.db_table for model in _CLAIMED_MODELS)
+# Every claim is a new generation: an async checkpoint made under an earlier one is stale.
+_CLAIM = f"""UPDATE {_CALLS} SET lease_owner = %(owner)s, lease_expires_at = %(lease_expires_at)s, parked_on = '',
+    generation = generation + 1
+    WHERE id = %(call_id)s AND due_at <= %(now)s AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s)"""
+# The row has this owner and this expiry only if this claim took it.
+_CLAIMED = f"""SELECT {columns_of(_CLAIMED_MODELS)} FROM {_CALLS}
+    JOIN {_RUNS} ON {_RUNS}.id = {_CALLS}.run_id JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_RUNS}.function_id
+    WHERE {_CALLS}.id = %(call_id)s AND {_CALLS}.lease_owner = %(owner)s AND {_CALLS}.lease_expires_at = %(lease_expires_at)s"""
 
 
 def lost_message_after() -> timedelta:
@@ -152,13 +161,14 @@ def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | 
     """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED.
     The claim and the read of the call with its run and function are one round trip."""
     now = timezone.now()
-    expires_at = now + timedelta(seconds=lease_seconds)
     at = connection.ops.adapt_datetimefield_value
-    # Every claim is a new generation: an async checkpoint made under an earlier one is stale.
-    with sent_before_next_query(_CLAIM, (owner, at(expires_at), call_id, at(now), at(now))):
-        # The row has this owner and this expiry only if this claim took it.
-        return PendingCall.objects.select_related("run", "run__function").filter(
-            id=call_id, lease_owner=owner, lease_expires_at=expires_at).first()
+    params = {"call_id": call_id, "owner": owner, "now": at(now), "lease_expires_at": at(now + timedelta(seconds=lease_seconds))}
+    row = run_together([_CLAIM], params, _CLAIMED)
+    if row is None:
+        return None
+    call, run, function = instances_of(_CLAIMED_MODELS, row)
+    run.function, call.run = function, run
+    return call
 
 
 def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: datetime) -> PendingCall | None:

@@ -5,14 +5,16 @@ lease, a status). PostgreSQL gets them in one message: one round trip, and one t
 their own when none is open (statements of one simple query commit or fail together). SQLite,
 whose driver takes one statement at a time, runs them in turn in a transaction, and stops after
 the first when it changed no row. Either way the same SQL runs; both engines accept it.
+The query that ends the message may read rows as model instances (`columns_of`, `instances_of`:
+a claim reads its call, run and function so).
 """
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 from django.db import connection, transaction
+from django.db.models import Model
 
 
 def run_together(statements: list[str], params: dict[str, Any], result: str) -> tuple:
@@ -38,27 +40,30 @@ def for_update(select: str) -> list[str]:
     return [f"{select} FOR UPDATE"] if connection.features.has_select_for_update else []
 
 
-@contextmanager
-def sent_before_next_query(statement: str, params: Sequence[Any]) -> Iterator[None]:
-    """Send `statement` (positional %s parameters) in the same message as the block's first
-    query, before it: a change and the read that follows it (an ORM query, whose model
-    instances it builds as usual) in one round trip. SQLite runs `statement` alone, first."""
-    if connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(statement, params)
-        yield
-        return
-    is_sent = False
-    # Open before the wrapper goes on: wrappers that the opening adds (connection_created) must
-    # not be the one execute_wrapper takes off at the end.
-    connection.ensure_connection()
 
-    def prepend(execute, sql, query_params, many, context):
-        nonlocal is_sent
-        if is_sent or many:
-            return execute(sql, query_params, many, context)
-        is_sent = True
-        return execute(f"{statement};\n{sql}", (*params, *(query_params or ())), many, context)
+def columns_of(models: tuple[type[Model], ...]) -> str:
+    """A SELECT list of every column of these models' tables, in order, for `instances_of`."""
+    return ", ".join(f"{model._meta.db_table}.{connection.ops.quote_name(field.column)}"
+                     for model in models for field in model._meta.concrete_fields)
 
-    with connection.execute_wrapper(prepend):
-        yield
+
+def instances_of(models: tuple[type[Model], ...], row: tuple) -> list[Model]:
+    """The model instances in a row read with `columns_of`, their values converted as the ORM
+    converts them (a read sent in the same message as a change, where no queryset can go)."""
+    instances, values = [], iter(row)
+    for model in models:
+        converted = []
+        for column, converters in _converters(model, connection.vendor):
+            value = next(values)
+            for convert in converters:
+                value = convert(value, column, connection)
+            converted.append(value)
+        instances.append(model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], converted))
+    return instances
+
+
+@cache
+def _converters(model: type[Model], vendor: str) -> list[tuple[Any, list]]:
+    """Each column of the model with the converters the ORM applies to what the driver returns."""
+    columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
+    return [(column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns]
