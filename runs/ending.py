@@ -52,18 +52,39 @@ class Ended:
     has_defers: bool
 
 
-def end_run(
-    run_id: str, status: str, output: Any, now: datetime, event_names: list[str],
-    preceding: Together | None = None, unheard: Together | None = None,
-) -> Ended | None:
-    """Move the run to `status` and drop its calls and waits; None if it may not go there
-    (already ended by someone else, who dropped them).
+@dataclass(frozen=True)
+class LastAnswerEnd:
+    """What the message of a run's last answer did: `ended` as end_run says, and whether the
+    answer's recording took effect (it may have, when something listens, without the end)."""
 
-    `preceding`: a call's recording, sent first; the run ends only if it took effect
-    (runs/recording.py HELD). `unheard`: the rows of the events the end emits, sent after it
-    (each conditioned on ENDED_HERE); the run then ends only if nothing listens to them and it
-    has no deferred run to start, so that the message is the whole end, in a transaction of its
-    own. None also when either stopped it."""
+    ended: Ended | None
+    is_recorded: bool
+
+
+def end_run(run_id: str, status: str, output: Any, now: datetime, event_names: list[str]) -> Ended | None:
+    """Move the run to `status` and drop its calls and waits; None if it may not go there
+    (already ended by someone else, who dropped them)."""
+    row = _end(run_id, status, output, now, event_names)
+    return _ended(row)
+
+
+def end_with_last_answer(
+    run_id: str, status: str, output: Any, now: datetime, event_names: list[str], recording: Together, events: Together
+) -> LastAnswerEnd:
+    """The same end, in the message that records the run's last answer (`recording`, sent first:
+    the run ends only if it took effect, runs/recording.py HELD) and stores the events the end
+    emits (`events`, sent after it, each conditioned on ENDED_HERE). The run ends there only if
+    nothing listens to those events and it has no deferred run to start, so that the message
+    is the whole end, in a transaction of its own; otherwise the caller ends it in one."""
+    row = _end(run_id, status, output, now, event_names, recording, events)
+    # The recording's call is gone once the run ended; until the message commits nobody else can renew it.
+    return LastAnswerEnd(ended=_ended(row), is_recorded=row is not None and bool(row[0] or row[4]))
+
+
+def _end(
+    run_id: str, status: str, output: Any, now: datetime, event_names: list[str],
+    recording: Together | None = None, unheard: Together | None = None,
+) -> tuple | None:
     sources = sources_of(status)
     patterns = sorted({pattern for name in event_names for pattern in name_patterns(name)}) or [""]
     params: dict[str, Any] = {
@@ -73,7 +94,7 @@ def end_run(
         **{f"pattern{i}": pattern for i, pattern in enumerate(patterns)},
         **{f"name{i}": name for i, name in enumerate(event_names or [""])},
         "event_kind": WaitKind.EVENT, "cancel_kind": WaitKind.CANCEL,
-        **(preceding.params if preceding else {}), **(unheard.params if unheard else {}),
+        **(recording.params if recording else {}), **(unheard.params if unheard else {}),
     }
     is_triggering = (
         f"EXISTS (SELECT 1 FROM {_TRIGGERS} t JOIN {_FUNCTIONS} f ON f.id = t.function_id "
@@ -84,20 +105,24 @@ def end_run(
         f"AND kind IN (%(event_kind)s, %(cancel_kind)s) AND run_id <> %(run_id)s)"
     )
     conditions = [f"id = %(run_id)s AND status IN ({_placeholders('from', sources)})"]
-    if preceding:
+    if recording:
         conditions.append(HELD)
     if unheard:
         conditions.append(f"NOT has_defers AND NOT {is_triggering} AND NOT {is_awaited}")
     statements = [
-        *(preceding.statements if preceding else []),
+        *(recording.statements if recording else []),
         *for_update(f"SELECT id FROM {_CALLS} WHERE run_id = %(run_id)s ORDER BY id"),
         f"UPDATE {_RUNS} SET status = %(status)s, output = %(output)s, ended_at = %(ended_at)s WHERE {' AND '.join(conditions)}",
         f"DELETE FROM {_CALLS} WHERE run_id = %(run_id)s AND {ENDED_HERE}",
         f"DELETE FROM {_WAITS} WHERE run_id = %(run_id)s AND {ENDED_HERE}",
         *(unheard.statements if unheard else []),
     ]
-    result = f"SELECT {ENDED_HERE}, {is_triggering}, {is_awaited}, (SELECT has_defers FROM {_RUNS} WHERE id = %(run_id)s)"
-    row = run_together(statements, params, result)
+    result = (f"SELECT {ENDED_HERE}, {is_triggering}, {is_awaited}, (SELECT has_defers FROM {_RUNS} WHERE id = %(run_id)s)"
+              + (f", {HELD}" if recording else ""))
+    return run_together(statements, params, result)
+
+
+def _ended(row: tuple | None) -> Ended | None:
     if row is None or not row[0]:
         return None
     return Ended(is_triggering=bool(row[1]), is_awaited=bool(row[2]), has_defers=bool(row[3]))

@@ -152,14 +152,15 @@ def _record_and_finish(call: PendingCall, written: recording.Recording, finish: 
     if _is_invoked(events):
         outcome = recording.write(written)  # its caller waits for its end
     else:
-        preceding = ending.Together(*recording.statements_of(written))
-        unheard = ending.Together(*event_rows_sql(events, ending.ENDED_HERE))
-        ended = ending.end_run(run.id, finish.status, finish.output, now, [e.name for e in events], preceding, unheard)
-        if ended is not None:
+        end = ending.end_with_last_answer(
+            run.id, finish.status, finish.output, now, [e.name for e in events],
+            ending.Together(*recording.statements_of(written)), ending.Together(*event_rows_sql(events, ending.ENDED_HERE)),
+        )
+        if end.ended is not None:
             _note_written(call, written)
-            _note_ended(run, finish.status, finish.output, now, ended)
+            _note_ended(run, finish.status, finish.output, now, end.ended)
             return Applied()
-        outcome = recording.outcome_of(written)
+        outcome = recording.Outcome.WRITTEN if end.is_recorded else recording.unwritten_outcome(written)
     if outcome is not recording.Outcome.WRITTEN:
         return _not_written(outcome)
     _note_written(call, written)

@@ -79,18 +79,16 @@ def write(recording: Recording) -> Outcome:
     written = run_together(statements, params, _IS_WRITTEN)
     if written is not None and written[0] > 0:
         return Outcome.WRITTEN
-    return Outcome.LOST if recording.steps_seen is None else outcome_of(recording)
+    return unwritten_outcome(recording)
 
 
-def outcome_of(recording: Recording) -> Outcome:
-    """What became of a recording, read afterwards from its call (in the transaction that sent
-    it, which holds the call's row if it was written): rare, when the message it went in did not say."""
-    lease = PendingCall.objects.filter(id=recording.call.id, lease_owner=recording.owner).values_list("lease_expires_at", flat=True)
-    if not lease:
+def unwritten_outcome(recording: Recording) -> Outcome:
+    """Why a recording its message did not write was not written: its call was lost, or (when it
+    checked the run's steps) it was stale. Rare: one more query, only when the steps were checked."""
+    if recording.steps_seen is None:
         return Outcome.LOST
-    if lease[0] == recording.lease_expires_at:
-        return Outcome.WRITTEN
-    return Outcome.LOST if recording.steps_seen is None else Outcome.STALE
+    is_held = PendingCall.objects.filter(id=recording.call.id, lease_owner=recording.owner).exists()
+    return Outcome.STALE if is_held else Outcome.LOST
 
 
 def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
