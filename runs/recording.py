@@ -6,9 +6,10 @@ the run's flags. Every statement after the guard checks that the guard renewed t
 set the lease's new expiry), so a lost call changes nothing. When the SDK could have reported
 steps to /v1/checkpoint during the call (executor/checkpoints.py), the guard also checks that
 the run has as many steps stored as the decision saw: if it has more, nothing is written and
-the caller decides again with them (STALE). This is the only code that writes these rows for an applied decision
-(runs/lifecycle.py's apply_decision): a plain step is this and nothing more, one round trip to
-PostgreSQL (runs/sql_batch.py).
+the caller decides again with them (STALE). This is the only code that writes these rows for
+an applied decision (runs/lifecycle.py's apply_decision): a plain step is this and nothing
+more, one round trip to PostgreSQL (runs/sql_batch.py); a run's last answer is this and the
+run's end (runs/ending.py), one round trip too.
 """
 from __future__ import annotations
 
