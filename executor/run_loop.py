@@ -56,7 +56,7 @@ class RunMemo:
     @classmethod
     def load(cls, run: Run) -> "RunMemo":
         memo = cls.empty(run)
-        memo.defers = defers_for_call(run.id)
+        memo.defers = defers_for_call(run)
         rows = Step.objects.filter(run=run).order_by("position").values_list("step_id", "output", Length("output"))
         for step_id, output, size in rows:
             memo.steps[step_id] = output
@@ -107,13 +107,15 @@ def _requeue_if_early(call_id: int) -> None:
 
 def _drive(call: PendingCall, owner: str) -> None:
     run = call.run
-    # A queued run has never been called (its first call is the only one it has, and this
-    # worker holds it): nothing is memoized yet, so there are no steps to load.
-    is_first_call = run.status == RunStatus.QUEUED
-    if not lifecycle.is_active(run) or not lifecycle.start_run(run):
+    is_queued = run.status == RunStatus.QUEUED
+    # A running run as the claim read it has nothing to start; a cancellation since then drops
+    # the call, and the applier's guard discards its answer.
+    if not lifecycle.is_active(run) or (is_queued and not lifecycle.start_run(run)):
         pending_calls.drop_call(call)
         return
-    memo = RunMemo.empty(run) if is_first_call else RunMemo.load(run)
+    # A queued run has never been called (its first call is the only one it has, and this
+    # worker holds it): nothing is memoized yet, but for the steps a rerun from a step keeps.
+    memo = RunMemo.empty(run) if is_queued and not run.rerun_from_step else RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
     while True:
         applied = _call_once(call, owner, memo)
@@ -137,44 +139,65 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
     if response.status == 206:
         lease_keeper.start_call(call.id)  # the requests of step.fetch / step.ai.infer get a deadline of their own
         response = with_gateway_results(response)
-    ended_at = timezone.now()
-    if request.queue_item_id:
-        _take_in_checkpoints(call, memo)
-    view = _view(call, memo)
-    clock = Clock(now=ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
-    decision = _decide(view, response, clock)
-    _count_call(function.slug, call, decision, response, (ended_at - started_at).total_seconds())
-    attempt = _attempt_row(call, decision, response, started_at, ended_at)
+    answer = _Answer(response, started_at, timezone.now(), is_checkpointable=bool(request.queue_item_id))
+    clock = Clock(now=answer.ended_at, jitter_fraction=random.random(), linear_retry_seconds=settings.INNGEST_RETRY_INTERVAL)
     # A targeted call is part of a parallel group whose other members finish elsewhere; so may
     # a discovery made while the group is running (race mode).
-    is_group_member = call.step_target != "step" or decision.parallel is not None or bool(run.parallel_pending)
-    applied = apply_or_retry(call, owner, decision, attempt, view, clock, len(memo.stack))
+    was_group_member = call.step_target != "step" or bool(run.parallel_pending)
+    decision, applied = _decide_and_apply(call, owner, memo, answer, clock)
+    _count_call(function.slug, call, decision, response, (answer.ended_at - started_at).total_seconds())
     if applied.is_lost:
         log.info("run %s: call %s was cancelled or taken over while in flight; answer discarded", run.id, call.id)
         return applied
-    if is_group_member:
+    if was_group_member or decision.parallel is not None:
         memo.reload(run)  # other members of the group may have finished on other workers
     else:
         for record in decision.records:
             memo.add(record.step_id, record.output)
     if any(isinstance(c, (AddDefer, AbortDefer)) for c in decision.side_records):
-        memo.defers = defers_for_call(run.id)  # as recorded (caps applied): the next call tells the SDK
+        memo.defers = defers_for_call(run)  # as recorded (caps applied): the next call tells the SDK
     _log_call(run, call, decision.opcode, decision.step_name, response.status)
     return applied
 
 
+@dataclass(frozen=True)
+class _Answer:
+    response: SdkResponse
+    started_at: datetime
+    ended_at: datetime
+    is_checkpointable: bool  # the call offered async checkpointing: the SDK may have stored steps during it
+
+
+def _decide_and_apply(
+    call: PendingCall, owner: str, memo: RunMemo, answer: _Answer, clock: Clock
+) -> tuple[Decision, lifecycle.Applied]:
+    """Decide on the answer and apply the decision. Steps the SDK reported to /v1/checkpoint
+    during the call are stored but not in the memo; the decision must see them (limits,
+    progress) and the next call must send them back. The write finds them (it checks the
+    count it was decided on, in the same message, runs/recording.py) and writes nothing: the
+    memo and the call's attempts (the endpoint reset them) are then read again and the
+    decision made again, without that check (the run had all its checkpointed steps then)."""
+    steps_seen = len(memo.stack) if answer.is_checkpointable else None
+    while True:
+        view = _view(call, memo)
+        decision = _decide(view, answer.response, clock)
+        attempt = _attempt_row(call, decision, answer.response, answer.started_at, answer.ended_at)
+        applied = apply_or_retry(call, owner, decision, attempt, view, clock, len(memo.stack), steps_seen)
+        if not applied.is_stale:
+            return decision, applied
+        _take_in_checkpoints(call, memo)
+        steps_seen = None
+
+
 def _take_in_checkpoints(call: PendingCall, memo: RunMemo) -> None:
-    """Steps the SDK reported to /v1/checkpoint during the call are stored but not in the memo:
-    the decision must see them (limits, progress) and the next call must send them back. The
-    endpoint also reset the call's attempts (executor/checkpoints.py). Defers it took in are told
-    to the SDK on the next call."""
-    memo.defers = defers_for_call(call.run_id)
-    if Step.objects.filter(run_id=call.run_id).count() == len(memo.stack):
-        return
-    memo.reload(call.run)
-    row = PendingCall.objects.filter(id=call.id).values_list("attempt", "calls_without_progress", "job_stack").first()
+    """The run as the checkpoints left it: its memo, the call's attempts (the endpoint reset
+    them, executor/checkpoints.py), and the defers they took in, which the next call tells the
+    SDK about (the run's `has_defers` may have been set by them)."""
+    row = PendingCall.objects.filter(id=call.id).values_list("attempt", "calls_without_progress", "job_stack",
+                                                             "run__has_defers").first()
     if row is not None:
-        call.attempt, call.calls_without_progress, call.job_stack = row
+        call.attempt, call.calls_without_progress, call.job_stack, call.run.has_defers = row
+    memo.reload(call.run)
 
 
 def _view(call: PendingCall, memo: RunMemo) -> CallView:
@@ -197,7 +220,8 @@ def _decide(view: CallView, response: SdkResponse, clock: Clock) -> Decision:
 
 
 def apply_or_retry(
-    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, view: CallView, clock: Clock, stack_size: int
+    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, view: CallView, clock: Clock, stack_size: int,
+    steps_seen: int | None = None,
 ) -> lifecycle.Applied:
     """Apply the decision; if that fails, record the attempt with the reason and retry per policy.
 
@@ -205,7 +229,7 @@ def apply_or_retry(
     again, so nothing the app answered is lost and no attempt is spent."""
     lease = settings.INNGEST_LEASE_SECONDS
     try:
-        return lifecycle.apply_decision(call, owner, decision, attempt, lease, stack_size)
+        return lifecycle.apply_decision(call, owner, decision, attempt, lease, stack_size, steps_seen)
     except (OperationalError, InterfaceError):
         raise
     except Exception as exc:  # noqa: BLE001 - DataError, a value no column takes, a bug: recorded, never a loop
@@ -218,7 +242,7 @@ def apply_or_retry(
             run=attempt.run, step_target=attempt.step_target, attempt=attempt.attempt, status_code=attempt.status_code,
             opcode=failure.opcode, error=failure.error, started_at=attempt.started_at, ended_at=attempt.ended_at,
         )
-        return lifecycle.apply_decision(call, owner, failure, failed, lease, stack_size)
+        return lifecycle.apply_decision(call, owner, failure, failed, lease, stack_size, steps_seen)
 
 
 def _exception_error(name: str, what: str, exc: Exception) -> dict[str, str]:

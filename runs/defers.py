@@ -39,6 +39,14 @@ def record_defers(run: Run, commands: list[AddDefer | AbortDefer]) -> None:
             run=run, hashed_id=command.hashed_id, fn_slug=command.fn_slug, input=None if is_rejected else command.input,
             meta=command.meta, status=DeferStatus.REJECTED if is_rejected else DeferStatus.AFTER_RUN,
         )], ignore_conflicts=True)
+        _mark_has_defers(run)
+
+
+def _mark_has_defers(run: Run) -> None:
+    """The run's flag, in the same transaction as its first defer: a run without it has none."""
+    if not run.has_defers:
+        Run.objects.filter(id=run.id).update(has_defers=True)
+        run.has_defers = True
 
 
 def _inputs_bytes(run: Run) -> int:
@@ -46,18 +54,24 @@ def _inputs_bytes(run: Run) -> int:
     return rows.aggregate(total=Sum(Length("input")))["total"] or 0
 
 
-def defers_for_call(run_id: str) -> dict[str, dict[str, bool]]:
+def defers_for_call(run: Run) -> dict[str, dict[str, bool]]:
     """The `defers` of a call's body: the SDK must not report these again; only those still to
-    start may be aborted."""
-    rows = RunDefer.objects.filter(run_id=run_id).values_list("hashed_id", "status")
+    start may be aborted. A flag read before another worker stored the run's first defer only
+    makes the SDK report it again, which changes nothing."""
+    if not run.has_defers:
+        return {}
+    rows = RunDefer.objects.filter(run_id=run.id).values_list("hashed_id", "status")
     return {hashed_id: {"abortable": status == DeferStatus.AFTER_RUN} for hashed_id, status in rows}
 
 
 def deferred_schedule_events(run: Run) -> list[Event]:
-    """One event per defer still to start, for a run that just ended. Its id derives from the
-    run and the defer, so the event is the same whoever builds it and starts one run. The defer's
-    sessions (the parent's, which the SDK passes on, and its own) are the event's `meta`; a defer
-    whose sessions cannot be kept starts nothing, as Inngest drops it (the parent never fails)."""
+    """One event per defer still to start, for a run that just ended (`run.has_defers` as the
+    database has it when it ended). Its id derives from the run and the defer, so the event is
+    the same whoever builds it and starts one run. The defer's sessions (the parent's, which the
+    SDK passes on, and its own) are the event's `meta`; a defer whose sessions cannot be kept
+    starts nothing, as Inngest drops it (the parent never fails)."""
+    if not run.has_defers:
+        return []
     function = run.function
     rows = RunDefer.objects.filter(run=run, status=DeferStatus.AFTER_RUN).order_by("id")
     events = []

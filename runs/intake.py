@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from core import metrics
@@ -168,6 +168,22 @@ def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: b
             start_triggered_runs(events)
         if may_resume:
             resume_waiting_runs(events)
+
+
+def event_rows_sql(events: list[Event], condition: str) -> tuple[list[str], dict[str, Any]]:
+    """The rows store_events inserts, for events nobody listens to, as statements to send in
+    another message (a run's end, runs/ending.py): each row is inserted only if `condition`
+    holds then. The values are those the ORM would write."""
+    received_at = timezone.now()
+    fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    statements, params = [], {}
+    for i, event in enumerate(events):
+        event.received_at = received_at
+        values = ", ".join(f"%(e{i}_{f.column})s" for f in fields)
+        statements.append(f"INSERT INTO {Event._meta.db_table} ({columns}) SELECT {values} WHERE {condition}")
+        params |= {f"e{i}_{f.column}": f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields}
+    return statements, params
 
 
 def start_triggered_runs(events: list[Event]) -> None:

@@ -14,6 +14,7 @@ from django.db import IntegrityError, OperationalError, transaction
 from django.utils import timezone
 
 from core import metrics
+from events.models import Event
 from events.system import run_ended_events
 from runs import activity, ending, pending_calls, recording
 from runs.creation import timeout_wait
@@ -22,7 +23,7 @@ from runs.decision_commands import (
 )
 from runs.defers import deferred_schedule_events, record_defers
 from runs.flow_control import gates
-from runs.intake import store_events
+from runs.intake import event_rows_sql, store_events
 from runs.run_metadata import record_step_metadata
 from runs.signals import open_signal_wait
 from runs.invokes import start_invoked_run
@@ -60,15 +61,21 @@ class Applied:
     """What became of the call after a decision was applied."""
 
     is_lost: bool = False  # the call was cancelled or taken over meanwhile: stop, change nothing
+    # Steps were stored during the call (async checkpoints) that the decision did not see:
+    # nothing was written; decide again with them.
+    is_stale: bool = False
     next_call: PendingCall | None = None  # the same row, updated, when it is due now: call again
 
 
 def apply_decision(
-    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int
+    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int,
+    steps_seen: int | None = None,
 ) -> Applied:
     """Carry out a decision in one transaction, guarded by the caller's lease on the call.
 
     `stack_size` is how many steps the run has memoized: new steps are stacked after them.
+    `steps_seen`: when the call offered async checkpointing, the steps the decision saw; the
+    decision is applied only if the run has no others (runs/recording.py).
     Every decision starts with the same write (runs/recording.py: the guard, the attempt row,
     the steps, the run's flags); a plain step is that write alone, which is atomic by itself.
     """
@@ -81,16 +88,20 @@ def apply_decision(
     written = recording.Recording(
         call, owner, now + timedelta(seconds=lease_seconds), attempt, decision.records,
         next_attempt=(inline.attempt, decision.calls_without_progress) if inline else None,
-        flags=flags, stack_size=None if is_in_group else stack_size,
+        flags=flags, stack_size=None if is_in_group else stack_size, steps_seen=steps_seen,
     )
     if _is_plain_step(decision, inline, is_in_group):
-        if not recording.write(written):
-            return Applied(is_lost=True)
+        outcome = recording.write(written)
+        if outcome is not recording.Outcome.WRITTEN:
+            return _not_written(outcome)
         _note_written(call, written)
         return Applied(next_call=call)
+    if _is_last_answer(decision):
+        return _record_and_finish(call, written, decision.finish, now)
     with transaction.atomic():
-        if not recording.write(written):
-            return Applied(is_lost=True)
+        outcome = recording.write(written)
+        if outcome is not recording.Outcome.WRITTEN:
+            return _not_written(outcome)
         _note_written(call, written)
         conflict = _open_waits(run, decision.waits)
         _record_side(run, decision, attempt.attempt)
@@ -131,6 +142,47 @@ def _is_plain_step(decision: Decision, inline: ScheduleCall | None, is_in_group:
     nothing else (no wait, invoke, parallel group, end of the run or retry later)."""
     kinds = {type(command) for command in decision.commands}
     return inline is not None and not is_in_group and kinds <= {ScheduleCall, RecordStep} and len(decision.records) <= 1
+
+
+def _is_last_answer(decision: Decision) -> bool:
+    """The run's end with nothing to do before it (no wait to open, defer or metadata to record)."""
+    return decision.finish is not None and not decision.waits and not decision.side_records
+
+
+def _record_and_finish(call: PendingCall, written: recording.Recording, finish: FinishRun, now: datetime) -> Applied:
+    """The run's last answer: its recording, the run's end and the events it emits in one
+    message, a transaction of its own, when nothing listens to those events and it has no
+    deferred run to start (most runs). Otherwise that message writes the recording alone, and
+    the run ends in a transaction that also starts what listens."""
+    run = call.run
+    events = run_ended_events(run.id, run.function.slug, run.events or [], finish.status, finish.output, finish.reason)
+    if _is_invoked(events):
+        outcome = recording.write(written)  # its caller waits for its end
+    else:
+        end = ending.end_with_last_answer(
+            run.id, finish.status, finish.output, now, [e.name for e in events],
+            ending.Together(*recording.statements_of(written)), ending.Together(*event_rows_sql(events, ending.ENDED_HERE)),
+        )
+        if end.ended is not None:
+            _note_written(call, written)
+            _note_ended(run, finish.status, finish.output, now, end.ended)
+            return Applied()
+        outcome = recording.Outcome.WRITTEN if end.is_recorded else recording.unwritten_outcome(written)
+    if outcome is not recording.Outcome.WRITTEN:
+        return _not_written(outcome)
+    _note_written(call, written)
+    with transaction.atomic():
+        finish_run(run, finish.status, finish.output, now, finish.reason)
+    return Applied()
+
+
+def _is_invoked(events: list[Event]) -> bool:
+    """An invoked run's end resumes its caller through the correlation id, whatever the names."""
+    return any(event.data.get("correlation_id") for event in events)
+
+
+def _not_written(outcome: recording.Outcome) -> Applied:
+    return Applied(is_stale=True) if outcome is recording.Outcome.STALE else Applied(is_lost=True)
 
 
 def _note_written(call: PendingCall, written: recording.Recording) -> None:
@@ -225,18 +277,21 @@ def finish_run(run: Run, status: str, output: Any, now: datetime | None = None, 
     ended = ending.end_run(run.id, status, output, now, [event.name for event in events])
     if ended is None:
         return False  # already ended by someone else, who removed its pending calls
-    run.status, run.output, run.ended_at = status, output, now
-    metrics.count("inngest_runs_ended", run.function.slug, status)
-    activity.run_ended(run)
-    # An invoked run's end resumes its caller through the correlation id, whatever the names.
-    is_awaited = ended.is_awaited or any(event.data.get("correlation_id") for event in events)
-    store_events(events, may_trigger=ended.is_triggering, may_resume=is_awaited)
-    deferred = deferred_schedule_events(run)  # the run's defers still to start, as new runs
+    _note_ended(run, status, output, now, ended)
+    store_events(events, may_trigger=ended.is_triggering, may_resume=ended.is_awaited or _is_invoked(events))
+    deferred = deferred_schedule_events(run)  # the run's defers still to start, as new runs (if it has any)
     if deferred:
         store_events(deferred)
+    return True
+
+
+def _note_ended(run: Run, status: str, output: Any, now: datetime, ended: ending.Ended) -> None:
+    """The run in memory as it ended, and what follows the commit of its end."""
+    run.status, run.output, run.ended_at, run.has_defers = status, output, now, ended.has_defers
+    metrics.count("inngest_runs_ended", run.function.slug, status)
+    activity.run_ended(run)
     if gates.run_level_slots(run):  # those it was created with, whatever the config is now
         transaction.on_commit(lambda: gates.release_run_slots(run))
-    return True
 
 
 def emit_run_ended(run: Run, reason: str = "") -> None:

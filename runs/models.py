@@ -87,6 +87,9 @@ class Run(models.Model):
     # The SDK's execution version (x-inngest-req-version), -1 until it reports one.
     request_version = models.SmallIntegerField(default=-1)
     is_immediate_execution_disabled = models.BooleanField(default=False)
+    # Whether it ever asked for a deferred run (runs/defers.py): most never do, and then neither
+    # a call nor its end reads the defers table.
+    has_defers = models.BooleanField(default=False)
     # Parallel steps still to finish before discovery runs again (protocol.md §4.4), and the
     # group's mode: "wait" (discover once all are done) or "race" (discover after each).
     parallel_pending = models.JSONField(default=list, blank=True)

@@ -17,11 +17,13 @@ from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, F, Q
 from django.utils import timezone
 
-from runs.models import CallState, PendingCall
+from functions.models import Function
+from runs.models import CallState, PendingCall, Run
+from runs.sql_batch import columns_of, instances_of, run_together
 
 EXECUTE_CALL_TASK = "executor.execute_call"
 TICK_TASK = "executor.tick_timers"
@@ -31,6 +33,16 @@ MAX_COUNTDOWN_SECONDS = 60.0
 SWEEP_BATCH = 500
 
 log = logging.getLogger(__name__)
+_CLAIMED_MODELS = (PendingCall, Run, Function)
+_CALLS, _RUNS, _FUNCTIONS = (model._meta.db_table for model in _CLAIMED_MODELS)
+# Every claim is a new generation: an async checkpoint made under an earlier one is stale.
+_CLAIM = f"""UPDATE {_CALLS} SET lease_owner = %(owner)s, lease_expires_at = %(lease_expires_at)s, parked_on = '',
+    generation = generation + 1
+    WHERE id = %(call_id)s AND due_at <= %(now)s AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s)"""
+# The row has this owner and this expiry only if this claim took it.
+_CLAIMED = f"""SELECT {columns_of(_CLAIMED_MODELS)} FROM {_CALLS}
+    JOIN {_RUNS} ON {_RUNS}.id = {_CALLS}.run_id JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_RUNS}.function_id
+    WHERE {_CALLS}.id = %(call_id)s AND {_CALLS}.lease_owner = %(owner)s AND {_CALLS}.lease_expires_at = %(lease_expires_at)s"""
 
 
 def lost_message_after() -> timedelta:
@@ -146,18 +158,17 @@ def add_unsent_calls(run_ids: list[str], now: datetime) -> None:
 
 
 def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | None:
-    """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED."""
+    """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED.
+    The claim and the read of the call with its run and function are one round trip."""
     now = timezone.now()
-    claimed = (
-        PendingCall.objects.filter(id=call_id, due_at__lte=now)
-        .filter(Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now))
-        # Every claim is a new generation: an async checkpoint made under an earlier one is stale.
-        .update(lease_owner=owner, lease_expires_at=now + timedelta(seconds=lease_seconds), parked_on="",
-                generation=F("generation") + 1)
-    )
-    if not claimed:
+    at = connection.ops.adapt_datetimefield_value
+    params = {"call_id": call_id, "owner": owner, "now": at(now), "lease_expires_at": at(now + timedelta(seconds=lease_seconds))}
+    row = run_together([_CLAIM], params, _CLAIMED)
+    if row is None:
         return None
-    return PendingCall.objects.select_related("run", "run__function").get(id=call_id)
+    call, run, function = instances_of(_CLAIMED_MODELS, row)
+    run.function, call.run = function, run
+    return call
 
 
 def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: datetime) -> PendingCall | None:

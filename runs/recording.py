@@ -2,15 +2,20 @@
 
 Renew the caller's lease on its call (the guard: a cancelled run has no call left, a call taken
 over has another owner), insert the call's attempt row, memoize the steps it reported and note
-the run's flags. Every statement after the guard checks the lease too, so a lost call changes
-nothing. This is the only code that writes these rows for an applied decision
-(runs/lifecycle.py's apply_decision): a plain step is this and nothing more, one round trip to
-PostgreSQL (runs/sql_batch.py).
+the run's flags. Every statement after the guard checks that the guard renewed the lease (it
+set the lease's new expiry), so a lost call changes nothing. When the SDK could have reported
+steps to /v1/checkpoint during the call (executor/checkpoints.py), the guard also checks that
+the run has as many steps stored as the decision saw: if it has more, nothing is written and
+the caller decides again with them (STALE). This is the only code that writes these rows for
+an applied decision (runs/lifecycle.py's apply_decision): a plain step is this and nothing
+more, one round trip to PostgreSQL (runs/sql_batch.py); a run's last answer is this and the
+run's end (runs/ending.py), one round trip too.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any
 
 from django.db import connection
@@ -21,7 +26,10 @@ from runs.models import PendingCall, Run, Step, StepAttempt
 from runs.sql_batch import for_update, run_together
 
 _CALLS, _RUNS, _STEPS, _ATTEMPTS = (model._meta.db_table for model in (PendingCall, Run, Step, StepAttempt))
-_HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE id = %(call_id)s AND lease_owner = %(owner)s)"
+_RENEWED = f"id = %(call_id)s AND lease_owner = %(owner)s AND lease_expires_at = %(lease_expires_at)s"
+# True once the guard took effect: every statement after it, in the recording or after it in
+# the same message, depends on it.
+HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE {_RENEWED})"
 
 # A next call that is not a retry (attempt 0) is a new job: it no longer names the old one's start.
 _GUARD = f"""UPDATE {_CALLS} SET lease_expires_at = %(lease_expires_at)s, attempt = %(next_attempt)s,
@@ -32,14 +40,21 @@ _ATTEMPT = f"""INSERT INTO {_ATTEMPTS}
     (run_id, step_target, step_id, step_name, attempt, status_code, opcode, output, error, started_at, ended_at,
      is_checkpointed)
     SELECT %(run_id)s, %(a_target)s, %(a_step_id)s, %(a_name)s, %(a_attempt)s, %(a_status)s, %(a_opcode)s,
-        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s, %(a_checkpointed)s WHERE {_HELD}"""
+        %(a_output)s, %(a_error)s, %(a_started_at)s, %(a_ended_at)s, %(a_checkpointed)s WHERE {HELD}"""
 # A step recorded by an earlier attempt at this same call stays as it was.
 _STEP = """INSERT INTO {table} (run_id, step_id, name, op, output, position, created_at)
     SELECT %(run_id)s, %(s{i}_id)s, %(s{i}_name)s, %(s{i}_op)s, %(s{i}_output)s, {position}, %(now)s WHERE {held}
     ON CONFLICT (run_id, step_id) DO NOTHING"""
 _FLAGS = f"""UPDATE {_RUNS} SET request_version = %(request_version)s,
-    is_immediate_execution_disabled = %(no_immediate)s WHERE id = %(run_id)s AND {_HELD}"""
-_IS_HELD = f"SELECT count(*) FROM {_CALLS} WHERE id = %(call_id)s AND lease_owner = %(owner)s"
+    is_immediate_execution_disabled = %(no_immediate)s WHERE id = %(run_id)s AND {HELD}"""
+_STEPS_SEEN = f" AND (SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s) = %(steps_seen)s"
+_IS_WRITTEN = f"SELECT count(*) FROM {_CALLS} WHERE {_RENEWED}"
+
+
+class Outcome(Enum):
+    WRITTEN = "written"
+    LOST = "lost"  # the caller no longer holds the call: nothing written
+    STALE = "stale"  # steps were stored during the call (async checkpoints): nothing written
 
 
 @dataclass(frozen=True)
@@ -56,16 +71,32 @@ class Recording:
     next_attempt: tuple[int, int] | None
     flags: tuple[int, bool]  # the run's request_version and is_immediate_execution_disabled after it
     stack_size: int | None  # steps memoized before these; None: count them under the run's lock (parallel groups)
+    # The run's stored steps the decision saw, when the call offered async checkpointing; None: not checked.
+    steps_seen: int | None = None
 
 
-def write(recording: Recording) -> bool:
-    """Write the recording; False (and nothing written) when the caller no longer holds the call."""
-    statements, params = _statements(recording)
-    held = run_together(statements, params, _IS_HELD)
-    return held is not None and held[0] > 0
+def write(recording: Recording) -> Outcome:
+    """Write the recording, or nothing when the caller no longer holds the call or the steps
+    it decided on are no longer all the run has."""
+    statements, params = statements_of(recording)
+    written = run_together(statements, params, _IS_WRITTEN)
+    if written is not None and written[0] > 0:
+        return Outcome.WRITTEN
+    return unwritten_outcome(recording)
 
 
-def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
+def unwritten_outcome(recording: Recording) -> Outcome:
+    """Why a recording its message did not write was not written: its call was lost, or (when it
+    checked the run's steps) it was stale. Rare: one more query, only when the steps were checked."""
+    if recording.steps_seen is None:
+        return Outcome.LOST
+    is_held = PendingCall.objects.filter(id=recording.call.id, lease_owner=recording.owner).exists()
+    return Outcome.STALE if is_held else Outcome.LOST
+
+
+def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
+    """The recording's statements, to send alone (`write`) or first in a message (a run's last
+    answer and its end, runs/lifecycle.py); each statement after the guard is conditioned on HELD."""
     call, attempt, run = recording.call, recording.attempt, recording.call.run
     next_attempt, calls_without_progress = recording.next_attempt or (call.attempt, call.calls_without_progress)
     at = connection.ops.adapt_datetimefield_value
@@ -78,15 +109,15 @@ def _statements(recording: Recording) -> tuple[list[str], dict[str, Any]]:
         "a_attempt": attempt.attempt, "a_status": attempt.status_code, "a_opcode": attempt.opcode,
         "a_output": _json_or_null(attempt.output), "a_error": _json_or_null(attempt.error),
         "a_started_at": at(attempt.started_at), "a_ended_at": at(attempt.ended_at), "a_checkpointed": attempt.is_checkpointed,
-        "request_version": recording.flags[0], "no_immediate": recording.flags[1],
+        "request_version": recording.flags[0], "no_immediate": recording.flags[1], "steps_seen": recording.steps_seen,
     }
-    statements = [_GUARD]
+    statements = [_GUARD if recording.steps_seen is None else _GUARD + _STEPS_SEEN]
     if recording.stack_size is None:
         statements += for_update(_LOCK_RUN)  # group members finish on several workers: stack them one at a time
     statements.append(_ATTEMPT)
     for i, record in enumerate(recording.records):
         position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s)" if recording.stack_size is None else str(recording.stack_size + i)
-        statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=_HELD))
+        statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=HELD))
         params |= {f"s{i}_id": record.step_id, f"s{i}_name": record.name[:255], f"s{i}_op": record.op,
                    f"s{i}_output": _json_or_null(record.output)}
     if recording.flags != (run.request_version, run.is_immediate_execution_disabled):

@@ -4,11 +4,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Event
 from runs import creation, lifecycle, pending_calls
-from runs.decision_commands import Decision, FinishRun, RecordStep, ScheduleCall
+from runs.decision_commands import AddDefer, Decision, FinishRun, RecordStep, ScheduleCall
+from runs.defers import record_defers
 from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
@@ -45,6 +48,24 @@ def test_a_call_is_claimed_by_one_worker_only() -> None:
     call = run.pending_calls.get()
     assert pending_calls.claim_call(call.id, "worker-a", 30) is not None
     assert pending_calls.claim_call(call.id, "worker-b", 30) is None
+
+
+def test_a_claim_reads_its_call_run_and_function_in_the_same_round_trip_as_the_orm_would() -> None:
+    run = start_one()
+    Run.objects.filter(id=run.id).update(run_slots=[{"key": "k", "limit": 1, "label": "l"}], parallel_pending=["a"])
+    run.function.config = {"retries": 2, "nested": {"ä": [1, None]}}
+    run.function.save()
+    call_id = run.pending_calls.get().id
+    with CaptureQueriesContext(connection) as queries:
+        call = pending_calls.claim_call(call_id, "worker-a", 30)
+        assert (call.lease_owner, call.generation, call.run.id, call.run.function.slug) == ("worker-a", 1, run.id, run.function.slug)
+        assert pending_calls.claim_call(call_id, "worker-a", 30) is None  # held, even by the same owner
+    assert len(queries) == (2 if connection.vendor == "postgresql" else 3)
+    orm = PendingCall.objects.select_related("run", "run__function").get(id=call_id)
+    for claimed, loaded in ((call, orm), (call.run, orm.run), (call.run.function, orm.run.function)):
+        fields = [field.attname for field in type(loaded)._meta.concrete_fields]
+        assert [getattr(claimed, name) for name in fields] == [getattr(loaded, name) for name in fields]
+        assert not claimed._state.adding and claimed._state.db == loaded._state.db
 
 
 def test_an_expired_lease_can_be_claimed_by_another_worker() -> None:
@@ -104,6 +125,65 @@ def test_a_plain_step_writes_its_attempt_step_and_flags_and_a_call_taken_over_wr
     again = Decision(commands=(RecordStep("s2", "two", "StepRun", 2), ScheduleCall("step", 0, timezone.now())))
     assert lifecycle.apply_decision(call, "worker-a", again, attempt_for(call), 30, 4).is_lost
     assert (Step.objects.count(), StepAttempt.objects.count()) == (1, 1)
+
+
+def test_a_runs_last_answer_is_recorded_with_the_runs_end_and_not_at_all_when_the_call_was_lost() -> None:
+    run, other = start_one("last-1"), start_one("last-2")
+    call, lost = (pending_calls.claim_call(r.pending_calls.get().id, "worker-a", 30) for r in (run, other))
+    lifecycle.start_run(call.run), lifecycle.start_run(lost.run)
+    last = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), FinishRun(RunStatus.COMPLETED, {"ok": True})))
+    with CaptureQueriesContext(connection) as queries:
+        applied = lifecycle.apply_decision(call, "worker-a", last, attempt_for(call), 30, 0)
+    assert not applied.is_lost and applied.next_call is None
+    # On PostgreSQL one message: the recording, the end and its function.finished event (nothing listens to it).
+    assert len(queries) == 1 or connection.vendor != "postgresql"
+    run.refresh_from_db()
+    assert (run.status, run.output) == (RunStatus.COMPLETED, {"ok": True}) and not run.pending_calls.exists()
+    assert list(Step.objects.filter(run=run).values_list("step_id", flat=True)) == ["s1"]
+    assert StepAttempt.objects.filter(run=run).count() == 1 and Event.objects.filter(name="inngest/function.finished").count() == 1
+    PendingCall.objects.filter(id=lost.id).update(lease_owner="worker-b")
+    assert lifecycle.apply_decision(lost, "worker-a", last, attempt_for(lost), 30, 0).is_lost
+    assert Run.objects.get(id=other.id).status == RunStatus.RUNNING and not StepAttempt.objects.filter(run=other).exists()
+    assert not Step.objects.filter(run=other).exists() and Event.objects.filter(name="inngest/function.finished").count() == 1
+
+
+@pytest.mark.parametrize("listens", ["a trigger", "a deferred run"])
+def test_a_runs_last_answer_that_something_listens_to_is_recorded_once_and_starts_it(listens: str) -> None:
+    if listens == "a trigger":
+        listener = make_function(event="inngest/function.finished")
+    else:
+        listener = make_function(event="inngest/deferred.schedule", expression="event.data._inngest.fn_slug == 'app-later'")
+    run = start_one()
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    lifecycle.start_run(call.run)
+    if listens == "a deferred run":
+        record_defers(Run.objects.get(id=run.id), [AddDefer("d1", "app-later", {"n": 1})])  # on another worker
+    last = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), FinishRun(RunStatus.COMPLETED, {"ok": True})))
+    applied = lifecycle.apply_decision(call, "worker-a", last, attempt_for(call), 30, 0)
+    assert not applied.is_lost and applied.next_call is None and call.run.status == RunStatus.COMPLETED
+    assert Run.objects.get(id=run.id).status == RunStatus.COMPLETED and not run.pending_calls.exists()
+    assert StepAttempt.objects.filter(run=run).count() == 1 and Step.objects.filter(run=run).count() == 1
+    assert Event.objects.filter(name="inngest/function.finished").count() == 1
+    assert Run.objects.filter(function=listener).count() == 1
+
+
+def test_a_decision_that_did_not_see_checkpointed_steps_writes_nothing_and_is_made_again() -> None:
+    """Steps an SDK reported to /v1/checkpoint during the call: the write checks the count the
+    decision saw, in the same message, on the plain path and in a transaction alike."""
+    run = start_one()
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    Step.objects.create(run=run, step_id="c1", op="StepRun", output={"data": 0}, position=0)
+    plain = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": 1}), ScheduleCall("step", 1, timezone.now())))
+    finish = Decision(commands=(FinishRun(RunStatus.COMPLETED, "done"),))
+    for decision in (plain, finish):
+        applied = lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0, steps_seen=0)
+        assert applied.is_stale and not applied.is_lost
+    assert list(Step.objects.values_list("step_id", flat=True)) == ["c1"] and not StepAttempt.objects.exists()
+    assert PendingCall.objects.get().attempt == 0 and Run.objects.get(id=run.id).status == RunStatus.QUEUED
+    applied = lifecycle.apply_decision(call, "worker-a", plain, attempt_for(call), 30, 1, steps_seen=1)
+    assert applied.next_call is call and list(Step.objects.order_by("position").values_list("step_id", flat=True)) == ["c1", "s1"]
+    PendingCall.objects.update(lease_owner="worker-b")
+    assert lifecycle.apply_decision(call, "worker-a", finish, attempt_for(call), 30, 2, steps_seen=0).is_lost
 
 
 def test_finishing_removes_pending_calls_and_only_happens_once() -> None:

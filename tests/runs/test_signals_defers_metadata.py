@@ -5,7 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from events.models import Event
@@ -71,7 +73,7 @@ def test_defers_are_insert_only_capped_and_aborted_without_their_input() -> None
     run = running_run()
     record_defers(run, [AddDefer("d1", "app-later", {"n": 1}), AddDefer("d1", "app-other", {"n": 2}), AddDefer("d2", "app-later", {})])
     record_defers(run, [AbortDefer("d2"), AbortDefer("unknown")])
-    assert defers_for_call(run.id) == {"d1": {"abortable": True}, "d2": {"abortable": False}}
+    assert defers_for_call(run) == {"d1": {"abortable": True}, "d2": {"abortable": False}}
     record_defers(run, [AddDefer(f"x{i}", "app-later", {}) for i in range(MAX_DEFERS_PER_RUN + 5)])
     assert run.defers.count() == MAX_DEFERS_PER_RUN
     aborted = run.defers.get(hashed_id="d2")
@@ -79,12 +81,24 @@ def test_defers_are_insert_only_capped_and_aborted_without_their_input() -> None
     assert run.defers.get(hashed_id="d1").fn_slug == "app-later"
 
 
+def test_a_runs_first_defer_marks_it_and_a_run_without_defers_reads_none_at_its_end() -> None:
+    run, plain = running_run(), running_run()
+    record_defers(run, [AbortDefer("nothing-yet")])
+    assert not Run.objects.get(id=run.id).has_defers
+    record_defers(run, [AddDefer("d1", "app-later", {})])
+    assert Run.objects.get(id=run.id).has_defers and not Run.objects.get(id=plain.id).has_defers
+    with CaptureQueriesContext(connection) as queries:
+        assert defers_for_call(plain) == {}
+        assert lifecycle.finish_run(plain, RunStatus.COMPLETED, "ok")
+    assert not [q for q in queries.captured_queries if "runs_rundefer" in q["sql"]]
+
+
 def test_defers_past_the_inputs_cap_are_kept_as_rejected(settings) -> None:
     run = running_run()
     big = {"text": "x" * (MAX_DEFER_INPUTS_BYTES // 2)}
     record_defers(run, [AddDefer("a", "app-later", big), AddDefer("b", "app-later", big), AddDefer("c", "app-later", {"n": 1})])
     assert dict(run.defers.values_list("hashed_id", "status")) == {"a": "after_run", "b": "rejected", "c": "after_run"}
-    assert defers_for_call(run.id)["b"] == {"abortable": False}
+    assert defers_for_call(run)["b"] == {"abortable": False}
 
 
 def test_a_runs_end_starts_its_deferred_runs_once() -> None:
@@ -111,6 +125,13 @@ def test_a_deferred_run_gets_the_sessions_its_defer_carries() -> None:
     assert metas == {1: {"sessions": {"org": "override", "team": "core"}}, 3: None}  # d2's cannot be kept: it starts nothing
     started = {run.events[0]["data"]["n"]: run.events[0].get("meta") for run in Run.objects.filter(function=deferred)}
     assert started == {1: {"sessions": {"org": "override", "team": "core"}}, 3: None}
+def test_a_run_ended_by_a_worker_that_did_not_see_its_defers_still_starts_them() -> None:
+    make_function(event="inngest/deferred.schedule", expression="event.data._inngest.fn_slug == 'app-later'")
+    run = running_run()
+    record_defers(Run.objects.get(id=run.id), [AddDefer("d1", "app-later", {"n": 1})])  # another worker's copy
+    assert not run.has_defers
+    assert lifecycle.finish_run(run, RunStatus.COMPLETED, "ok")
+    assert Event.objects.filter(name="inngest/deferred.schedule").count() == 1
 
 
 def test_metadata_through_the_api_is_checked_then_kept_and_folded() -> None:
