@@ -103,7 +103,7 @@ def test_defers_and_step_metadata_ride_along_checkpoints_once(held_call: Pending
         assert post(held_call.run_id, checkpoint(held_call, defer_add("d1", {"n": 1}), tagged))[0] == 200
     assert post(held_call.run_id, checkpoint(held_call, defer_add("d2", {}), {"op": "DeferAbort", "id": "d2:abort",
                                                                             "opts": {"target_hashed_id": "d2"}}))[0] == 200
-    assert defers_for_call(held_call.run_id) == {"d1": {"abortable": True}, "d2": {"abortable": False}}
+    assert defers_for_call(Run.objects.get(id=held_call.run_id)) == {"d1": {"abortable": True}, "d2": {"abortable": False}}
     assert held_call.run.defers.get(hashed_id="d1").meta == {"propagated_sessions": {"org": "acme"}}
     assert list(RunMetadata.objects.filter(run_id=held_call.run_id).values_list("step_id", "values")) == [("a", {"k": 1})]
     assert Step.objects.filter(run_id=held_call.run_id).count() == 1
@@ -111,7 +111,7 @@ def test_defers_and_step_metadata_ride_along_checkpoints_once(held_call: Pending
 
 def test_a_stale_checkpoint_keeps_no_defer(held_call: PendingCall) -> None:
     status, _ = post(held_call.run_id, checkpoint(held_call, defer_add("d1", {}), generation=held_call.generation + 1))
-    assert status == 409 and defers_for_call(held_call.run_id) == {}
+    assert status == 409 and defers_for_call(Run.objects.get(id=held_call.run_id)) == {}
 
 
 @pytest.mark.parametrize("body, problem", [
