@@ -44,7 +44,10 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
     if not requests:
         return []
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint inside a caller's transaction (events stored, a timer row taken): two round
+    # trips per started run saved. A failure here fails that transaction, whose callers retry
+    # it whole or roll back to a savepoint of their own (start_due_held_runs).
+    with transaction.atomic(savepoint=False):
         winners = _claim_idempotency_keys(requests, now)
         admitted = _admit(winners, now)
         Run.objects.bulk_create([run for run, _ in admitted if not run.singleton_key])
