@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.core import Running, bench_stack, finished_run, print_summary, query  # noqa: E402
 from bench.peers import measure_celery_chain, measure_direct, measure_ours, p95, print_table  # noqa: E402
+from bench.process_cost import enable_sql_counting  # noqa: E402
 from tests.js_app import JsApp  # noqa: E402
 from tests.stacks import wait_for  # noqa: E402
 
@@ -39,6 +40,7 @@ def main() -> None:
     args = parse_args()
     rows: dict[str, dict[str, float]] = {}
     figures: dict[str, str] = {}
+    args.sql_dir = enable_sql_counting()  # measure_ours also prints what the Python row costs each process
     with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
         rows["ours"], _ = measure_ours(running, args)
         for label, mode in (("JS v4, checkpointing", ""), ("JS v4, no checkpointing", "plain")):
