@@ -9,7 +9,7 @@ process's group commit (events/group_commit.py), which blocks.
 
 The requests this route does not take, it hands to Django unchanged, where the middleware answers
 them as before: any other method, a key Django's URL would not match, a URL with a NUL character,
-a Content-Length over the endpoint's cap.
+a Content-Length over the endpoint's cap, a Host that ALLOWED_HOSTS does not allow (or none).
 """
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from typing import Any, Awaitable, Callable
 
 from django.conf import settings
 from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
 
 from events.keys import is_accepted, is_accepted_as_configured
 from inngest_project.middleware import body_limit
@@ -65,7 +66,7 @@ class EventRoute:
         query = scope.get("query_string", b"")
         if not key or "/" in key or "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
             return False
-        return _content_length(scope) <= body_limit(scope["path"])
+        return _content_length(scope) <= body_limit(scope["path"]) and _is_allowed_host(scope)
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
         key = scope["path"][len(PREFIX):]
@@ -133,6 +134,18 @@ def _header(scope: dict, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+def _is_allowed_host(scope: dict) -> bool:
+    """Whether Django would take the request's Host (HttpRequest.get_host); no Host header at all
+    is left to Django, which reconstructs one from the server's name."""
+    forwarded = _header(scope, b"x-forwarded-host") if settings.USE_X_FORWARDED_HOST else None
+    host = forwarded or _header(scope, b"host")
+    if not host:
+        return False
+    allowed = settings.ALLOWED_HOSTS or ([".localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    domain, _ = split_domain_port(host)
+    return bool(domain) and validate_host(domain, allowed)
 
 
 def _content_length(scope: dict) -> int:

@@ -115,6 +115,14 @@ def test_a_body_over_the_cap_is_refused_with_413_with_or_without_a_content_lengt
     assert not Event.objects.exists()
 
 
+@override_settings(ALLOWED_HOSTS=["events.example"])
+def test_a_host_that_allowed_hosts_refuses_is_refused_as_django_refuses_it() -> None:
+    refused = through_asgi("/e/some-key", b'{"name": "a/b"}', host="evil.example")
+    assert refused.status_code == through_django("/e/some-key", b'{"name": "a/b"}', host="evil.example").status_code == 400
+    assert not Event.objects.exists()
+    assert through_asgi("/e/some-key", b'{"name": "a/b"}', host="events.example").status_code == 200
+
+
 def test_what_the_route_does_not_take_django_answers() -> None:
     nul = through_asgi("/e/some-key?x=%00", b'{"name": "a/b"}')
     assert nul.status_code == 400 and nul.json()["error"] == "the URL contains a NUL character"
