@@ -9,7 +9,9 @@ process's group commit (events/group_commit.py), which blocks.
 
 The requests this route does not take, it hands to Django unchanged, where the middleware answers
 them as before: any other method, a key Django's URL would not match, a URL with a NUL character,
-a Content-Length over the endpoint's cap, a Host that ALLOWED_HOSTS does not allow (or none).
+a Content-Length over the endpoint's cap, a Host that ALLOWED_HOSTS does not allow (or none), plain
+HTTP where Django redirects to HTTPS (INNGEST_HTTPS). Over HTTPS its answers carry Django's HSTS
+header as well.
 """
 from __future__ import annotations
 
@@ -66,6 +68,8 @@ class EventRoute:
         query = scope.get("query_string", b"")
         if not key or "/" in key or "\x00" in scope["path"] or b"%00" in query or b"\x00" in query:
             return False
+        if settings.SECURE_SSL_REDIRECT and not _is_secure(scope):
+            return False
         return _content_length(scope) <= body_limit(scope["path"]) and _is_allowed_host(scope)
 
     async def __call__(self, scope: dict, receive: Receive, send: Send) -> None:
@@ -96,6 +100,8 @@ class EventRoute:
         content = json.dumps(payload, separators=(",", ":")).encode()  # as DRF renders it
         headers = [*_FIXED_HEADERS, (b"x-inngest-server-kind", settings.INNGEST_SERVER_KIND.encode()),
                    (b"content-length", str(len(content)).encode())]
+        if settings.SECURE_HSTS_SECONDS and _is_secure(scope):
+            headers.append((b"strict-transport-security", _hsts().encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})
 
@@ -134,6 +140,26 @@ def _header(scope: dict, name: bytes) -> str | None:
         if key.lower() == name:
             return value.decode("latin-1")
     return None
+
+
+def _is_secure(scope: dict) -> bool:
+    """As Django's HttpRequest.is_secure: the proxy's header when configured and present, else the scheme."""
+    if settings.SECURE_PROXY_SSL_HEADER:
+        meta_name, secure_value = settings.SECURE_PROXY_SSL_HEADER
+        value = _header(scope, meta_name.removeprefix("HTTP_").replace("_", "-").lower().encode())
+        if value is not None:
+            return value.split(",", 1)[0].strip() == secure_value
+    return scope.get("scheme") == "https"
+
+
+def _hsts() -> str:
+    """What django.middleware.security.SecurityMiddleware sends over HTTPS."""
+    value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+    if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+        value += "; includeSubDomains"
+    if settings.SECURE_HSTS_PRELOAD:
+        value += "; preload"
+    return value
 
 
 def _is_allowed_host(scope: dict) -> bool:

@@ -43,9 +43,10 @@ def close_thread_connections() -> Iterator[None]:
             done.result(timeout=10)
 
 
-def through_asgi(path: str, content: bytes | None = None, chunks: list[bytes] | None = None, **headers: str) -> httpx.Response:
+def through_asgi(path: str, content: bytes | None = None, chunks: list[bytes] | None = None, app=None,
+                 **headers: str) -> httpx.Response:
     async def send() -> httpx.Response:
-        transport = httpx.ASGITransport(app=application)
+        transport = httpx.ASGITransport(app=app or application)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             if chunks is not None:
                 async def stream():
@@ -121,6 +122,23 @@ def test_a_host_that_allowed_hosts_refuses_is_refused_as_django_refuses_it() -> 
     assert refused.status_code == through_django("/e/some-key", b'{"name": "a/b"}', host="evil.example").status_code == 400
     assert not Event.objects.exists()
     assert through_asgi("/e/some-key", b'{"name": "a/b"}', host="events.example").status_code == 200
+
+
+HTTPS = {"SECURE_SSL_REDIRECT": True, "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+         "SECURE_HSTS_SECONDS": 3600, "SECURE_HSTS_INCLUDE_SUBDOMAINS": True, "SECURE_HSTS_PRELOAD": False}
+
+
+@override_settings(**HTTPS)
+def test_behind_tls_plain_http_is_redirected_and_https_answers_carry_hsts_as_django_does() -> None:
+    # Django's security middleware reads these settings when it is built: a handler built under them.
+    behind_tls = in_front_of(WSGIMiddleware(get_wsgi_application(), workers=1), route)
+    plain = through_asgi("/e/some-key", b'{"name": "a/b"}', app=behind_tls)
+    assert plain.status_code == 301 and plain.headers["location"] == "https://testserver/e/some-key"
+    assert not Event.objects.exists()
+    secure = answer_of(through_asgi("/e/some-key", b'{"name": "a/b"}', app=behind_tls, **{"x-forwarded-proto": "https"}))
+    django = answer_of(through_django("/e/some-key", b'{"name": "a/b"}', **{"x-forwarded-proto": "https"}))
+    assert without_ids(secure) == without_ids(django)
+    assert secure[0] == 200 and secure[2]["strict-transport-security"] == "max-age=3600; includeSubDomains"
 
 
 def test_what_the_route_does_not_take_django_answers() -> None:
