@@ -68,12 +68,8 @@ class BodyLimitMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        try:
-            length = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            length = 0  # as Django reads it: no body
         limit = body_limit(request.path)
-        if length > limit:
+        if declared_length(request) > limit:
             return too_large(request.path, f"Request body is larger than {limit} bytes")
         return self.get_response(request)
 
@@ -81,6 +77,13 @@ class BodyLimitMiddleware:
 # SDK calls that carry an app's configuration or a run's data (the /v1 ones: protocol.md §1.10).
 SDK_DATA_PATHS = ("/fn/register", "/v1/checkpoint", "/v1/http/", "/v1/signals", "/v1/traces/", "/v0/connect/")
 API_PATHS = ("/invoke/", "/v0/", "/v1/", "/api/")
+
+
+def declared_length(request: HttpRequest) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0  # as Django reads it: no body
 
 
 def body_limit(path: str) -> int:
