@@ -282,6 +282,9 @@ INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
 # broker restarted without its data) and is sent again. Too low only costs a duplicate message,
 # which the claim discards.
 INNGEST_LOST_MESSAGE_SECONDS = env_float("INNGEST_LOST_MESSAGE_SECONDS", 30.0, minimum=1.0)
+# The hot path's statements are prepared once per PostgreSQL connection (runs/sql_batch.py).
+# Turn off behind a pooler in transaction mode (PgBouncer's pool_mode=transaction).
+INNGEST_DB_PREPARED_STATEMENTS = env_bool("INNGEST_DB_PREPARED_STATEMENTS", True)
 # Rate-limit and throttle tokens are taken in the transaction that admits a run, recorded with
 # what the run is for and confirmed when it commits; one still unconfirmed after this long (its
 # transaction rolled back and was not retried) is given back. A transaction that takes longer
