@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from core import metrics
@@ -26,23 +26,33 @@ from runs.flow_control import gates
 from runs.intake import event_rows_sql, store_events
 from runs.run_metadata import record_step_metadata
 from runs.signals import open_signal_wait
+from runs.sql_batch import run_together
 from runs.invokes import start_invoked_run
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
 
 
+_RUN_TABLE = Run._meta.db_table
+_START = f"UPDATE {_RUN_TABLE} SET status = %(running)s, started_at = %(now)s WHERE id = %(run_id)s AND status = %(queued)s"
+_STARTED = f"SELECT status, started_at = %(now)s FROM {_RUN_TABLE} WHERE id = %(run_id)s"
+
+
 def start_run(run: Run) -> bool:
-    """Move a queued run to running. False when the run is no longer active (cancelled meanwhile)."""
+    """Move a queued run to running. False when the run is no longer active (cancelled meanwhile).
+    One round trip: the start and the run's status after it (explicit SQL, as every call starts a run)."""
     now = timezone.now()
-    if Run.objects.filter(id=run.id, status=RunStatus.QUEUED).update(status=RunStatus.RUNNING, started_at=now):
+    params = {"run_id": run.id, "now": connection.ops.adapt_datetimefield_value(now),
+              "running": RunStatus.RUNNING, "queued": RunStatus.QUEUED}
+    row = run_together([_START], params, _STARTED)
+    if row is not None and row[1]:
         run.status, run.started_at = RunStatus.RUNNING, now
         metrics.count("inngest_runs_started", run.function.slug)
         activity.run_started(run)
         if (run.function.config.get("timeouts") or {}):
             _switch_timeouts(run, now)
         return True
-    run.status = Run.objects.values_list("status", flat=True).get(id=run.id)
+    run.status = row[0] if row is not None else Run.objects.values_list("status", flat=True).get(id=run.id)
     return run.status == RunStatus.RUNNING
 
 
