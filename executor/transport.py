@@ -133,8 +133,7 @@ def _call(request: CallRequest) -> SdkResponse:
         payload = _encode(request.body(use_api=True), keys)
     if keys:
         headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
-    answer, content = _post(with_step_id(request.url, request.step_target), payload, headers)
-    return _read_answer(answer, content, keys)
+    return _read_answer(_post(with_step_id(request.url, request.step_target), payload, headers), keys)
 
 
 def _call_endpoint(request: CallRequest, endpoint: EndpointCall) -> SdkResponse:
@@ -155,13 +154,13 @@ def _call_endpoint(request: CallRequest, endpoint: EndpointCall) -> SdkResponse:
         headers["X-Inngest-Step-ID"] = request.step_target
     if request.disable_immediate_execution:
         headers["X-Inngest-Force-Step-Plan"] = "true"
-    answer, content = _post(endpoint.url, endpoint.body or None, headers, method=endpoint.method)
-    return _read_answer(answer, content, keys)
+    return _read_answer(_post(endpoint.url, endpoint.body or None, headers, method=endpoint.method), keys)
 
 
-def _read_answer(answer: Any, content: bytes | str, keys: list[str]) -> SdkResponse:
-    if isinstance(content, str):
-        return SdkResponse(status=None, transport_error=content)
+def _read_answer(answer: app_http.Answer | str, keys: list[str]) -> SdkResponse:
+    if isinstance(answer, str):
+        return SdkResponse(status=None, transport_error=answer)
+    content = answer.body
     answer_signature = answer.headers.get("X-Inngest-Signature")
     if keys and answer_signature and not signing.is_valid_signature(content, answer_signature, keys):
         # A signed answer that does not verify did not come from the app (or was altered).
@@ -170,21 +169,20 @@ def _read_answer(answer: Any, content: bytes | str, keys: list[str]) -> SdkRespo
     return read_response(answer.status, answer.headers, content)
 
 
-def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str = "POST") -> tuple[Any, bytes | str]:
-    """The answer and its whole body, or why there is none, within INNGEST_CALL_TIMEOUT_SECONDS
+def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str = "POST") -> app_http.Answer | str:
+    """The answer with its whole body, or why there is none, within INNGEST_CALL_TIMEOUT_SECONDS
     from the first byte sent to the last byte read. Inngest follows redirects (re-sending the
     body, executor/app_http.py); nothing else is retried here, because a retry is the decision's
     business and is recorded as an attempt."""
     seconds = settings.INNGEST_CALL_TIMEOUT_SECONDS
     try:
-        answer = app_http.exchange(method, url, payload, headers, seconds, MAX_RESPONSE_BYTES)
+        return app_http.exchange(method, url, payload, headers, seconds, MAX_RESPONSE_BYTES)
     except app_http.DeadlinePassed:
-        return None, f"timeout: the app did not answer in full within {seconds:g} s"
+        return f"timeout: the app did not answer in full within {seconds:g} s"
     except app_http.AnswerTooLarge:
-        return None, f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes"
+        return f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes"
     except app_http.ExchangeError as exc:
-        return None, str(exc)
-    return answer, answer.body
+        return str(exc)
 
 
 def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
