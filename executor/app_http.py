@@ -158,7 +158,12 @@ def _perform(method: str, url: str, body: bytes | None, headers: dict[str, str],
 
 def _set_request(curl: pycurl.Curl, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> None:
     target = parse_url(url)  # percent-encoded as urllib3 sent it; userinfo is not sent either
-    curl.setopt(pycurl.URL, f"{target.scheme}://{target.netloc}{target.request_uri}")
+    scheme = target.scheme or "http"  # as urllib3 took a URL without one
+    if scheme not in ("http", "https"):
+        raise ExchangeError(f"not an HTTP URL: {url}")
+    curl.setopt(pycurl.URL, f"{scheme}://{target.netloc}{target.request_uri}")
+    # libcurl also speaks file://, ftp:// and more; an app's URL (or a redirect) must not lead there.
+    curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     curl.setopt(pycurl.HTTPHEADER, FIXED_HEADERS + [_header_line(name, value) for name, value in headers.items()])
     if method == "HEAD":
         curl.setopt(pycurl.NOBODY, 1)  # libcurl then expects no body after the headers
@@ -176,7 +181,7 @@ def _set_request(curl: pycurl.Curl, method: str, url: str, body: bytes | None, h
     curl.setopt(pycurl.NOSIGNAL, 1)
     curl.setopt(pycurl.MAXCONNECTS, 16)  # kept-alive connections per thread, to as many apps
     curl.setopt(pycurl.DNS_CACHE_TIMEOUT, 0)  # an app's new address is used from its next new connection
-    if target.scheme == "https":
+    if scheme == "https":
         trust = ssl.get_default_verify_paths()  # SSL_CERT_FILE and SSL_CERT_DIR, as the ssl module reads them
         if trust.cafile:
             curl.setopt(pycurl.CAINFO, trust.cafile)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import trustme
@@ -32,7 +32,7 @@ class Seen:
 
 
 class _App(BaseHTTPRequestHandler):
-    """/to/<status>/<n>: redirects with <status> n times, then to /done; /gzip/<n> and /big/<n>: n
+    """/to/<status>/<n>: redirects with <status> n times, then to /done (or ?location=); /gzip/<n> and /big/<n>: n
     spaces and [], gzipped or not; anything else: 200 with an SDK header."""
 
     protocol_version = "HTTP/1.1"
@@ -50,7 +50,8 @@ class _App(BaseHTTPRequestHandler):
         parts = urlsplit(self.path).path.strip("/").split("/")
         if parts[0] == "to":
             status, hops = int(parts[1]), int(parts[2])
-            self._send(status, b"", ("Location", f"/to/{status}/{hops - 1}" if hops > 1 else "/done"),
+            location = parse_qs(urlsplit(self.path).query).get("location", ["/done"])[0]
+            self._send(status, b"", ("Location", f"/to/{status}/{hops - 1}" if hops > 1 else location),
                        ("X-Inngest-No-Retry", "true"))
         elif parts[0] == "gzip":
             self._send(200, gzip.compress(b" " * int(parts[1]) + b"[]"), ("Content-Encoding", "gzip"))
@@ -198,6 +199,19 @@ def test_a_compressed_answer_is_decoded_and_capped_at_its_decoded_size(app) -> N
     assert (small.status, small.body, small.body_bytes) == (200, [], 12)
     bomb = call(f"{origin}/gzip/{MAX_RESPONSE_BYTES}")  # about 8 KB on the wire
     assert bomb.status is None and bomb.transport_error.startswith("output_too_large")
+
+
+@pytest.mark.parametrize("url", ["file:///etc/hostname", "ftp://127.0.0.1:9/x", "dict://127.0.0.1:9/x"])
+def test_only_http_and_https_urls_are_called(url: str) -> None:
+    """libcurl would read a file:// URL (or speak FTP, DICT...) if asked: an app's URL is not let."""
+    answer = call(url)
+    assert answer.status is None and answer.transport_error == f"not an HTTP URL: {url}?stepId=step"
+
+
+def test_a_redirect_to_a_file_url_is_not_followed(app) -> None:
+    origin, seen = app
+    answer = call(f"{origin}/to/307/1?location=file:///etc/hostname")
+    assert answer.status is None and answer.transport_error == "not an HTTP URL: file:///etc/hostname"
 
 
 def test_a_proxy_set_in_the_environment_is_not_used(app, monkeypatch: pytest.MonkeyPatch) -> None:
