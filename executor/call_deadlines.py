@@ -1,9 +1,11 @@
-"""A total deadline for each call to an app: connecting, sending, and reading the whole answer.
+"""A total deadline for each request the server makes for a step (executor/gateway.py: step.fetch,
+step.ai.infer): connecting, sending, and reading the whole answer. (Calls to apps have libcurl's
+own, executor/app_http.py.)
 
-urllib3's timeouts apply to each socket operation, so an app that sends a byte every few
-seconds never trips them and holds a worker for as long as it likes. Here every call registers
-the sockets it uses, and one watchdog thread per process shuts them down when the call's
-deadline passes: the read blocked on them fails at once, and the transport records a timeout.
+urllib3's timeouts apply to each socket operation, so a host that sends a byte every few
+seconds never trips them and holds a worker for as long as it likes. Here every request registers
+the sockets it uses, and one watchdog thread per process shuts them down when the request's
+deadline passes: the read blocked on them fails at once, and a timeout is recorded.
 """
 from __future__ import annotations
 
@@ -16,7 +18,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-import urllib3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
@@ -131,13 +132,6 @@ class _HTTPPool(HTTPConnectionPool):
 
 class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
-
-
-def watched_pool_manager(**kwargs: Any) -> urllib3.PoolManager:
-    """A PoolManager whose connections obey `watchdog.watch()`."""
-    manager = urllib3.PoolManager(**kwargs)
-    manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
-    return manager
 
 
 def watched_pool(scheme: str, host: str, port: int, **kwargs: Any) -> HTTPConnectionPool:

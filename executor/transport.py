@@ -3,26 +3,19 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import rfc8785
-import urllib3
 from django.conf import settings
 
 from core.json_body import MAX_DEPTH, is_nested_deeper
-from executor import signing
-from executor.call_deadlines import watched_pool_manager, watchdog
+from executor import app_http, signing
 from executor.responses import SdkResponse
 from runs.trace_context import traceparent
 
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
-CONNECT_TIMEOUT = 10.0
 MAX_REQUEST_VERSION = 32767  # the column is a small integer; SDKs send 0, 1 or 2
-# Inngest follows redirects (re-sending the body); nothing else is retried here, because a
-# retry is the decision's business and is recorded as an attempt.
-REDIRECTS = urllib3.Retry(total=None, connect=0, read=0, status=0, other=0, redirect=20, raise_on_redirect=True)
 
 
 @dataclass(frozen=True)
@@ -108,14 +101,6 @@ def header_safe(value: str) -> str:
     return value if value.isascii() and value.isprintable() else quote(value, safe="")
 
 
-@lru_cache(maxsize=1)
-def _pool() -> urllib3.PoolManager:
-    # One keep-alive pool per process, shared by its threads: no per-call connection setup.
-    # urllib3 directly, not requests: requests' per-call environment and proxy lookups cost
-    # more CPU than the rest of the call's client side.
-    return watched_pool_manager(num_pools=64, maxsize=16, retries=REDIRECTS)
-
-
 def call_function(request: CallRequest) -> SdkResponse:
     """The app's answer, or why there is none; never raises, so every call has an outcome."""
     try:
@@ -148,8 +133,7 @@ def _call(request: CallRequest) -> SdkResponse:
         payload = _encode(request.body(use_api=True), keys)
     if keys:
         headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
-    answer, content = _post(with_step_id(request.url, request.step_target), payload, headers)
-    return _read_answer(answer, content, keys)
+    return _read_answer(_post(with_step_id(request.url, request.step_target), payload, headers), keys)
 
 
 def _call_endpoint(request: CallRequest, endpoint: EndpointCall) -> SdkResponse:
@@ -170,13 +154,13 @@ def _call_endpoint(request: CallRequest, endpoint: EndpointCall) -> SdkResponse:
         headers["X-Inngest-Step-ID"] = request.step_target
     if request.disable_immediate_execution:
         headers["X-Inngest-Force-Step-Plan"] = "true"
-    answer, content = _post(endpoint.url, endpoint.body or None, headers, method=endpoint.method)
-    return _read_answer(answer, content, keys)
+    return _read_answer(_post(endpoint.url, endpoint.body or None, headers, method=endpoint.method), keys)
 
 
-def _read_answer(answer: Any, content: bytes | str, keys: list[str]) -> SdkResponse:
-    if isinstance(content, str):
-        return SdkResponse(status=None, transport_error=content)
+def _read_answer(answer: app_http.Answer | str, keys: list[str]) -> SdkResponse:
+    if isinstance(answer, str):
+        return SdkResponse(status=None, transport_error=answer)
+    content = answer.body
     answer_signature = answer.headers.get("X-Inngest-Signature")
     if keys and answer_signature and not signing.is_valid_signature(content, answer_signature, keys):
         # A signed answer that does not verify did not come from the app (or was altered).
@@ -185,29 +169,20 @@ def _read_answer(answer: Any, content: bytes | str, keys: list[str]) -> SdkRespo
     return read_response(answer.status, answer.headers, content)
 
 
-def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str = "POST") -> tuple[Any, bytes | str]:
-    """The answer and its whole body, or why there is none, within INNGEST_CALL_TIMEOUT_SECONDS
-    from the first byte sent to the last byte read (executor/call_deadlines.py)."""
+def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str = "POST") -> app_http.Answer | str:
+    """The answer with its whole body, or why there is none, within INNGEST_CALL_TIMEOUT_SECONDS
+    from the first byte sent to the last byte read. Inngest follows redirects (re-sending the
+    body, executor/app_http.py); nothing else is retried here, because a retry is the decision's
+    business and is recorded as an attempt."""
     seconds = settings.INNGEST_CALL_TIMEOUT_SECONDS
-    timeout = urllib3.Timeout(connect=min(CONNECT_TIMEOUT, seconds), read=seconds)
-    answer = None
-    with watchdog.watch(seconds) as deadline:
-        try:
-            answer = _pool().request(method, url, body=payload, headers=headers, preload_content=False, timeout=timeout)
-            content = _read_capped(answer)
-        except urllib3.exceptions.HTTPError as exc:
-            content = f"{type(exc).__name__}: {exc}"
-    if isinstance(content, bytes) and not deadline.has_expired:
-        answer.release_conn()  # only now: the deadline no longer watches its socket
-        return answer, content
-    if answer is not None:
-        answer.close()  # a connection cut off or read in part is not reused
-    if deadline.has_expired:
-        # Also when the read ended "cleanly": a body without a length ends when its socket does.
-        return answer, f"timeout: the app did not answer in full within {seconds:g} s"
-    if content is None:
-        return answer, f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes"
-    return answer, content
+    try:
+        return app_http.exchange(method, url, payload, headers, seconds, MAX_RESPONSE_BYTES)
+    except app_http.DeadlinePassed:
+        return f"timeout: the app did not answer in full within {seconds:g} s"
+    except app_http.AnswerTooLarge:
+        return f"output_too_large: the SDK answered more than {MAX_RESPONSE_BYTES} bytes"
+    except app_http.ExchangeError as exc:
+        return str(exc)
 
 
 def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
@@ -226,19 +201,6 @@ def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
             except UnicodeEncodeError:
                 return json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
     return json.dumps(body, separators=(",", ":")).encode()
-
-
-def _read_capped(answer: urllib3.BaseHTTPResponse) -> bytes | None:
-    """The whole body, or None past the limit (the connection is then dropped, not reused).
-    The caller gives a connection read to the end back to the pool."""
-    chunks, size = [], 0
-    for chunk in answer.stream(256 * 1024, decode_content=True):
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            answer.close()
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 class AnswerError(ValueError):
