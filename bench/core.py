@@ -62,7 +62,7 @@ class Running:
 
 
 @contextmanager
-def bench_stack(database: str, workers: int, concurrency: int, app_workers: int, pool: str = "prefork") -> Iterator[Running]:
+def bench_stack(database: str, workers: int, concurrency: int, app_workers: int, pool: str | None = None) -> Iterator[Running]:
     """A fresh database and Redis db, the production stack and the synced SDK app; all removed after."""
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
     database_url = recreate_database(database)
@@ -89,7 +89,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small samples: about a minute")
     parser.add_argument("--workers", type=int, default=1, help="celery worker processes")
-    parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker")
+    parser.add_argument("--concurrency", type=int, default=8, help="pool size of each celery worker (start's default)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
     args = parser.parse_args()
     args.ingest_seconds = 3 if args.quick else 10

@@ -75,9 +75,11 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small samples: about two minutes")
     parser.add_argument("--workers", type=int, default=1, help="celery worker processes of our server")
-    parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker (and of the floor's)")
+    parser.add_argument("--concurrency", type=int, default=8,
+                        help="pool size of each celery worker, start's default (and of the floor's)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
-    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="celery pool of the call workers")
+    parser.add_argument("--pool", default="threads", choices=["prefork", "threads"],
+                        help="celery pool of the call workers (threads: the server's default)")
     parser.add_argument("--memory-steps", type=int, default=None, help="steps for the worker memory figure (0: skip)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the first worker with py-spy during the load and print where its time goes")
@@ -215,7 +217,7 @@ def measure_celery_chain(args: argparse.Namespace) -> dict[str, float]:
 
     redis.Redis.from_url(celery_floor.REDIS_URL).flushdb()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bench.celery_floor", "--quiet", "worker", "-Q", "floor", "-c", str(args.concurrency),
+        [sys.executable, "-m", "celery", "-A", "bench.celery_floor", "--quiet", "worker", "-Q", "floor", "-c", str(args.concurrency), "-P", args.pool,
          "--loglevel", "WARNING", "-n", "floor@%h"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
     try:
         def workflow() -> object:

@@ -26,9 +26,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="300 workflows per worker count instead of 2,000")
     parser.add_argument("--counts", default="1,2,4", help="worker process counts to measure")
-    parser.add_argument("--concurrency", type=int, default=4, help="pool size of each celery worker")
+    parser.add_argument("--concurrency", type=int, default=8, help="pool size of each celery worker (start's default)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
-    parser.add_argument("--pool", default="prefork", choices=["prefork", "threads"], help="celery pool of the call workers")
+    parser.add_argument("--pool", default="threads", choices=["prefork", "threads"],
+                        help="celery pool of the call workers (threads: the server's default)")
     args = parser.parse_args()
     runs = 300 if args.quick else 2000
     sql_dir = enable_sql_counting()

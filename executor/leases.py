@@ -80,12 +80,14 @@ class LeaseKeeper:
         return held, slots
 
     def _ensure_thread(self) -> None:
-        # A forked Celery child inherits the object but not the thread: start one per process.
-        if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
-            return
-        self._pid = os.getpid()
-        self._thread = threading.Thread(target=self._renew_forever, name="lease-keeper", daemon=True)
-        self._thread.start()
+        # A forked Celery child inherits the object but not the thread: start one per process
+        # (and one only, however many worker threads hold calls).
+        with self._lock:
+            if self._thread is not None and self._pid == os.getpid() and self._thread.is_alive():
+                return
+            self._pid = os.getpid()
+            self._thread = threading.Thread(target=self._renew_forever, name="lease-keeper", daemon=True)
+            self._thread.start()
 
     def _renew_forever(self) -> None:
         interval = settings.INNGEST_LEASE_SECONDS / 3

@@ -211,6 +211,14 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Call workers run their calls in threads by default: a call mostly waits for the app (libcurl
+# and the database driver let go of the GIL meanwhile), and threads share one process's
+# connections and memory, with no hand-over from a parent process to a child per message. The
+# Python part of each call is small enough that one process keeps two cores busy; more
+# processes (or machines) scale past that. INNGEST_WORKER_POOL=prefork runs one process per slot.
+CELERY_WORKER_POOL = env_str("INNGEST_WORKER_POOL") or "threads"
+if CELERY_WORKER_POOL not in ("threads", "prefork"):
+    raise ImproperlyConfigured(f"INNGEST_WORKER_POOL must be threads or prefork, got {CELERY_WORKER_POOL!r}")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_DEFAULT_QUEUE = "inngest"
 # Timers and sweepers have a queue and a worker of their own. A call to an app holds its worker

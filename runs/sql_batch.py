@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-import weakref
+from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -69,21 +69,26 @@ def _prepare_sql(sql: str) -> str:
     return f"PREPARE {_prepared_form(sql)[0]} AS {body}"
 
 
-# Per open DB-API connection, the names it has prepared, or None when that is not known (a
-# message that failed may have run some of its PREPAREs): then they are read from the server.
-# Prepared statements belong to the session and outlive a rolled-back transaction; a new
-# connection starts with none.
-_prepared_on: "weakref.WeakKeyDictionary[Any, set[str] | None]" = weakref.WeakKeyDictionary()
+@dataclass
+class _Prepared:
+    """What one open DB-API connection has prepared, kept on the thread's Django connection.
+    Prepared statements belong to the session and outlive a rolled-back transaction; a new
+    session starts with none."""
+
+    session: Any  # the DB-API connection these are prepared on
+    names: set[str] | None  # None when not known (a message that failed may have run some of its PREPAREs)
 
 
 def _run_prepared(cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple:
     """Run the statements as EXECUTEs of their prepared forms, after the PREPAREs of those this
     connection has not prepared yet: one message still, the first time too."""
-    raw = connection.connection
-    prepared = _prepared_on.get(raw, set())
-    if prepared is None:
+    state = getattr(connection, "inngest_prepared", None)
+    if state is None or state.session is not connection.connection:
+        state = connection.inngest_prepared = _Prepared(connection.connection, set())
+    if state.names is None:
         cursor.execute("SELECT name FROM pg_prepared_statements")
-        prepared = {name for (name,) in cursor.fetchall()}
+        state.names = {name for (name,) in cursor.fetchall()}
+    prepared = state.names
     prepares, executes, new = [], [], set()
     for sql in sqls:
         name, execute = _prepared_form(sql)
@@ -94,10 +99,10 @@ def _run_prepared(cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple
             prepares.append(_prepare_sql(sql))
             new.add(name)
         executes.append(execute)
-    _prepared_on[raw] = None  # until the message has run: if it fails, some of its PREPAREs may have
+    state.names = None  # until the message has run: if it fails, some of its PREPAREs may have
     cursor.execute(";\n".join(prepares + executes), params)
     row = cursor.fetchone()
-    _prepared_on[raw] = prepared | new
+    state.names = prepared | new
     return row
 
 

@@ -169,7 +169,7 @@ class ProductionStack(Stack):
     def __init__(self, database_url: str, redis_url: str, query: Callable[[str, list], list[tuple]],
                  workers: int = 1, worker_concurrency: int = 4, port: int | None = None,
                  extra_env: dict[str, str] | None = None, insecure: bool = True, output: Any = None,
-                 worker_pool: str = "prefork") -> None:
+                 worker_pool: str | None = None) -> None:
         from tests.sdk_app import free_port
 
         self.port = port or free_port()
@@ -183,7 +183,7 @@ class ProductionStack(Stack):
             [sys.executable, MANAGE, "start", "--port", str(self.port), "--host", "127.0.0.1", "--workers", "0"],
             env=self.env, cwd=ROOT, start_new_session=True, stdout=output, stderr=output)
         self.workers: list[subprocess.Popen] = []
-        self.worker_pool = worker_pool
+        self.worker_pool = worker_pool  # None: the server's default (settings.CELERY_WORKER_POOL)
         for _ in range(workers):
             self.start_worker(worker_concurrency)
         try:
@@ -195,7 +195,8 @@ class ProductionStack(Stack):
     def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
         worker = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "inngest_project", "--quiet", "worker", "-Q", "inngest",
-             "-c", str(concurrency), "-P", self.worker_pool, "--loglevel", "WARNING", "-n", f"test{len(self.workers)}@%h"],
+             "-c", str(concurrency), *(["-P", self.worker_pool] if self.worker_pool else []), "--loglevel", "WARNING",
+             "-n", f"test{len(self.workers)}@%h"],
             env=self.env, cwd=ROOT, start_new_session=True, stdout=self.output, stderr=self.output)
         self.workers.append(worker)
         return worker

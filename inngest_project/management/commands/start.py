@@ -34,14 +34,14 @@ CONFIG_KEYS = {
     "call_timeout_seconds": "INNGEST_CALL_TIMEOUT_SECONDS", "sweep_seconds": "INNGEST_SWEEP_SECONDS",
     "max_event_bytes": "INNGEST_MAX_EVENT_BYTES", "max_events_per_request": "INNGEST_MAX_EVENTS_PER_REQUEST",
     "hsts_seconds": "INNGEST_HSTS_SECONDS", "event_key": "INNGEST_EVENT_KEY", "insecure": "INNGEST_INSECURE",
-    "timer_concurrency": "INNGEST_TIMER_CONCURRENCY", "http_threads": "INNGEST_HTTP_THREADS",
+    "timer_concurrency": "INNGEST_TIMER_CONCURRENCY", "http_threads": "INNGEST_HTTP_THREADS", "worker_pool": "INNGEST_WORKER_POOL",
     "max_batch_size": "INNGEST_MAX_BATCH_SIZE", "unconfirmed_token_seconds": "INNGEST_UNCONFIRMED_TOKEN_SECONDS",
 }
 # `inngest start`'s own spellings of the keys both servers share, so its config file carries over.
 INNGEST_CONFIG_KEYS = {"signing-key": "signing_key", "event-key": "event_key", "postgres-uri": "database_url",
                        "redis-uri": "redis_url", "retry-interval": "retry_interval"}
 DEFAULTS = {"INNGEST_PORT": "8288", "INNGEST_HOST": "0.0.0.0", "INNGEST_WORKERS": "1",
-            "INNGEST_WORKER_CONCURRENCY": "4", "INNGEST_HTTP_WORKERS": "2", "INNGEST_TIMER_CONCURRENCY": "2"}
+            "INNGEST_WORKER_CONCURRENCY": "8", "INNGEST_HTTP_WORKERS": "2", "INNGEST_TIMER_CONCURRENCY": "2"}
 
 
 class Command(BaseCommand):
