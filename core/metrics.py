@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 from collections import defaultdict
+from functools import lru_cache
 from typing import Any
 
 from core.redis_client import new_redis_client
@@ -41,6 +42,7 @@ _flusher_pid = 0
 _client: Any = None
 
 
+@lru_cache(maxsize=4096)  # a few names × functions × outcomes; counted on every call
 def _field(name: str, labels: tuple[str, ...]) -> str:
     return f"{name}|{json.dumps(labels)}"
 

@@ -23,6 +23,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urljoin
 
 import pycurl
@@ -157,11 +158,8 @@ def _perform(method: str, url: str, body: bytes | None, headers: dict[str, str],
 
 
 def _set_request(curl: pycurl.Curl, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> None:
-    target = parse_url(url)  # percent-encoded as urllib3 sent it; userinfo is not sent either
-    scheme = target.scheme or "http"  # as urllib3 took a URL without one
-    if scheme not in ("http", "https"):
-        raise ExchangeError(f"not an HTTP URL: {url}")
-    curl.setopt(pycurl.URL, f"{scheme}://{target.netloc}{target.request_uri}")
+    scheme, sent_url = _sent_url(url)
+    curl.setopt(pycurl.URL, sent_url)
     # libcurl also speaks file://, ftp:// and more; an app's URL (or a redirect) must not lead there.
     curl.setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
     curl.setopt(pycurl.HTTPHEADER, FIXED_HEADERS + [_header_line(name, value) for name, value in headers.items()])
@@ -187,6 +185,16 @@ def _set_request(curl: pycurl.Curl, method: str, url: str, body: bytes | None, h
             curl.setopt(pycurl.CAINFO, trust.cafile)
         if trust.capath:
             curl.setopt(pycurl.CAPATH, trust.capath)
+
+
+@lru_cache(maxsize=1024)  # an app's few URLs (one per step), called again and again
+def _sent_url(url: str) -> tuple[str, str]:
+    """The URL's scheme, and the URL as sent: percent-encoded as urllib3 sent it, without userinfo."""
+    target = parse_url(url)
+    scheme = target.scheme or "http"  # as urllib3 took a URL without one
+    if scheme not in ("http", "https"):
+        raise ExchangeError(f"not an HTTP URL: {url}")
+    return scheme, f"{scheme}://{target.netloc}{target.request_uri}"
 
 
 def _header_line(name: str, value: str) -> bytes:

@@ -239,7 +239,7 @@ def apply_or_retry(
         call.run.refresh_from_db()
         failure = decide_failure(view, clock, _exception_error(NOT_RECORDED, "The app's answer could not be recorded", exc))
         failed = StepAttempt(
-            run=attempt.run, step_target=attempt.step_target, attempt=attempt.attempt, status_code=attempt.status_code,
+            run_id=attempt.run_id, step_target=attempt.step_target, attempt=attempt.attempt, status_code=attempt.status_code,
             opcode=failure.opcode, error=failure.error, started_at=attempt.started_at, ended_at=attempt.ended_at,
         )
         return lifecycle.apply_decision(call, owner, failure, failed, lease, stack_size, steps_seen)
@@ -251,7 +251,7 @@ def _exception_error(name: str, what: str, exc: Exception) -> dict[str, str]:
 
 def _attempt_row(call: PendingCall, decision: Decision, response: SdkResponse, started_at: datetime, ended_at: datetime) -> StepAttempt:
     return StepAttempt(
-        run=call.run, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
+        run_id=call.run_id, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
         attempt=call.attempt, status_code=response.status, opcode=decision.opcode,
         output=decision.output, error=decision.error or _transport_error(response),
         started_at=started_at, ended_at=ended_at,

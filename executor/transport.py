@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -86,6 +87,7 @@ class CallRequest:
         }
 
 
+@lru_cache(maxsize=4096)  # each call of a run's steps asks again for the same few
 def with_step_id(url: str, step_target: str) -> str:
     """The registered URL with `stepId` set; every other byte of it is kept as registered."""
     parts = urlsplit(url)

@@ -116,7 +116,8 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
         statements += for_update(_LOCK_RUN)  # group members finish on several workers: stack them one at a time
     statements.append(_ATTEMPT)
     for i, record in enumerate(recording.records):
-        position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s)" if recording.stack_size is None else f"%(s{i}_position)s"
+        # (run_id cast to the type the INSERT gives it, its column's: a prepared statement gives a parameter one type)
+        position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = CAST(%(run_id)s AS varchar))" if recording.stack_size is None else f"%(s{i}_position)s"
         statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=HELD))
         params |= {f"s{i}_id": record.step_id, f"s{i}_name": record.name[:255], f"s{i}_op": record.op,
                    f"s{i}_output": _json_or_null(record.output), f"s{i}_position": (recording.stack_size or 0) + i}

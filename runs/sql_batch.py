@@ -23,7 +23,7 @@ from functools import cache
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
 from django.db.models import Model
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -35,12 +35,13 @@ MAX_PREPARED = 200
 def run_together(statements: list[str], params: dict[str, Any], result: str) -> tuple:
     """Run `statements` (the first is the guard) and then `result`, a query whose one row says
     what happened; on SQLite the row is that of `result`, or None when the guard changed nothing."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
+    db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs a thread-local read
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
             if not settings.INNGEST_DB_PREPARED_STATEMENTS:
                 cursor.execute(";\n".join([*statements, result]), params)
                 return cursor.fetchone()
-            return _run_prepared(cursor, [*statements, result], params)
+            return _run_prepared(db, cursor, [*statements, result], params)
         with transaction.atomic(savepoint=False):
             cursor.execute(statements[0], params)
             if cursor.rowcount == 0:
@@ -79,12 +80,12 @@ class _Prepared:
     names: set[str] | None  # None when not known (a message that failed may have run some of its PREPAREs)
 
 
-def _run_prepared(cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple:
+def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple:
     """Run the statements as EXECUTEs of their prepared forms, after the PREPAREs of those this
     connection has not prepared yet: one message still, the first time too."""
-    state = getattr(connection, "inngest_prepared", None)
-    if state is None or state.session is not connection.connection:
-        state = connection.inngest_prepared = _Prepared(connection.connection, set())
+    state = getattr(db, "inngest_prepared", None)
+    if state is None or state.session is not db.connection:
+        state = db.inngest_prepared = _Prepared(db.connection, set())
     if state.names is None:
         cursor.execute("SELECT name FROM pg_prepared_statements")
         state.names = {name for (name,) in cursor.fetchall()}
@@ -102,7 +103,8 @@ def _run_prepared(cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple
     state.names = None  # until the message has run: if it fails, some of its PREPAREs may have
     cursor.execute(";\n".join(prepares + executes), params)
     row = cursor.fetchone()
-    state.names = prepared | new
+    prepared.update(new)
+    state.names = prepared
     return row
 
 
