@@ -31,6 +31,8 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
     ("INNGEST_LOG_FORMAT", "xml", "INNGEST_LOG_FORMAT must be json or text"),
     ("INNGEST_SIGNING_KEY_FALLBACK", "nothex", "INNGEST_SIGNING_KEY_FALLBACK must be a hex string"),
     ("INNGEST_HTTPS", "maybe", "INNGEST_HTTPS"),
+    ("INNGEST_WORKER_POOL", "gevent", "INNGEST_WORKER_POOL must be threads or prefork"),
+    ("INNGEST_DB_PREPARED_STATEMENTS", "sometimes", "INNGEST_DB_PREPARED_STATEMENTS must be a boolean"),
 ])
 def test_bad_configuration_stops_the_server_with_a_clear_error(variable: str, value: str, message: str) -> None:
     done = manage({**PRODUCTION, variable: value}, "check")
