@@ -217,7 +217,7 @@ def measure_celery_chain(args: argparse.Namespace) -> dict[str, float]:
 
     redis.Redis.from_url(celery_floor.REDIS_URL).flushdb()
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "bench.celery_floor", "--quiet", "worker", "-Q", "floor", "-c", str(args.concurrency), "-P", args.pool,
+        [sys.executable, "-m", "celery", "-A", "bench.celery_floor", "--quiet", "worker", "-Q", "floor", "-c", str(args.concurrency),
          "--loglevel", "WARNING", "-n", "floor@%h"], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
     try:
         def workflow() -> object:
