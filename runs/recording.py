@@ -117,10 +117,13 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
     statements.append(_ATTEMPT)
     for i, record in enumerate(recording.records):
         # (run_id cast to the type the INSERT gives it, its column's: a prepared statement gives a parameter one type)
-        position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = CAST(%(run_id)s AS varchar))" if recording.stack_size is None else f"%(s{i}_position)s"
+        if recording.stack_size is None:
+            position = f"(SELECT count(*) FROM {_STEPS} WHERE run_id = CAST(%(run_id)s AS varchar))"
+        else:
+            position, params[f"s{i}_position"] = f"%(s{i}_position)s", recording.stack_size + i
         statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=HELD))
         params |= {f"s{i}_id": record.step_id, f"s{i}_name": record.name[:255], f"s{i}_op": record.op,
-                   f"s{i}_output": _json_or_null(record.output), f"s{i}_position": (recording.stack_size or 0) + i}
+                   f"s{i}_output": _json_or_null(record.output)}
     if recording.flags != (run.request_version, run.is_immediate_execution_disabled):
         statements.append(_FLAGS)
     return statements, params

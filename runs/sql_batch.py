@@ -53,21 +53,15 @@ def run_together(statements: list[str], params: dict[str, Any], result: str) -> 
 
 
 @cache
-def _prepared_form(sql: str) -> tuple[str, str]:
-    """The statement's prepared name, and the EXECUTE that runs it with the same parameters
-    (`%(name)s`, each in the order of its first use); its PREPARE is `_prepare_sql`."""
+def _prepared_forms(sql: str) -> tuple[str, str, str]:
+    """The statement's prepared name, its PREPARE (parameters numbered in the order of their
+    first use) and the EXECUTE that passes the same `%(name)s` parameters in that order."""
     names = list(dict.fromkeys(_PLACEHOLDER.findall(sql)))
     name = "inngest_" + hashlib.blake2b(sql.encode(), digest_size=8).hexdigest()
-    arguments = ", ".join(f"%({n})s" for n in names)
-    return name, f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
-
-
-@cache
-def _prepare_sql(sql: str) -> str:
-    """PREPARE of the statement, its parameters numbered as `_prepared_form` passes them."""
-    numbers = {n: i for i, n in enumerate(dict.fromkeys(_PLACEHOLDER.findall(sql)), start=1)}
+    numbers = {n: i for i, n in enumerate(names, start=1)}
     body = _PLACEHOLDER.sub(lambda m: f"${numbers[m.group(1)]}", sql)  # a literal %% stays: the message is interpolated
-    return f"PREPARE {_prepared_form(sql)[0]} AS {body}"
+    arguments = ", ".join(f"%({n})s" for n in names)
+    return name, f"PREPARE {name} AS {body}", f"EXECUTE {name}({arguments})" if names else f"EXECUTE {name}"
 
 
 @dataclass
@@ -92,12 +86,12 @@ def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any])
     prepared = state.names
     prepares, executes, new = [], [], set()
     for sql in sqls:
-        name, execute = _prepared_form(sql)
+        name, prepare, execute = _prepared_forms(sql)
         if name not in prepared and name not in new:
             if len(prepared) + len(new) >= MAX_PREPARED:
                 executes.append(sql)
                 continue
-            prepares.append(_prepare_sql(sql))
+            prepares.append(prepare)
             new.add(name)
         executes.append(execute)
     state.names = None  # until the message has run: if it fails, some of its PREPAREs may have
