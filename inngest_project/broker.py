@@ -1,5 +1,15 @@
-"""The Redis broker transport, with two changes: a worker survives Redis going away, and a
-channel keeps one Redis client.
+"""The Redis broker transport, with three changes: acknowledgements stay in the worker, a worker
+survives Redis going away, and a channel keeps one Redis client.
+
+kombu's Redis transport emulates AMQP acknowledgements by default: each message a worker takes is
+also written to a hash and a sorted set in Redis (a MULTI of two writes), and its acknowledgement
+removes it from both (another), so that a message whose worker died reappears after the
+visibility timeout. Here each message only says "look at call N" and the PendingCall row is the
+record: a call whose worker died is found by its lease, and one whose message was lost by the
+sweeper (runs/pending_calls.py), long before any visibility timeout. The emulation was four
+Redis commands and a twelfth of a call worker's CPU per message, for nothing. Without it, kombu
+keeps the messages a worker holds in memory: a worker that stops cleanly still hands back the
+ones it had not started, and a message rejected with requeue still goes back to the queue.
 
 kombu's Redis transport (5.7) crashes the whole worker ("Unrecoverable error: AttributeError:
 'NoneType' object has no attribute 'hostname'" or "... 'client'") when the connection drops while
@@ -24,37 +34,31 @@ from kombu.transport import redis, virtual
 log = logging.getLogger(__name__)
 
 
-class QoS(redis.QoS):
+class QoS(virtual.QoS):
     def _connection_gone(self) -> bool:
         connection = self.channel.connection
         return connection is None or connection.client is None
 
-    def restore_unacked(self, client=None):
-        if client is None and self._connection_gone():
+    def restore_unacked(self):
+        if self._connection_gone():
             log.warning("broker connection lost holding %d unacknowledged message(s); the sweeper re-sends their calls",
                         len(self._delivered))
             self._delivered.clear()
-            return
-        super().restore_unacked(client)
-
-    def ack(self, delivery_tag):
-        if self._connection_gone():
-            # The message came through a connection that is gone; Redis forgets it with the
-            # connection's data, or redelivers it after the visibility timeout (a no-op by then).
-            virtual.QoS.ack(self, delivery_tag)
-            return
-        super().ack(delivery_tag)
+            return []
+        return super().restore_unacked()
 
     def reject(self, delivery_tag, requeue=False):
-        if self._connection_gone():
-            virtual.QoS.ack(self, delivery_tag)
-            return
-        super().reject(delivery_tag, requeue=requeue)
+        # A message that came through a connection that is gone cannot go back through it.
+        super().reject(delivery_tag, requeue=requeue and not self._connection_gone())
 
 
 class Channel(redis.Channel):
-    QoS = QoS
+    ack_emulation = False
     _sync_client = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.QoS = QoS  # kombu puts its own in-memory QoS here when ack_emulation is off
 
     def _create_client(self, asynchronous=False):
         if asynchronous:

@@ -234,9 +234,9 @@ CELERY_TASK_ROUTES = {
 }
 # Pool size of the timer worker `start` runs (read here so that `start` checks it first).
 INNGEST_TIMER_CONCURRENCY = env_int("INNGEST_TIMER_CONCURRENCY", 2, minimum=1)
-# Recovery of a dead worker's run comes from database leases (executor/leases.py), not from
-# the broker redelivering, so the visibility timeout only needs to outlast the longest countdown.
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Recovery of a dead worker's run comes from database leases (executor/leases.py) and the
+# sweeper, not from the broker redelivering: the Redis transport keeps no copy of the messages a
+# worker holds (inngest_project/broker.py), so it has no visibility timeout to set.
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # Celery's Django fixup closes the database connection around every task unless told to reuse
