@@ -77,10 +77,11 @@ class RunMemo:
 
 def run_call(call_id: int) -> None:
     owner = new_owner_token()
-    call = pending_calls.claim_call(call_id, owner, settings.INNGEST_LEASE_SECONDS)
-    if call is None:
+    claimed = lifecycle.claim_and_start(call_id, owner, settings.INNGEST_LEASE_SECONDS)
+    if claimed is None:
         _requeue_if_early(call_id)
         return
+    call = claimed.call
     with about_run(call.run_id, call.run.function.slug, call.step_target):
         slots = gates.slots_for(call.run, call.id, settings.INNGEST_LEASE_SECONDS)
         if slots and lifecycle.is_active(call.run):
@@ -91,7 +92,7 @@ def run_call(call_id: int) -> None:
                 return
         lease_keeper.hold(call.id, owner, slots)
         try:
-            _drive(call, owner)
+            _drive(call, owner, claimed.is_started)
         finally:
             lease_keeper.release(call.id, owner)
             # Run-level slots stay with the run until it ends (lifecycle.finish_run gives them back).
@@ -105,7 +106,8 @@ def _requeue_if_early(call_id: int) -> None:
         pending_calls.send_calls([call_id], (due_at - timezone.now()).total_seconds())
 
 
-def _drive(call: PendingCall, owner: str) -> None:
+def _drive(call: PendingCall, owner: str, is_started: bool) -> None:
+    """`is_started`: the claim started the run (runs/lifecycle.py claim_and_start)."""
     run = call.run
     is_queued = run.status == RunStatus.QUEUED
     # A running run as the claim read it has nothing to start; a cancellation since then drops
@@ -113,9 +115,10 @@ def _drive(call: PendingCall, owner: str) -> None:
     if not lifecycle.is_active(run) or (is_queued and not lifecycle.start_run(run)):
         pending_calls.drop_call(call)
         return
-    # A queued run has never been called (its first call is the only one it has, and this
-    # worker holds it): nothing is memoized yet, but for the steps a rerun from a step keeps.
-    memo = RunMemo.empty(run) if is_queued and not run.rerun_from_step else RunMemo.load(run)
+    # A run that was queued has never been called (its first call is the only one it has, and
+    # this worker holds it): nothing is memoized yet, but for the steps a rerun from a step keeps.
+    is_first = is_queued or is_started
+    memo = RunMemo.empty(run) if is_first and not run.rerun_from_step else RunMemo.load(run)
     deadline = time.monotonic() + settings.INNGEST_TIME_SLICE_SECONDS
     while True:
         applied = _call_once(call, owner, memo)

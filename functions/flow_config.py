@@ -127,6 +127,17 @@ def flow_config_of(function: Any) -> FlowConfig:
     return _cached(function.id, function.version, json.dumps(config, sort_keys=True))
 
 
+def starts_when_claimed(config: dict[str, Any]) -> bool:
+    """Whether a queued run of a function with this config starts as soon as a worker claims its
+    first call: nothing has to be taken or switched first, no concurrency slot and no timeout."""
+    if config.get("timeouts"):
+        return False
+    try:
+        return not read_flow_config(config).concurrency
+    except FlowConfigError:
+        return False
+
+
 _FLOW_KEYS = ("concurrency", "throttle", "rateLimit", "idempotency", "debounce", "batchEvents", "singleton", "priority")
 
 

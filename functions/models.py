@@ -37,6 +37,9 @@ class Function(models.Model):
     # The whole function config as registered (keys normalised), for flow control and the UI.
     config = models.JSONField(default=dict)
     version = models.PositiveIntegerField(default=1)
+    # No concurrency limit and no timeouts (starts_when_claimed in functions/flow_config.py): a
+    # worker's claim of a queued run's first call also starts the run, in the same message.
+    starts_when_claimed = models.BooleanField(default=False)
     is_archived = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from functions.config import MAX_NAME_LENGTH, REQUEST_KEYS, ConfigError, FunctionSpec, canonical_keys, read_function
 from functions.expression_failures import forget_failures
+from functions.flow_config import starts_when_claimed
 from functions.models import App, Function, Trigger
 from functions.schedules import remove_cron_schedules, sync_cron_schedules
 
@@ -104,13 +105,15 @@ def _replace_functions(app: App, specs: list[FunctionSpec]) -> None:
     kept = []
     for spec in specs:
         function, created = Function.objects.get_or_create(
-            slug=spec.slug, defaults={"app": app, "name": spec.name, "url": spec.url, "retries": spec.retries, "config": spec.config}
+            slug=spec.slug, defaults={"app": app, "name": spec.name, "url": spec.url, "retries": spec.retries, "config": spec.config,
+                                      "starts_when_claimed": starts_when_claimed(spec.config)}
         )
         if not created:
             if function.config != spec.config:
                 forget_failures(function.id)
             function.app, function.name, function.url = app, spec.name, spec.url
             function.retries, function.config, function.is_archived = spec.retries, spec.config, False
+            function.starts_when_claimed = starts_when_claimed(spec.config)
             function.version += 1
             function.updated_at = now
             function.save()

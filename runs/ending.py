@@ -26,20 +26,11 @@ from events.triggers import name_patterns
 from functions.models import Function, Trigger
 from runs.models import PendingCall, Run, Wait, WaitKind, sources_of
 from runs.recording import HELD
-from runs.sql_batch import for_update, run_together
+from runs.sql_batch import Together, for_update, run_together
 
 _CALLS, _RUNS, _WAITS = (model._meta.db_table for model in (PendingCall, Run, Wait))
 _TRIGGERS, _FUNCTIONS = Trigger._meta.db_table, Function._meta.db_table
 ENDED_HERE = f"EXISTS (SELECT 1 FROM {_RUNS} WHERE id = %(run_id)s AND status = %(status)s AND ended_at = %(ended_at)s)"
-
-
-@dataclass(frozen=True)
-class Together:
-    """Statements to send in the same message as the end, with their parameters (whose names
-    must not clash with the end's own, but `run_id`)."""
-
-    statements: list[str]
-    params: dict[str, Any]
 
 
 @dataclass(frozen=True)

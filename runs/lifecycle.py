@@ -16,6 +16,7 @@ from django.utils import timezone
 from core import metrics
 from events.models import Event
 from events.system import run_ended_events
+from functions.models import Function
 from runs import activity, ending, pending_calls, recording
 from runs.creation import timeout_wait
 from runs.decision_commands import (
@@ -26,7 +27,7 @@ from runs.flow_control import gates
 from runs.intake import event_rows_sql, store_events
 from runs.run_metadata import record_step_metadata
 from runs.signals import open_signal_wait
-from runs.sql_batch import run_together
+from runs.sql_batch import Together, run_together
 from runs.invokes import start_invoked_run
 from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind
 from runs.parallel import record_group_progress
@@ -36,6 +37,33 @@ from runs.wait_matching import equality_key
 _RUN_TABLE = Run._meta.db_table
 _START = f"UPDATE {_RUN_TABLE} SET status = %(running)s, started_at = %(now)s WHERE id = %(run_id)s AND status = %(queued)s"
 _STARTED = f"SELECT status, started_at = %(now)s FROM {_RUN_TABLE} WHERE id = %(run_id)s"
+# The same start, in the message of the claim of the run's first call, for a run that needs
+# nothing taken or switched before it starts: its function says so (starts_when_claimed: no
+# concurrency limit, no timeouts) and it holds no run-level slot.
+_START_WITH_CLAIM = f"""UPDATE {_RUN_TABLE} SET status = %(running)s, started_at = %(now)s
+    WHERE id = {pending_calls.CLAIMED_RUN} AND status = %(queued)s AND (run_slots IS NULL OR run_slots = '[]')
+    AND function_id IN (SELECT id FROM {Function._meta.db_table} WHERE starts_when_claimed)"""
+
+
+@dataclass(frozen=True)
+class Claimed:
+    call: PendingCall
+    is_started: bool  # the claim started the run: this is its first call
+
+
+def claim_and_start(call_id: int, owner: str, lease_seconds: float) -> Claimed | None:
+    """Claim a call (runs/pending_calls.py); a queued run that needs nothing before it starts
+    starts in the same message, one round trip instead of two. None: the call was not free."""
+    now = timezone.now()
+    start = Together([_START_WITH_CLAIM], {"running": RunStatus.RUNNING, "queued": RunStatus.QUEUED})
+    call = pending_calls.claim_call(call_id, owner, lease_seconds, now, start)
+    if call is None:
+        return None
+    run = call.run
+    is_started = run.status == RunStatus.RUNNING and run.started_at == now
+    if is_started:
+        _started(run, now)
+    return Claimed(call, is_started)
 
 
 def start_run(run: Run) -> bool:
@@ -46,14 +74,18 @@ def start_run(run: Run) -> bool:
               "running": RunStatus.RUNNING, "queued": RunStatus.QUEUED}
     row = run_together([_START], params, _STARTED)
     if row is not None and row[1]:
-        run.status, run.started_at = RunStatus.RUNNING, now
-        metrics.count("inngest_runs_started", run.function.slug)
-        activity.run_started(run)
-        if (run.function.config.get("timeouts") or {}):
-            _switch_timeouts(run, now)
+        _started(run, now)
         return True
     run.status = row[0] if row is not None else Run.objects.values_list("status", flat=True).get(id=run.id)
     return run.status == RunStatus.RUNNING
+
+
+def _started(run: Run, now: datetime) -> None:
+    run.status, run.started_at = RunStatus.RUNNING, now
+    metrics.count("inngest_runs_started", run.function.slug)
+    activity.run_started(run)
+    if (run.function.config.get("timeouts") or {}):
+        _switch_timeouts(run, now)
 
 
 def _switch_timeouts(run: Run, now: datetime) -> None:
@@ -171,7 +203,7 @@ def _record_and_finish(call: PendingCall, written: recording.Recording, finish: 
     else:
         end = ending.end_with_last_answer(
             run.id, finish.status, finish.output, now, [e.name for e in events],
-            ending.Together(*recording.statements_of(written)), ending.Together(*event_rows_sql(events, ending.ENDED_HERE)),
+            Together(*recording.statements_of(written)), Together(*event_rows_sql(events, ending.ENDED_HERE)),
         )
         if end.ended is not None:
             _note_written(call, written)

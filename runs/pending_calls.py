@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from functions.models import Function
 from runs.models import CallState, PendingCall, Run
-from runs.sql_batch import columns_of, instances_of, run_together
+from runs.sql_batch import Together, columns_of, instances_of, run_together
 
 EXECUTE_CALL_TASK = "executor.execute_call"
 TICK_TASK = "executor.tick_timers"
@@ -39,6 +39,9 @@ _CALLS, _RUNS, _FUNCTIONS = (model._meta.db_table for model in _CLAIMED_MODELS)
 _CLAIM = f"""UPDATE {_CALLS} SET lease_owner = %(owner)s, lease_expires_at = %(lease_expires_at)s, parked_on = '',
     generation = generation + 1
     WHERE id = %(call_id)s AND due_at <= %(now)s AND (lease_expires_at IS NULL OR lease_expires_at < %(now)s)"""
+# The run whose call this claim took (none if it took nothing): for statements sent with the claim.
+CLAIMED_RUN = f"""(SELECT run_id FROM {_CALLS} WHERE id = %(call_id)s AND lease_owner = %(owner)s
+    AND lease_expires_at = %(lease_expires_at)s)"""
 # The row has this owner and this expiry only if this claim took it.
 _CLAIMED = f"""SELECT {columns_of(_CLAIMED_MODELS)} FROM {_CALLS}
     JOIN {_RUNS} ON {_RUNS}.id = {_CALLS}.run_id JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_RUNS}.function_id
@@ -157,13 +160,19 @@ def add_unsent_calls(run_ids: list[str], now: datetime) -> None:
     PendingCall.objects.bulk_create([PendingCall(run_id=run_id, due_at=now, enqueued_at=None) for run_id in run_ids], ignore_conflicts=True)
 
 
-def claim_call(call_id: int, owner: str, lease_seconds: float) -> PendingCall | None:
+def claim_call(call_id: int, owner: str, lease_seconds: float, now: datetime | None = None,
+               together: Together | None = None) -> PendingCall | None:
     """Take the lease on a due call nobody holds (or whose holder's lease ran out): LEASED.
-    The claim and the read of the call with its run and function are one round trip."""
-    now = timezone.now()
+    The claim and the read of the call with its run and function are one round trip; `together`
+    (statements guarded by CLAIMED_RUN, using `now`) runs between them."""
+    now = now or timezone.now()
     at = connection.ops.adapt_datetimefield_value
     params = {"call_id": call_id, "owner": owner, "now": at(now), "lease_expires_at": at(now + timedelta(seconds=lease_seconds))}
-    row = run_together([_CLAIM], params, _CLAIMED)
+    statements = [_CLAIM]
+    if together is not None:
+        statements += together.statements
+        params |= together.params
+    row = run_together(statements, params, _CLAIMED)
     if row is None:
         return None
     call, run, function = instances_of(_CLAIMED_MODELS, row)

@@ -32,6 +32,15 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 MAX_PREPARED = 200
 
 
+@dataclass(frozen=True)
+class Together:
+    """Statements of one module to send in the message of another's change, with their own
+    parameters (whose names must not clash with that change's, but those they share on purpose)."""
+
+    statements: list[str]
+    params: dict[str, Any]
+
+
 def run_together(statements: list[str], params: dict[str, Any], result: str) -> tuple:
     """Run `statements` (the first is the guard) and then `result`, a query whose one row says
     what happened; on SQLite the row is that of `result`, or None when the guard changed nothing."""

@@ -194,3 +194,19 @@ def test_the_errors_of_a_bad_register_are_short_lines_and_a_few_of_them(client: 
     assert errors[0].startswith("Function 'my-app-f0 zzz") and "…" in errors[0]
     assert errors[0].endswith("' has an id or a name longer than 255 characters")
     assert App.objects.get(name="my-app").error == "; ".join(errors)
+
+
+def test_sync_marks_the_functions_whose_runs_start_when_their_first_call_is_claimed(client: Client) -> None:
+    body = python_sdk_body(
+        function_config("plain", rateLimit={"limit": 1, "period": "1m"}),
+        function_config("limited", concurrency=[{"limit": 2}]),
+        function_config("timed", timeouts={"start": "10s"}),
+        function_config("zero", concurrency=0),
+    )
+    assert register(client, body).status_code == 200
+    starts = dict(Function.objects.values_list("slug", "starts_when_claimed"))
+    assert starts == {"my-app-plain": True, "my-app-limited": False, "my-app-timed": False, "my-app-zero": True}
+    # A resync that adds a limit takes it back.
+    body["functions"][0]["concurrency"] = {"limit": 1}
+    assert register(client, body).status_code == 200
+    assert Function.objects.get(slug="my-app-plain").starts_when_claimed is False

@@ -68,6 +68,42 @@ def test_a_claim_reads_its_call_run_and_function_in_the_same_round_trip_as_the_o
         assert not claimed._state.adding and claimed._state.db == loaded._state.db
 
 
+def test_a_run_that_needs_nothing_before_it_starts_starts_in_its_claims_round_trip() -> None:
+    run = start_one()
+    run.function.starts_when_claimed = True
+    run.function.save()
+    call_id = run.pending_calls.get().id
+    with CaptureQueriesContext(connection) as queries:
+        claimed = lifecycle.claim_and_start(call_id, "worker-a", 30)
+    assert len(queries) == (1 if connection.vendor == "postgresql" else 3)
+    assert claimed.is_started and claimed.call.lease_owner == "worker-a"
+    stored = Run.objects.get(id=run.id)
+    assert stored.status == RunStatus.RUNNING and stored.started_at == claimed.call.run.started_at is not None
+    assert claimed.call.run.status == RunStatus.RUNNING
+
+
+@pytest.mark.parametrize("case", ["function with limits", "run holds a slot", "cancelled", "held by another worker"])
+def test_a_claim_starts_no_run_that_needs_something_first_or_is_not_its_to_start(case: str) -> None:
+    run = start_one()
+    run.function.starts_when_claimed = case != "function with limits"
+    run.function.save()
+    call_id = run.pending_calls.get().id
+    if case == "run holds a slot":
+        Run.objects.filter(id=run.id).update(run_slots=[{"key": "k", "limit": 1, "label": "l"}])
+    if case == "cancelled":
+        Run.objects.filter(id=run.id).update(status=RunStatus.CANCELLED)
+    if case == "held by another worker":
+        PendingCall.objects.filter(id=call_id).update(lease_owner="worker-b", lease_expires_at=timezone.now() + timedelta(seconds=30))
+    claimed = lifecycle.claim_and_start(call_id, "worker-a", 30)
+    if case == "held by another worker":
+        assert claimed is None
+    else:
+        assert claimed is not None and not claimed.is_started
+    status = Run.objects.get(id=run.id).status
+    assert status == (RunStatus.CANCELLED if case == "cancelled" else RunStatus.QUEUED)
+    assert Run.objects.get(id=run.id).started_at is None
+
+
 def test_an_expired_lease_can_be_claimed_by_another_worker() -> None:
     run = start_one()
     call = run.pending_calls.get()
