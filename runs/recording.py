@@ -26,7 +26,7 @@ from runs.models import PendingCall, Run, Step, StepAttempt
 from runs.sql_batch import for_update, run_together
 
 _CALLS, _RUNS, _STEPS, _ATTEMPTS = (model._meta.db_table for model in (PendingCall, Run, Step, StepAttempt))
-_RENEWED = f"id = %(call_id)s AND lease_owner = %(owner)s AND lease_expires_at = %(lease_expires_at)s"
+_RENEWED = "id = %(call_id)s AND lease_owner = %(owner)s AND lease_expires_at = %(lease_expires_at)s"
 # True once the guard took effect: every statement after it, in the recording or after it in
 # the same message, depends on it.
 HELD = f"EXISTS (SELECT 1 FROM {_CALLS} WHERE {_RENEWED})"
