@@ -90,9 +90,9 @@ def call_states(now: datetime, queue_since: datetime | None = None) -> dict[Call
 
     `queue_since`: when the oldest message still waiting in the broker's call queue was sent
     (`queue_waiting_since`). A message sent after it waits behind it, so a call sent to run at
-    once is presumed lost only if it was sent before that one, by lost_message_after (the commit
-    between marking and sending, other hosts' clocks): under a backlog its message is waiting,
-    not lost. A countdown's message is held by a worker until it is due, or was never sent (past
+    once is presumed lost only if it was sent more than lost_message_after before that one (the
+    margin covers the commit between marking and sending, and other hosts' clocks): under a
+    backlog its message is waiting, not lost. A countdown's message is held by a worker until it is due, or was never sent (past
     MAX_COUNTDOWN_SECONDS), so for a call sent before it was due, age alone tells."""
     stale = now - lost_message_after()
     behind_queue = min(now, queue_since or now) - lost_message_after()
@@ -116,15 +116,14 @@ def call_states(now: datetime, queue_since: datetime | None = None) -> dict[Call
     }
 
 
-def queue_waiting_since(now: datetime) -> datetime | None:
+def queue_waiting_since() -> datetime | None:
     """When the oldest message still waiting in the broker's call queue was sent, as its call's
     `enqueued_at` says (the earliest of the oldest few, whose calls still exist). None when the
     queue is empty or cannot be read, or its calls are gone: the age rule alone then."""
     call_ids = oldest_waiting_calls()
     if not call_ids:
         return None
-    sent_at = PendingCall.objects.filter(id__in=call_ids).aggregate(sent_at=Min("enqueued_at"))["sent_at"]
-    return min(now, sent_at) if sent_at else None
+    return PendingCall.objects.filter(id__in=call_ids).aggregate(sent_at=Min("enqueued_at"))["sent_at"]
 
 
 def unsent_due_calls(now: datetime, queue_since: datetime | None = None) -> Q:
@@ -143,7 +142,7 @@ def resend_calls(call_ids: list[int], now: datetime) -> None:
 def resend_unsent_calls(now: datetime | None = None) -> int:
     """Send a message for every due call that has none in flight. Returns how many were sent."""
     now = now or timezone.now()
-    unsent = unsent_due_calls(now, queue_waiting_since(now))
+    unsent = unsent_due_calls(now, queue_waiting_since())
     call_ids = list(PendingCall.objects.filter(unsent).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
     if not call_ids:
         return 0
