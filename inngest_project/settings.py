@@ -288,7 +288,8 @@ INNGEST_SYNC_POLL_SECONDS = env_float("INNGEST_SYNC_POLL_SECONDS", 5.0)
 INNGEST_SWEEP_SECONDS = env_float("INNGEST_SWEEP_SECONDS", 1.0, minimum=0.05)
 # A call whose message was sent this long ago and that nobody has claimed is presumed lost (a
 # broker restarted without its data) and is sent again. Too low only costs a duplicate message,
-# which the claim discards.
+# which the claim discards. With Redis as the broker the time counts from when the oldest message
+# still waiting in the call queue was sent, so a backlog's messages are not taken for lost.
 INNGEST_LOST_MESSAGE_SECONDS = env_float("INNGEST_LOST_MESSAGE_SECONDS", 30.0, minimum=1.0)
 # The hot path's statements are prepared once per PostgreSQL connection (runs/sql_batch.py).
 # Turn off behind a pooler in transaction mode (PgBouncer's pool_mode=transaction).

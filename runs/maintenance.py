@@ -58,7 +58,7 @@ class StuckRuns:
 
 def find_stuck(now: datetime | None = None) -> StuckRuns:
     now = now or timezone.now()
-    lost = PendingCall.objects.filter(pending_calls.unsent_due_calls(now), parked_on="")
+    lost = PendingCall.objects.filter(pending_calls.unsent_due_calls(now, pending_calls.queue_waiting_since()), parked_on="")
     orphans = Run.objects.filter(status__in=ACTIVE_STATUSES, created_at__lt=now - pending_calls.lost_message_after()).exclude(
         Exists(PendingCall.objects.filter(run_id=OuterRef("pk")))
     ).exclude(Exists(Wait.objects.filter(run_id=OuterRef("pk"))))

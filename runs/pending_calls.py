@@ -2,7 +2,8 @@
 
 The PendingCall row is the record; a message only says "look at call N". Messages are sent
 only after the transaction that wrote the row commits, and the sweeper re-sends for rows whose
-message was lost (broker restarted without its data) or whose worker died holding the lease.
+message was lost (broker restarted without its data) or whose worker died holding the lease;
+a message still waiting in the broker's queue (runs/call_queue.py) is not taken for lost.
 
 A call's state is not a column: it follows from its columns, as `CALL_STATES` below says, and
 `CALL_TRANSITIONS` (runs/models.py, beside RUN_TRANSITIONS) lists how it moves. One exception:
@@ -18,14 +19,14 @@ from datetime import datetime, timedelta
 from celery import current_app
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Count, F, Min, Q
 from django.utils import timezone
 
 from functions.models import Function
+from runs.call_queue import EXECUTE_CALL_TASK, oldest_waiting_calls
 from runs.models import CallState, PendingCall, Run
 from runs.sql_batch import Together, columns_of, instances_of, run_together
 
-EXECUTE_CALL_TASK = "executor.execute_call"
 TICK_TASK = "executor.tick_timers"
 # Countdowns longer than this are left to the sweeper: a message held for hours by a worker
 # is more fragile than a row.
@@ -86,28 +87,51 @@ def _send_now(call_ids: list[int], countdown: float) -> None:
         current_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None)
 
 
-def call_states(now: datetime) -> dict[CallState, Q]:
+def call_states(now: datetime, queue_since: datetime | None = None) -> dict[CallState, Q]:
     """Each state of a pending call as a filter on its columns, at `now`. A row can match more
-    than one (a lost call may also be parked); `unsent_due_calls` is what the sweeper reads."""
+    than one (a lost call may also be parked); `unsent_due_calls` is what the sweeper reads.
+
+    `queue_since`: when the oldest message still waiting in the broker's call queue was sent
+    (`queue_waiting_since`). A message sent after it waits behind it, so a call sent to run at
+    once is presumed lost only if it was sent more than lost_message_after before that one (the
+    margin covers the commit between marking and sending, and other hosts' clocks): under a
+    backlog its message is waiting, not lost. A countdown's message is held by a worker until it is due, or was never sent (past
+    MAX_COUNTDOWN_SECONDS), so for a call sent before it was due, age alone tells."""
     stale = now - lost_message_after()
+    behind_queue = min(now, queue_since or now) - lost_message_after()
     unleased = Q(lease_expires_at__isnull=True)
+    # Due when sent: its message went to the queue at once (a countdown's did not).
+    sent_due = Q(due_at__lte=F("enqueued_at"))
+    trusted = Q(enqueued_at__gte=stale) | (sent_due & Q(enqueued_at__gte=behind_queue))
+    silent = Q(enqueued_at__lt=stale) & (Q(due_at__gt=F("enqueued_at")) | Q(enqueued_at__lt=behind_queue))
     return {
         # Its time has come and no message was ever sent for it (the sweeper sends it).
         CallState.DUE: Q(due_at__lte=now) & unleased & Q(enqueued_at__isnull=True),
-        # A message was sent (or a countdown) recently enough to be trusted; no worker holds it yet.
-        CallState.SENT: unleased & Q(enqueued_at__gte=stale),
+        # A message was sent (or a countdown) recently enough, or is still waiting in the queue;
+        # no worker holds it yet.
+        CallState.SENT: unleased & trusted,
         # A worker holds it (claim_call) and renews the lease while it calls the app.
         CallState.LEASED: Q(lease_expires_at__gte=now),
         # Waiting in a concurrency line for a free slot; due_at is its recheck time.
         CallState.PARKED: ~Q(parked_on=""),
         # Due, but its worker died (the lease ran out) or its message was sent too long ago.
-        CallState.LOST: Q(due_at__lte=now) & (Q(lease_expires_at__lt=now) | (unleased & Q(enqueued_at__lt=stale))),
+        CallState.LOST: Q(due_at__lte=now) & (Q(lease_expires_at__lt=now) | (unleased & silent)),
     }
 
 
-def unsent_due_calls(now: datetime) -> Q:
+def queue_waiting_since() -> datetime | None:
+    """When the oldest message still waiting in the broker's call queue was sent, as its call's
+    `enqueued_at` says (the earliest of the oldest few, whose calls still exist). None when the
+    queue is empty or cannot be read, or its calls are gone: the age rule alone then."""
+    call_ids = oldest_waiting_calls()
+    if not call_ids:
+        return None
+    return PendingCall.objects.filter(id__in=call_ids).aggregate(sent_at=Min("enqueued_at"))["sent_at"]
+
+
+def unsent_due_calls(now: datetime, queue_since: datetime | None = None) -> Q:
     """Due calls with no message known to be in flight: due and never sent, or lost."""
-    states = call_states(now)
+    states = call_states(now, queue_since)
     return states[CallState.DUE] | states[CallState.LOST]
 
 
@@ -121,7 +145,8 @@ def resend_calls(call_ids: list[int], now: datetime) -> None:
 def resend_unsent_calls(now: datetime | None = None) -> int:
     """Send a message for every due call that has none in flight. Returns how many were sent."""
     now = now or timezone.now()
-    call_ids = list(PendingCall.objects.filter(unsent_due_calls(now)).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
+    unsent = unsent_due_calls(now, queue_waiting_since())
+    call_ids = list(PendingCall.objects.filter(unsent).order_by("due_at").values_list("id", flat=True)[:SWEEP_BATCH])
     if not call_ids:
         return 0
     resend_calls(call_ids, now)
