@@ -18,14 +18,20 @@ def name_patterns(name: str) -> list[str]:
 
 def match_functions(payloads: list[dict]) -> list[list[Function]]:
     """For each event payload, the active functions it triggers (each at most once)."""
-    patterns_by_event = [name_patterns(p["name"]) for p in payloads]
-    wanted = {pattern for patterns in patterns_by_event for pattern in patterns}
-    triggers_by_pattern: dict[str, list[Trigger]] = defaultdict(list)
+    wanted = {pattern for payload in payloads for pattern in name_patterns(payload["name"])}
+    triggers = []
     if wanted:
-        query = Trigger.objects.filter(event_name__in=wanted, function__is_archived=False).select_related("function")
-        for trigger in query:
-            triggers_by_pattern[trigger.event_name].append(trigger)
-    return [_functions_for(payload, patterns, triggers_by_pattern) for payload, patterns in zip(payloads, patterns_by_event)]
+        triggers = list(Trigger.objects.filter(event_name__in=wanted, function__is_archived=False).select_related("function"))
+    return functions_matching(payloads, triggers)
+
+
+def functions_matching(payloads: list[dict], triggers: list[Trigger]) -> list[list[Function]]:
+    """For each event payload, the functions it triggers among `triggers` (those of active
+    functions whose names match the payloads' patterns, each with its function)."""
+    triggers_by_pattern: dict[str, list[Trigger]] = defaultdict(list)
+    for trigger in triggers:
+        triggers_by_pattern[trigger.event_name].append(trigger)
+    return [_functions_for(payload, name_patterns(payload["name"]), triggers_by_pattern) for payload in payloads]
 
 
 def _functions_for(payload: dict, patterns: list[str], triggers_by_pattern: dict[str, list[Trigger]]) -> list[Function]:

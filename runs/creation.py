@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
@@ -13,11 +13,13 @@ from core import metrics
 from core.durations import DurationError, parse_duration, resolve_due_time
 from events.models import Event
 from events.system import INVOKED
+from functions.flow_config import flow_config_of
 from functions.models import Function
 from runs import pending_calls
 from runs.due_rows import act_on_each
 from runs.flow_control import gates
 from runs.models import ACTIVE_STATUSES, FlowAction, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
+from runs.sql_batch import insert_select
 from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
@@ -69,6 +71,58 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
     return [run for run, _ in admitted]
 
 
+@dataclass(frozen=True)
+class RunRows:
+    """Runs as CTEs of the statement that inserts their events, with their parameters, and the
+    CTEs that return their first calls' ids."""
+
+    ctes: list[str]
+    params: dict[str, Any]
+    call_ctes: list[str]
+
+
+def starts_with_its_rows(function: Function) -> bool:
+    """Whether a run of the function is created with its rows alone: no flow control at creation
+    (a hold, a limit, a key, a singleton) and no cancel or start-timeout wait to open."""
+    flow = flow_config_of(function)
+    config = function.config or {}
+    return (not flow.is_deferred and flow.rate_limit is None and flow.throttle is None and flow.singleton is None
+            and not flow.idempotency and not config.get("cancel") and not (config.get("timeouts") or {}).get("start"))
+
+
+def run_rows(requests: list[RunRequest], event_cte: Callable[[Event], str], now: datetime) -> RunRows | None:
+    """What create_runs writes for `requests`, as CTEs of one statement with their events
+    (`event_cte` names the CTE that returns an event's id): per run its event-id key claimed as
+    `_claim_keys` claims it, the run if it won the key, its first call. None when a run needs
+    more than that (starts_with_its_rows): create_runs, in a transaction, then."""
+    if not all(starts_with_its_rows(req.function) for req in requests):
+        return None
+    candidates = _first_per_key(requests)
+    admitted = _admit([(run_id, req) for _, run_id, req in candidates], now)
+    ctes, calls = [], []
+    params: dict[str, Any] = {"keys_now": connection.ops.adapt_datetimefield_value(now)}
+    for i, ((pair, run_id, req), (run, _)) in enumerate(zip(candidates, admitted)):
+        event, sources = event_cte(req.event), event_cte(req.event)
+        if pair is not None:
+            key = RunIdempotencyKey(function_id=pair[0], key=pair[1], run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
+            sql, key_params = insert_select(key, f"k{i}", f"FROM {sources} {_CLAIM_KEY} RETURNING run_id")
+            ctes.append(f"k{i} AS ({sql})")
+            params |= key_params
+            sources += f", k{i}"
+        sql, run_params = insert_select(run, f"r{i}", f"FROM {sources} RETURNING id", {"event_id": f"{event}.id"})
+        call_sql, call_params = pending_calls.first_call_cte(f"r{i}", f"c{i}", now)
+        ctes += [f"r{i} AS ({sql})", call_sql]
+        params |= run_params | call_params
+        calls.append(f"c{i}")
+    return RunRows(ctes, params, calls)
+
+
+# A fresh key stays with its run; an expired one goes to the new run (what _claim_keys does
+# with a delete and an insert). RETURNING gives a row only when the key is the new run's.
+_CLAIM_KEY = (f"ON CONFLICT (function_id, key) DO UPDATE SET run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at "
+              f"WHERE {RunIdempotencyKey._meta.db_table}.expires_at < %(keys_now)s")
+
+
 def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[Run, gates.Admission]]:
     """Run rows (not saved yet) as flow control admits them: queued, delayed or skipped."""
     taken = _claim_function_idempotency(winners, now)
@@ -110,18 +164,25 @@ def _create_first_calls(queued: list[tuple[Run, gates.Admission]], now: datetime
 def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
     """One key row per request (its event id, §6.7); the requests whose row we inserted win a run id.
     A request with no key (its event's id is unique by construction) wins without a row."""
-    candidates: list[tuple[tuple | None, str, RunRequest]] = []
-    wanted: dict[tuple, str] = {}
-    for req in requests:
-        pair = (req.function.id, req.idempotency_key) if req.idempotency_key else None
-        if pair is not None and pair in wanted:
-            continue  # within one request the first event with a key wins, as it would across requests
-        run_id = str(ULID())
-        if pair is not None:
-            wanted[pair] = run_id
-        candidates.append((pair, run_id, req))
+    candidates = _first_per_key(requests)
+    wanted = {pair: run_id for pair, run_id, _ in candidates if pair is not None}
     won = _claim_keys(wanted, now) if wanted else {}
     return [(run_id, req) for pair, run_id, req in candidates if pair is None or won.get(pair) == run_id]
+
+
+def _first_per_key(requests: list[RunRequest]) -> list[tuple[tuple | None, str, RunRequest]]:
+    """(function, key) or None, a new run id, the request: within one request the first event
+    with a key wins, as it would across requests."""
+    candidates: list[tuple[tuple | None, str, RunRequest]] = []
+    seen: set[tuple] = set()
+    for req in requests:
+        pair = (req.function.id, req.idempotency_key) if req.idempotency_key else None
+        if pair is not None:
+            if pair in seen:
+                continue
+            seen.add(pair)
+        candidates.append((pair, str(ULID()), req))
+    return candidates
 
 
 def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: datetime) -> dict[str, str]:

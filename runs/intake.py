@@ -13,6 +13,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from functools import cache
+
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
@@ -23,14 +25,22 @@ from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
 from events.meta import EventMetaError, resolve_meta
 from events.models import Event
-from events.triggers import match_functions
+from events.triggers import functions_matching, match_functions, name_patterns
 from functions.flow_config import flow_config_of
-from runs.creation import RunRequest, create_runs
+from functions.models import Function, Trigger
+from runs.creation import RunRequest, create_runs, run_rows
 from runs.flow_control.batches import batch_events
 from runs.flow_control.debounces import debounce_event
-from runs.waits import resume_waiting_runs
+from runs.pending_calls import enqueue_calls_on_commit
+from runs.sql_batch import columns_of, fetch_rows, insert_select, instances_of, run_together
+from runs.waits import awaited_sql, resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"
+# Events stored with their runs in one statement at most (a larger group, under load, shares
+# the round trips of one transaction anyway).
+MAX_EVENTS_TOGETHER = 16
+_LISTENER_MODELS = (Trigger, Function)
+_TRIGGERS, _FUNCTIONS = Trigger._meta.db_table, Function._meta.db_table
 MIN_TS_MS = 315532800000  # 1980-01-01
 MAX_TS_MS = 4102444800000  # 2100-01-01
 
@@ -161,13 +171,80 @@ def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: b
     received_at = timezone.now()
     for event in events:
         event.received_at = received_at
+    requests = None
+    if may_trigger and may_resume and _may_store_together(events):
+        triggers, is_awaited = _read_listeners(events)
+        requests = run_requests(events, functions_matching([event.as_payload() for event in events], triggers))
+        if not is_awaited and _store_together(events, requests):
+            return
     # Inside a run's transaction (a run's end) no savepoint: a failure here fails that transaction.
     with transaction.atomic(savepoint=False):
         Event.objects.bulk_create(events)
-        if may_trigger:
+        if requests is not None:
+            create_runs(_hold_debounced_and_batched(requests))
+        elif may_trigger:
             start_triggered_runs(events)
         if may_resume:
             resume_waiting_runs(events)
+
+
+def _may_store_together(events: list[Event]) -> bool:
+    """Whether the events may go in one statement with their runs (PostgreSQL's data-modifying
+    CTEs; SQLite, in-process, has no round trips to save), up to a size whose statement text
+    stays small. System events (a run's end, which may resume an invoker) never do."""
+    return (connection.vendor == "postgresql" and len(events) <= MAX_EVENTS_TOGETHER
+            and not any(event.name.startswith(RESERVED_PREFIX) for event in events))
+
+
+def _read_listeners(events: list[Event]) -> tuple[list[Trigger], bool]:
+    """The triggers of active functions for these events' names (each with its function) and
+    whether a wait listens to one of the names: both look-ups in one read."""
+    names = sorted({event.name for event in events})
+    patterns = sorted({pattern for name in names for pattern in name_patterns(name)})
+    awaited, params = awaited_sql(names)
+    params |= {f"pattern{i}": pattern for i, pattern in enumerate(patterns)}
+    rows = fetch_rows(_listeners_sql(len(patterns), awaited), params)
+    triggers = []
+    for row in rows:
+        if row[1] is None:
+            continue  # the row that carries `awaited` when no trigger matches
+        trigger, function = instances_of(_LISTENER_MODELS, row[1:])
+        trigger.function = function
+        triggers.append(trigger)
+    return triggers, bool(rows[0][0])
+
+
+@cache
+def _listeners_sql(pattern_count: int, awaited: str) -> str:
+    patterns = ", ".join(f"%(pattern{i})s" for i in range(pattern_count))
+    return (f"SELECT {awaited}, {columns_of(_LISTENER_MODELS)} FROM (SELECT 1) AS one LEFT JOIN "
+            f"({_TRIGGERS} JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_TRIGGERS}.function_id AND NOT {_FUNCTIONS}.is_archived) "
+            f"ON {_TRIGGERS}.event_name IN ({patterns})")
+
+
+def _store_together(events: list[Event], requests: list[RunRequest]) -> bool:
+    """The events, the runs they start and those runs' first calls in one statement, a
+    transaction of its own outside one, if no wait listens to these names when it runs and the
+    runs need nothing but their rows (runs/creation.py run_rows). False when it stored nothing:
+    the caller then stores them in a transaction, with the look-ups."""
+    now = timezone.now()
+    ctes = {id(event): f"e{i}" for i, event in enumerate(events)}
+    runs = run_rows(requests, lambda event: ctes[id(event)], now)
+    if runs is None:
+        return False
+    awaited, params = awaited_sql(sorted({event.name for event in events}))
+    statements = [f"unheard AS (SELECT NOT {awaited} AS is_unheard)"]
+    for i, event in enumerate(events):
+        sql, event_params = insert_select(event, f"e{i}", "FROM unheard WHERE is_unheard RETURNING id")
+        statements.append(f"e{i} AS ({sql})")
+        params |= event_params
+    calls = " UNION ALL ".join(f"SELECT id FROM {name}" for name in runs.call_ctes) or "SELECT NULL::bigint WHERE false"
+    row = run_together([], params | runs.params, f"WITH {', '.join(statements + runs.ctes)} "
+                                                 f"SELECT (SELECT is_unheard FROM unheard), ARRAY({calls})")
+    if not row[0]:
+        return False
+    enqueue_calls_on_commit(row[1])
+    return True
 
 
 def event_rows_sql(events: list[Event], condition: str) -> tuple[list[str], dict[str, Any]]:
@@ -175,25 +252,28 @@ def event_rows_sql(events: list[Event], condition: str) -> tuple[list[str], dict
     another message (a run's end, runs/ending.py): each row is inserted only if `condition`
     holds then. The values are those the ORM would write."""
     received_at = timezone.now()
-    fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     statements, params = [], {}
     for i, event in enumerate(events):
         event.received_at = received_at
-        values = ", ".join(f"%(e{i}_{f.column})s" for f in fields)
-        statements.append(f"INSERT INTO {Event._meta.db_table} ({columns}) SELECT {values} WHERE {condition}")
-        params |= {f"e{i}_{f.column}": f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields}
+        sql, event_params = insert_select(event, f"e{i}", f"WHERE {condition}")
+        statements.append(sql)
+        params |= event_params
     return statements, params
 
 
 def start_triggered_runs(events: list[Event]) -> None:
     payloads = [event.as_payload() for event in events]
-    requests = [
-        RunRequest(function=function, event=event, events=[payload], idempotency_key="" if event.has_unique_id else event.event_id)
-        for event, payload, functions in zip(events, payloads, match_functions(payloads))
+    create_runs(_hold_debounced_and_batched(run_requests(events, match_functions(payloads))))
+
+
+def run_requests(events: list[Event], matched: list[list[Function]]) -> list[RunRequest]:
+    """A run request per (event, function it triggers); `matched` is each event's functions."""
+    return [
+        RunRequest(function=function, event=event, events=[event.as_payload()],
+                   idempotency_key="" if event.has_unique_id else event.event_id)
+        for event, functions in zip(events, matched)
         for function in functions
     ]
-    create_runs(_hold_debounced_and_batched(requests))
 
 
 def _hold_debounced_and_batched(requests: list[RunRequest]) -> list[RunRequest]:

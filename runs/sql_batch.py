@@ -38,10 +38,8 @@ def run_together(statements: list[str], params: dict[str, Any], result: str) -> 
     db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs a thread-local read
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            if not settings.INNGEST_DB_PREPARED_STATEMENTS:
-                cursor.execute(";\n".join([*statements, result]), params)
-                return cursor.fetchone()
-            return _run_prepared(db, cursor, [*statements, result], params)
+            _execute(db, cursor, [*statements, result], params)
+            return cursor.fetchone()
         with transaction.atomic(savepoint=False):
             cursor.execute(statements[0], params)
             if cursor.rowcount == 0:
@@ -50,6 +48,24 @@ def run_together(statements: list[str], params: dict[str, Any], result: str) -> 
                 cursor.execute(statement, params)
             cursor.execute(result, params)
             return cursor.fetchone()
+
+
+def fetch_rows(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Every row of one query, as a prepared statement on PostgreSQL (a read made on every event)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            _execute(db, cursor, [sql], params)
+        else:
+            cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _execute(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> None:
+    if settings.INNGEST_DB_PREPARED_STATEMENTS:
+        _run_prepared(db, cursor, sqls, params)
+    else:
+        cursor.execute(";\n".join(sqls), params)
 
 
 @cache
@@ -74,7 +90,7 @@ class _Prepared:
     names: set[str] | None  # None when not known (a message that failed may have run some of its PREPAREs)
 
 
-def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple:
+def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> None:
     """Run the statements as EXECUTEs of their prepared forms, after the PREPAREs of those this
     connection has not prepared yet: one message still, the first time too."""
     state = getattr(db, "inngest_prepared", None)
@@ -96,10 +112,8 @@ def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any])
         executes.append(execute)
     state.names = None  # until the message has run: if it fails, some of its PREPAREs may have
     cursor.execute(";\n".join(prepares + executes), params)
-    row = cursor.fetchone()
     prepared.update(new)
     state.names = prepared
-    return row
 
 
 def for_update(select: str) -> list[str]:
@@ -135,3 +149,25 @@ def _converters(model: type[Model], vendor: str) -> list[tuple[Any, list]]:
     """Each column of the model with the converters the ORM applies to what the driver returns."""
     columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
     return [(column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns]
+
+
+def insert_select(instance: Model, prefix: str, tail: str = "", expressions: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """`INSERT … SELECT <values> <tail>` of the instance's row (its generated id left to the
+    database): the values the ORM would write, as parameters named `<prefix>_<column>`, but for
+    the columns `expressions` gives an SQL expression of (a row inserted earlier in the message)."""
+    model, expressions = type(instance), expressions or {}
+    fields = _inserted_fields(model)
+    values, params = [], {}
+    for field in fields:
+        if field.column in expressions:
+            values.append(expressions[field.column])
+            continue
+        values.append(f"%({prefix}_{field.column})s")
+        params[f"{prefix}_{field.column}"] = field.get_db_prep_save(getattr(instance, field.attname), connection)
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    return f"INSERT INTO {model._meta.db_table} ({columns}) SELECT {', '.join(values)} {tail}".rstrip(), params
+
+
+@cache
+def _inserted_fields(model: type[Model]) -> list[Any]:
+    return [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
