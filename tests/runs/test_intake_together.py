@@ -1,0 +1,150 @@
+"""Events whose runs need nothing but their rows are stored with those runs and their first calls
+in one statement, after one read that answers both the trigger and the wait look-up; anything
+else (a wait listening, flow control at creation) goes through the transaction as before."""
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from events.ids import EventIdSeed, new_event_id
+from events.models import Event
+from runs import intake
+from runs.creation import create_runs, RunRequest
+from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, Wait
+from tests.factories import make_function
+
+pytestmark = [
+    pytest.mark.django_db,
+    pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL; SQLite stores in a transaction"),
+]
+SEED = "1796645272026,AAECAwQFBgcICQ=="
+
+
+def event(name: str, data: dict | None = None, seed: str | None = None, index: int = 0) -> Event:
+    parsed = EventIdSeed.parse(seed)
+    stored = intake.validate_event({"name": name, "data": data or {}}, new_event_id(parsed, index), int(time.time() * 1000), False)
+    stored.has_unique_id = parsed is None
+    return stored
+
+
+def test_an_event_that_starts_a_run_is_stored_with_the_run_and_its_first_call_in_two_statements(
+        django_capture_on_commit_callbacks) -> None:
+    function = make_function("shop/order.paid")
+    incoming = event("shop/order.paid", {"order": 7})
+    with CaptureQueriesContext(connection) as queries, django_capture_on_commit_callbacks() as sent:
+        intake.store_events([incoming])
+    assert len(queries) == 2  # the read of triggers and waits, then the statement that writes
+    run = Run.objects.get()
+    stored = Event.objects.get()
+    assert run.function_id == function.id and run.event_id == stored.id and run.status == RunStatus.QUEUED
+    assert run.events == [incoming.as_payload()] and stored.data == {"order": 7}
+    assert (run.parallel_pending, run.run_slots, run.flow_action, run.singleton_key) == ([], [], "", "")
+    call = PendingCall.objects.get(run=run)
+    assert (call.step_target, call.attempt, call.lease_owner) == ("step", 0, "")
+    assert call.due_at <= timezone.now() and call.enqueued_at == call.due_at
+    assert len(sent) == 1  # the first call's message, once the statement has committed
+
+
+def test_runs_written_together_are_the_rows_the_transaction_writes() -> None:
+    function = make_function("shop/order.paid")
+    intake.store_events([event("shop/order.paid", {"order": 7})])
+    together = Run.objects.get()
+    (in_transaction,) = create_runs([RunRequest(function, Event.objects.get(), together.events, "")])
+    columns = [f.attname for f in Run._meta.concrete_fields if f.attname not in ("id", "created_at")]
+    assert [getattr(together, c) for c in columns] == [getattr(Run.objects.get(id=in_transaction.id), c) for c in columns]
+
+
+def test_a_group_of_events_starts_each_matching_function_once_per_event() -> None:
+    first, second = make_function("shop/*"), make_function("shop/order.paid", expression="event.data.order > 5")
+    with CaptureQueriesContext(connection) as queries:
+        intake.store_events([event("shop/order.paid", {"order": 7}), event("shop/order.paid", {"order": 1}),
+                             event("nobody/listens")])
+    assert len(queries) == 2
+    assert Event.objects.count() == 3
+    assert sorted(str(run.function_id) for run in Run.objects.all()) == sorted([str(first.id)] * 2 + [str(second.id)])
+    assert PendingCall.objects.count() == 3
+    for run in Run.objects.select_related("event"):
+        assert run.events == [run.event.as_payload()]
+
+
+def test_an_event_id_starts_one_run_while_its_key_is_fresh() -> None:
+    make_function("shop/order.paid")
+    intake.store_events([event("shop/order.paid", seed=SEED)])
+    intake.store_events([event("shop/order.paid", seed=SEED)])  # the SDK resending the request
+    assert Event.objects.count() == 2 and Run.objects.count() == 1 and PendingCall.objects.count() == 1
+    assert RunIdempotencyKey.objects.get().run_id == Run.objects.get().id
+
+
+def test_the_same_event_id_twice_in_one_group_starts_one_run() -> None:
+    make_function("shop/order.paid")
+    intake.store_events([event("shop/order.paid", seed=SEED), event("shop/order.paid", seed=SEED)])
+    assert Event.objects.count() == 2 and Run.objects.count() == 1
+
+
+def test_an_expired_key_goes_to_the_next_event_with_that_id() -> None:
+    function = make_function("shop/order.paid")
+    incoming = event("shop/order.paid", seed=SEED)
+    RunIdempotencyKey.objects.create(function=function, key=incoming.event_id, run_id="01OLDRUN000000000000000000",
+                                     expires_at=timezone.now() - timedelta(seconds=1))
+    intake.store_events([incoming])
+    run = Run.objects.get()
+    assert RunIdempotencyKey.objects.get().run_id == run.id and PendingCall.objects.filter(run=run).exists()
+
+
+def test_a_wait_opened_after_the_read_leaves_the_event_to_the_transaction() -> None:
+    """The statement stores nothing when a wait listens by the time it runs: the wait is never missed."""
+    function = make_function("shop/order.paid")
+    incoming = event("shop/order.paid", {"order": 7})
+    incoming.received_at = timezone.now()
+    triggers, is_awaited = intake._read_listeners([incoming])
+    assert not is_awaited and [t.function_id for t in triggers] == [function.id]
+    waiter = Run.objects.create(id="01WAITER000000000000000000", function=function, status=RunStatus.RUNNING, events=[{}])
+    Wait.objects.create(run=waiter, step_id="w1", step_name="paid", event_name="shop/order.paid",
+                        expires_at=timezone.now() + timedelta(hours=1), created_at=timezone.now() - timedelta(seconds=1))
+    requests = intake.run_requests([incoming], [[function]])
+    assert intake._store_together([incoming], requests) is False
+    assert not Event.objects.exists() and not Run.objects.exclude(id=waiter.id).exists()
+    intake.store_events([incoming])  # the transaction then stores it and resumes the wait
+    assert Step.objects.get(run=waiter).output["data"] == {"order": 7}
+    assert Run.objects.exclude(id=waiter.id).count() == 1 and not Wait.objects.exists()
+
+
+def test_a_function_synced_after_an_event_starts_a_run_for_the_next_one() -> None:
+    intake.store_events([event("shop/order.paid")])
+    function = make_function("shop/order.paid")
+    intake.store_events([event("shop/order.paid")])
+    assert list(Run.objects.values_list("function_id", flat=True)) == [function.id]
+
+
+def test_an_archived_function_starts_nothing() -> None:
+    function = make_function("shop/order.paid")
+    function.is_archived = True
+    function.save()
+    intake.store_events([event("shop/order.paid")])
+    assert Event.objects.count() == 1 and not Run.objects.exists()
+
+
+@pytest.mark.parametrize("config", [
+    {"cancel": [{"event": "shop/order.cancelled"}]},
+    {"timeouts": {"start": "10m"}},
+    {"idempotency": "event.data.order"},
+    {"rateLimit": {"limit": 1, "period": "1m"}},
+], ids=["cancel", "start timeout", "idempotency", "rate limit"])
+def test_a_run_that_needs_more_than_its_rows_is_created_in_the_transaction(config: dict) -> None:
+    function = make_function("shop/order.paid")
+    function.config = config
+    function.save()
+    intake.store_events([event("shop/order.paid", {"order": 7})])
+    intake.store_events([event("shop/order.paid", {"order": 7})])
+    runs = Run.objects.order_by("id")
+    if "cancel" in config:
+        assert Wait.objects.filter(run__in=runs, kind="cancel").count() == 2
+    elif "timeouts" in config:
+        assert Wait.objects.filter(run__in=runs, kind="timeout").count() == 2
+    else:  # the second run is skipped by the key or the limit
+        assert [run.status for run in runs] == [RunStatus.QUEUED, RunStatus.SKIPPED]
