@@ -3,6 +3,7 @@ in one statement, after one read that answers both the trigger and the wait look
 else (a wait listening, flow control at creation) goes through the transaction as before."""
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
 
@@ -148,3 +149,27 @@ def test_a_run_that_needs_more_than_its_rows_is_created_in_the_transaction(confi
         assert Wait.objects.filter(run__in=runs, kind="timeout").count() == 2
     else:  # the second run is skipped by the key or the limit
         assert [run.status for run in runs] == [RunStatus.QUEUED, RunStatus.SKIPPED]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_same_event_id_stored_at_once_by_two_connections_starts_one_run() -> None:
+    """Two processes storing the SDK's resent request at the same moment: the key row decides."""
+    make_function("shop/order.paid")
+    barrier, errors = threading.Barrier(8), []
+
+    def store() -> None:
+        try:
+            barrier.wait()
+            intake.store_events([event("shop/order.paid", seed=SEED)])
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=store) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Event.objects.count() == 8 and Run.objects.count() == 1 and PendingCall.objects.count() == 1
