@@ -25,10 +25,13 @@ from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
 from events.meta import EventMetaError, resolve_meta
 from events.models import Event
-from events.triggers import functions_matching, match_functions, name_patterns
+from events.triggers import (
+    NameTriggers, digest_sql, forget_triggers, functions_matching, match_functions, name_patterns, remember_triggers,
+    remembered_triggers,
+)
 from functions.flow_config import flow_config_of
 from functions.models import Function, Trigger
-from runs.creation import RunRequest, create_runs, run_rows
+from runs.creation import RunRequest, create_runs, run_rows, starts_with_its_rows
 from runs.flow_control.batches import batch_events
 from runs.flow_control.debounces import debounce_event
 from runs.pending_calls import enqueue_calls_on_commit
@@ -173,9 +176,8 @@ def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: b
         event.received_at = received_at
     requests = None
     if may_trigger and may_resume and _may_store_together(events):
-        triggers, is_awaited = _read_listeners(events)
-        requests = run_requests(events, functions_matching([event.as_payload() for event in events], triggers))
-        if not is_awaited and _store_together(events, requests):
+        is_stored, requests = _store_together(events)
+        if is_stored:
             return
     # Inside a run's transaction (a run's end) no savepoint: a failure here fails that transaction.
     with transaction.atomic(savepoint=False):
@@ -196,55 +198,103 @@ def _may_store_together(events: list[Event]) -> bool:
             and not any(event.name.startswith(RESERVED_PREFIX) for event in events))
 
 
-def _read_listeners(events: list[Event]) -> tuple[list[Trigger], bool]:
-    """The triggers of active functions for these events' names (each with its function) and
-    whether a wait listens to one of the names: both look-ups in one read."""
+def _store_together(events: list[Event]) -> tuple[bool, list[RunRequest] | None]:
+    """Store the events, the runs they start and those runs' first calls in one statement (a
+    transaction of its own outside one), when no wait listens to these names and the runs need
+    nothing but their rows (runs/creation.py run_rows). The triggers are those the process
+    remembers for these names, which the statement checks as it writes; names it does not know
+    are read first (their triggers, and whether a wait listens: one read). Returns whether it
+    stored them, and if not the run requests the transaction may use (None: look them up)."""
     names = sorted({event.name for event in events})
-    patterns = sorted({pattern for name in names for pattern in name_patterns(name)})
+    known = remembered_triggers(names)
+    is_read = len(known) < len(names)
+    while True:
+        if is_read:
+            known, is_awaited = _read_listeners(names)
+            remember_triggers(known)
+            if is_awaited:
+                return False, _run_requests_of(events, known)
+        elif not all(starts_with_its_rows(t.function) for entry in known.values() for t in entry.triggers):
+            return False, None  # the transaction creates them, after its own look-up (the copy is unchecked)
+        requests = _run_requests_of(events, known)
+        outcome = _write_together(events, names, known, requests)
+        if outcome is None:
+            return False, requests  # just read
+        is_unheard, is_current = outcome
+        if is_current:
+            return is_unheard, requests
+        if is_read:  # changed again since the read: the transaction looks them up
+            forget_triggers(names)
+            return False, None
+        is_read = True  # a sync since this process read them: read them again
+
+
+def _run_requests_of(events: list[Event], known: dict[str, NameTriggers]) -> list[RunRequest]:
+    triggers = list({trigger.id: trigger for entry in known.values() for trigger in entry.triggers}.values())
+    return run_requests(events, functions_matching([event.as_payload() for event in events], triggers))
+
+
+def _read_listeners(names: list[str]) -> tuple[dict[str, NameTriggers], bool]:
+    """Each name's triggers (of active functions, each with its function) with their digest, and
+    whether a wait listens to one of the names: both look-ups in one read."""
     awaited, params = awaited_sql(names)
-    params |= {f"pattern{i}": pattern for i, pattern in enumerate(patterns)}
-    rows = fetch_rows(_listeners_sql(len(patterns), awaited), params)
-    triggers = []
+    pattern_params, by_name = _pattern_params(names)
+    rows = fetch_rows(_listeners_sql(tuple(pattern_params), tuple(map(tuple, by_name)), awaited), params | pattern_params)
+    digests, triggers = rows[0][1:1 + len(names)], []
     for row in rows:
-        if row[1] is None:
-            continue  # the row that carries `awaited` when no trigger matches
-        trigger, function = instances_of(_LISTENER_MODELS, row[1:])
+        if row[1 + len(names)] is None:
+            continue  # the row that carries the rest when no trigger matches
+        trigger, function = instances_of(_LISTENER_MODELS, row[1 + len(names):])
         trigger.function = function
         triggers.append(trigger)
-    return triggers, bool(rows[0][0])
+    known = {}
+    for name, digest in zip(names, digests):
+        patterns = set(name_patterns(name))
+        known[name] = NameTriggers(digest, [trigger for trigger in triggers if trigger.event_name in patterns])
+    return known, bool(rows[0][0])
+
+
+def _pattern_params(names: list[str]) -> tuple[dict[str, str], list[list[str]]]:
+    """The patterns of these names as parameters, and each name's placeholders among them."""
+    patterns = sorted({pattern for name in names for pattern in name_patterns(name)})
+    index = {pattern: i for i, pattern in enumerate(patterns)}
+    by_name = [[f"%(pattern{index[pattern]})s" for pattern in name_patterns(name)] for name in names]
+    return {f"pattern{i}": pattern for i, pattern in enumerate(patterns)}, by_name
 
 
 @cache
-def _listeners_sql(pattern_count: int, awaited: str) -> str:
-    patterns = ", ".join(f"%(pattern{i})s" for i in range(pattern_count))
-    return (f"SELECT {awaited}, {columns_of(_LISTENER_MODELS)} FROM (SELECT 1) AS one LEFT JOIN "
+def _listeners_sql(pattern_names: tuple[str, ...], by_name: tuple[tuple[str, ...], ...], awaited: str) -> str:
+    patterns = ", ".join(f"%({name})s" for name in pattern_names)
+    digests = ", ".join(digest_sql(list(placeholders)) for placeholders in by_name)
+    return (f"SELECT {awaited}, {digests}, {columns_of(_LISTENER_MODELS)} FROM (SELECT 1) AS one LEFT JOIN "
             f"({_TRIGGERS} JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_TRIGGERS}.function_id AND NOT {_FUNCTIONS}.is_archived) "
             f"ON {_TRIGGERS}.event_name IN ({patterns})")
 
 
-def _store_together(events: list[Event], requests: list[RunRequest]) -> bool:
-    """The events, the runs they start and those runs' first calls in one statement, a
-    transaction of its own outside one, if no wait listens to these names when it runs and the
-    runs need nothing but their rows (runs/creation.py run_rows). False when it stored nothing:
-    the caller then stores them in a transaction, with the look-ups."""
-    now = timezone.now()
+def _write_together(events: list[Event], names: list[str], known: dict[str, NameTriggers],
+                    requests: list[RunRequest]) -> tuple[bool, bool] | None:
+    """The statement of _store_together: it writes only if no wait listens to the names and their
+    triggers' digests are those of `known` (is_unheard, is_current). None: a run needs more than
+    its rows, nothing was sent."""
     ctes = {id(event): f"e{i}" for i, event in enumerate(events)}
-    runs = run_rows(requests, lambda event: ctes[id(event)], now)
+    runs = run_rows(requests, lambda event: ctes[id(event)], timezone.now())
     if runs is None:
-        return False
-    awaited, params = awaited_sql(sorted({event.name for event in events}))
-    statements = [f"unheard AS (SELECT NOT {awaited} AS is_unheard)"]
+        return None
+    awaited, params = awaited_sql(names)
+    pattern_params, by_name = _pattern_params(names)
+    params |= pattern_params | {f"digest{i}": known[name].digest for i, name in enumerate(names)}
+    is_current = " AND ".join(f"{digest_sql(placeholders)} = %(digest{i})s" for i, placeholders in enumerate(by_name))
+    statements = [f"guard AS (SELECT NOT {awaited} AS is_unheard, {is_current} AS is_current)"]
     for i, event in enumerate(events):
-        sql, event_params = insert_select(event, f"e{i}", "FROM unheard WHERE is_unheard RETURNING id")
+        sql, event_params = insert_select(event, f"e{i}", "FROM guard WHERE is_unheard AND is_current RETURNING id")
         statements.append(f"e{i} AS ({sql})")
         params |= event_params
     calls = " UNION ALL ".join(f"SELECT id FROM {name}" for name in runs.call_ctes) or "SELECT NULL::bigint WHERE false"
-    row = run_together([], params | runs.params, f"WITH {', '.join(statements + runs.ctes)} "
-                                                 f"SELECT (SELECT is_unheard FROM unheard), ARRAY({calls})")
-    if not row[0]:
-        return False
-    enqueue_calls_on_commit(row[1])
-    return True
+    is_unheard, is_current, call_ids = run_together(
+        [], params | runs.params, f"WITH {', '.join(statements + runs.ctes)} SELECT is_unheard, is_current, ARRAY({calls}) FROM guard")
+    if is_unheard and is_current:
+        enqueue_calls_on_commit(call_ids)
+    return is_unheard, is_current
 
 
 def event_rows_sql(events: list[Event], condition: str) -> tuple[list[str], dict[str, Any]]:

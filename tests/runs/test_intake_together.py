@@ -14,6 +14,8 @@ from django.utils import timezone
 
 from events.ids import EventIdSeed, new_event_id
 from events.models import Event
+from events.triggers import forget_triggers, remembered_triggers
+from functions.models import Function
 from runs import intake
 from runs.creation import create_runs, RunRequest
 from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, Wait
@@ -24,6 +26,12 @@ pytestmark = [
     pytest.mark.skipif(connection.vendor != "postgresql", reason="one statement on PostgreSQL; SQLite stores in a transaction"),
 ]
 SEED = "1796645272026,AAECAwQFBgcICQ=="
+
+
+@pytest.fixture(autouse=True)
+def unknown_names() -> None:
+    """Each test starts with names this process has not read (other tests' rows are gone)."""
+    forget_triggers(["shop/order.paid", "nobody/listens"])
 
 
 def event(name: str, data: dict | None = None, seed: str | None = None, index: int = 0) -> Event:
@@ -97,29 +105,47 @@ def test_an_expired_key_goes_to_the_next_event_with_that_id() -> None:
     assert RunIdempotencyKey.objects.get().run_id == run.id and PendingCall.objects.filter(run=run).exists()
 
 
-def test_a_wait_opened_after_the_read_leaves_the_event_to_the_transaction() -> None:
-    """The statement stores nothing when a wait listens by the time it runs: the wait is never missed."""
+def test_a_wait_opened_after_the_triggers_were_remembered_is_resumed() -> None:
+    """The statement writes nothing when a wait listens by the time it runs: the transaction then
+    stores the event and resumes the wait."""
     function = make_function("shop/order.paid")
-    incoming = event("shop/order.paid", {"order": 7})
-    incoming.received_at = timezone.now()
-    triggers, is_awaited = intake._read_listeners([incoming])
-    assert not is_awaited and [t.function_id for t in triggers] == [function.id]
+    intake.store_events([event("shop/order.paid", {"order": 1})])  # the process now knows the name
     waiter = Run.objects.create(id="01WAITER000000000000000000", function=function, status=RunStatus.RUNNING, events=[{}])
     Wait.objects.create(run=waiter, step_id="w1", step_name="paid", event_name="shop/order.paid",
                         expires_at=timezone.now() + timedelta(hours=1), created_at=timezone.now() - timedelta(seconds=1))
-    requests = intake.run_requests([incoming], [[function]])
-    assert intake._store_together([incoming], requests) is False
-    assert not Event.objects.exists() and not Run.objects.exclude(id=waiter.id).exists()
-    intake.store_events([incoming])  # the transaction then stores it and resumes the wait
+    assert remembered_triggers(["shop/order.paid"])
+    with CaptureQueriesContext(connection) as queries:
+        intake.store_events([event("shop/order.paid", {"order": 7})])
+    assert len(queries) > 1  # the statement wrote nothing; the transaction did
     assert Step.objects.get(run=waiter).output["data"] == {"order": 7}
-    assert Run.objects.exclude(id=waiter.id).count() == 1 and not Wait.objects.exists()
+    assert Event.objects.count() == 2 and Run.objects.exclude(id=waiter.id).count() == 2 and not Wait.objects.exists()
+
+
+def test_a_second_event_of_a_known_name_is_one_statement() -> None:
+    make_function("shop/order.paid")
+    intake.store_events([event("shop/order.paid", {"order": 1})])
+    with CaptureQueriesContext(connection) as queries:
+        intake.store_events([event("shop/order.paid", {"order": 2})])
+    assert len(queries) == 1 and Run.objects.count() == 2 and PendingCall.objects.count() == 2
 
 
 def test_a_function_synced_after_an_event_starts_a_run_for_the_next_one() -> None:
-    intake.store_events([event("shop/order.paid")])
+    intake.store_events([event("shop/order.paid")])  # remembered: nothing listens to it
     function = make_function("shop/order.paid")
     intake.store_events([event("shop/order.paid")])
     assert list(Run.objects.values_list("function_id", flat=True)) == [function.id]
+
+
+def test_a_change_to_a_remembered_function_is_seen_by_the_next_event() -> None:
+    function = make_function("shop/order.paid")
+    intake.store_events([event("shop/order.paid")])
+    # Not how a sync changes it (it bumps the version and replaces the triggers): any column counts.
+    Function.objects.filter(id=function.id).update(config={"cancel": [{"event": "shop/order.cancelled"}]})
+    intake.store_events([event("shop/order.paid")])
+    assert Wait.objects.filter(kind="cancel").count() == 1
+    Function.objects.filter(id=function.id).update(is_archived=True)
+    intake.store_events([event("shop/order.paid")])
+    assert Run.objects.count() == 2 and Event.objects.count() == 3
 
 
 def test_an_archived_function_starts_nothing() -> None:
@@ -173,3 +199,33 @@ def test_the_same_event_id_stored_at_once_by_two_connections_starts_one_run() ->
         thread.join()
     assert errors == []
     assert Event.objects.count() == 8 and Run.objects.count() == 1 and PendingCall.objects.count() == 1
+
+
+def in_another_connection(work) -> None:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_function_synced_and_a_wait_opened_by_another_process_are_seen_by_the_next_event() -> None:
+    intake.store_events([event("shop/order.paid")])  # remembered by this process: nothing listens
+    functions = []
+    in_another_connection(lambda: functions.append(make_function("shop/order.paid")))
+    intake.store_events([event("shop/order.paid", {"order": 1})])
+    assert list(Run.objects.values_list("function_id", flat=True)) == [functions[0].id]
+
+    def open_wait() -> None:
+        waiter = Run.objects.create(id="01WAITER000000000000000000", function=functions[0], status=RunStatus.RUNNING, events=[{}])
+        Wait.objects.create(run=waiter, step_id="w1", step_name="paid", event_name="shop/order.paid",
+                            expires_at=timezone.now() + timedelta(hours=1), created_at=timezone.now() - timedelta(seconds=1))
+
+    in_another_connection(open_wait)
+    intake.store_events([event("shop/order.paid", {"order": 7})])
+    assert Step.objects.get(run_id="01WAITER000000000000000000").output["data"] == {"order": 7}
