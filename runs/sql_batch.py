@@ -155,19 +155,22 @@ def insert_select(instance: Model, prefix: str, tail: str = "", expressions: dic
     """`INSERT … SELECT <values> <tail>` of the instance's row (its generated id left to the
     database): the values the ORM would write, as parameters named `<prefix>_<column>`, but for
     the columns `expressions` gives an SQL expression of (a row inserted earlier in the message)."""
-    model, expressions = type(instance), expressions or {}
-    fields = _inserted_fields(model)
+    db = connections[DEFAULT_DB_ALIAS]
+    into, fields = _insert_into(type(instance), db.vendor)
+    expressions = expressions or {}
     values, params = [], {}
     for field in fields:
         if field.column in expressions:
             values.append(expressions[field.column])
             continue
-        values.append(f"%({prefix}_{field.column})s")
-        params[f"{prefix}_{field.column}"] = field.get_db_prep_save(getattr(instance, field.attname), connection)
-    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    return f"INSERT INTO {model._meta.db_table} ({columns}) SELECT {', '.join(values)} {tail}".rstrip(), params
+        name = f"{prefix}_{field.column}"
+        values.append(f"%({name})s")
+        params[name] = field.get_db_prep_save(getattr(instance, field.attname), db)
+    return f"{into} SELECT {', '.join(values)} {tail}".rstrip(), params
 
 
 @cache
-def _inserted_fields(model: type[Model]) -> list[Any]:
-    return [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
+def _insert_into(model: type[Model], vendor: str) -> tuple[str, list[Any]]:
+    """`INSERT INTO table (columns)` of every column but the generated id, and those fields."""
+    fields = [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
+    return f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)})", fields
