@@ -4,6 +4,13 @@ Events are validated in request order; the first bad one stops the request, and 
 before it are still stored and reported, as Inngest does. Everything a request accepts is
 written in one transaction, so an acknowledged event is committed; concurrent requests of a
 process share that transaction (events/group_commit.py).
+
+On PostgreSQL, events whose runs need nothing but their rows (no wait listening to their names,
+no flow control at creation) are that transaction in one statement: the events, the runs'
+event-id keys, the runs and their first calls, written only if, as it runs, no wait listens and
+the triggers the process remembers for those names are still those in the database (a digest
+of their rows). A name the process does not know is read first: its triggers and whether a wait
+listens, in one read. Anything else goes through the ORM transaction below.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from functools import cache
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -262,7 +269,7 @@ def _pattern_params(names: list[str]) -> tuple[dict[str, str], list[list[str]]]:
     return {f"pattern{i}": pattern for i, pattern in enumerate(patterns)}, by_name
 
 
-@cache
+@lru_cache(maxsize=256)
 def _listeners_sql(pattern_names: tuple[str, ...], by_name: tuple[tuple[str, ...], ...], awaited: str) -> str:
     patterns = ", ".join(f"%({name})s" for name in pattern_names)
     digests = ", ".join(digest_sql(list(placeholders)) for placeholders in by_name)

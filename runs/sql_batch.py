@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -30,11 +30,16 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # Statements are constants of the code (a few variants each): a connection never needs more.
 # Past this many, a statement is sent as it is.
 MAX_PREPARED = 200
+# Prepared forms kept by the process: an event's statement has a variant per shape of its group
+# (how many events, runs, keys), so their number is bounded only in practice.
+MAX_FORMS = 2_000
 
 
 def run_together(statements: list[str], params: dict[str, Any], result: str) -> tuple:
     """Run `statements` (the first is the guard) and then `result`, a query whose one row says
-    what happened; on SQLite the row is that of `result`, or None when the guard changed nothing."""
+    what happened; on SQLite the row is that of `result`, or None when the guard changed nothing.
+    On PostgreSQL `statements` may be empty: `result` is then one statement that writes (data-
+    modifying CTEs, which SQLite has not)."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs a thread-local read
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
@@ -68,7 +73,7 @@ def _execute(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> N
         cursor.execute(";\n".join(sqls), params)
 
 
-@cache
+@lru_cache(maxsize=MAX_FORMS)
 def _prepared_forms(sql: str) -> tuple[str, str, str]:
     """The statement's prepared name, its PREPARE (parameters numbered in the order of their
     first use) and the EXECUTE that passes the same `%(name)s` parameters in that order."""
