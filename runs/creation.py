@@ -19,12 +19,13 @@ from runs import pending_calls
 from runs.due_rows import act_on_each
 from runs.flow_control import gates
 from runs.models import ACTIVE_STATUSES, FlowAction, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
-from runs.sql_batch import insert_select
+from runs.sql_batch import insert_select, insert_values
 from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 DEFAULT_CANCEL_TIMEOUT = timedelta(days=365)
 START_BATCH = 200  # due debounces or batches started per timer tick
+KEY_CLAIM_BATCH = 1_000  # key rows per statement: SQLite takes at most 32,766 parameters
 
 
 @dataclass(frozen=True)
@@ -117,8 +118,8 @@ def run_rows(requests: list[RunRequest], event_cte: Callable[[Event], str], now:
     return RunRows(ctes, params, calls)
 
 
-# A fresh key stays with its run; an expired one goes to the new run (what _claim_keys does
-# with a delete and an insert). RETURNING gives a row only when the key is the new run's.
+# A fresh key stays with its run; an expired one goes to the new run. In run_rows, RETURNING
+# gives a row only when the key is the new run's.
 _CLAIM_KEY = (f"ON CONFLICT (function_id, key) DO UPDATE SET run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at "
               f"WHERE {RunIdempotencyKey._meta.db_table}.expires_at < %(keys_now)s")
 
@@ -207,17 +208,14 @@ def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: date
 
 
 def _claim_keys(claims: dict[tuple, str], now: datetime) -> dict[tuple, str]:
-    """Insert (function, key) → run id rows where none is fresh; returns who holds each key now."""
-    keys = [key for _, key in claims]
-    RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
-    RunIdempotencyKey.objects.bulk_create(
-        [
-            RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
-            for (fn_id, key), run_id in claims.items()
-        ],
-        ignore_conflicts=True,
-    )
-    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in claims})
+    """Insert (function, key) → run id rows where none is fresh (_CLAIM_KEY); returns who holds each key now."""
+    rows = [RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
+            for (fn_id, key), run_id in claims.items()]
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), KEY_CLAIM_BATCH):
+            sql, params = insert_values(rows[start:start + KEY_CLAIM_BATCH], "k", _CLAIM_KEY)
+            cursor.execute(sql, params | {"keys_now": connection.ops.adapt_datetimefield_value(now)})
+    stored = RunIdempotencyKey.objects.filter(key__in=[key for _, key in claims], function_id__in={fn for fn, _ in claims})
     return {(row.function_id, row.key): row.run_id for row in stored if (row.function_id, row.key) in claims}
 
 

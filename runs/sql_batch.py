@@ -179,3 +179,16 @@ def _insert_into(model: type[Model], vendor: str) -> tuple[str, list[Any]]:
     """`INSERT INTO table (columns)` of every column but the generated id, and those fields."""
     fields = [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
     return f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)})", fields
+
+
+def insert_values(instances: list[Model], prefix: str, tail: str = "") -> tuple[str, dict[str, Any]]:
+    """`INSERT … VALUES (…), … <tail>` of these rows of one model (their generated ids left to
+    the database), the values the ORM would write as parameters named `<prefix><n>_<column>`."""
+    db = connections[DEFAULT_DB_ALIAS]
+    into, fields = _insert_into(type(instances[0]), db.vendor)
+    rows, params = [], {}
+    for n, instance in enumerate(instances):
+        names = [f"{prefix}{n}_{field.column}" for field in fields]
+        rows.append(f"({', '.join(f'%({name})s' for name in names)})")
+        params |= {name: field.get_db_prep_save(getattr(instance, field.attname), db) for name, field in zip(names, fields)}
+    return f"{into} VALUES {', '.join(rows)} {tail}".rstrip(), params
