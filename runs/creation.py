@@ -83,19 +83,20 @@ class RunRows:
 
 
 def starts_with_its_rows(function: Function) -> bool:
-    """Whether a run of the function is created with its rows alone: no flow control at creation
-    (a hold, a limit, a key, a singleton) and no cancel or start-timeout wait to open."""
+    """Whether a run of the function is created with its rows alone (the run, its event-id key,
+    its first call, its cancel and start-timeout waits): no flow control at creation (a hold, a
+    limit, a key expression, a singleton)."""
     flow = flow_config_of(function)
-    config = function.config or {}
     return (not flow.is_deferred and flow.rate_limit is None and flow.throttle is None and flow.singleton is None
-            and not flow.idempotency and not config.get("cancel") and not (config.get("timeouts") or {}).get("start"))
+            and not flow.idempotency)
 
 
 def run_rows(requests: list[RunRequest], event_cte: Callable[[Event], str], now: datetime) -> RunRows | None:
     """What create_runs writes for `requests`, as CTEs of one statement with their events
-    (`event_cte` names the CTE that returns an event's id): per run its event-id key claimed as
-    `_claim_keys` claims it, the run if it won the key, its first call. None when a run needs
-    more than that (starts_with_its_rows): create_runs, in a transaction, then."""
+    (`event_cte` names the CTE that returns an event's id): per run its event-id key claimed by
+    _CLAIM_KEY, and if it won the key the run, its first call and its cancel and start-timeout
+    waits. None when a run needs more than that (starts_with_its_rows): create_runs, in a
+    transaction, then."""
     if not all(starts_with_its_rows(req.function) for req in requests):
         return None
     candidates = _first_per_key(requests)
@@ -115,6 +116,11 @@ def run_rows(requests: list[RunRequest], event_cte: Callable[[Event], str], now:
         ctes += [f"r{i} AS ({sql})", call_sql]
         params |= run_params | call_params
         calls.append(f"c{i}")
+        start_timeout = timeout_wait(run, "start", now)
+        for j, wait in enumerate(cancel_waits(run, now) + ([start_timeout] if start_timeout else [])):
+            sql, wait_params = insert_select(wait, f"w{i}_{j}", f"FROM r{i}", {"run_id": f"r{i}.id"})
+            ctes.append(f"w{i}_{j} AS ({sql})")
+            params |= wait_params
     return RunRows(ctes, params, calls)
 
 
@@ -282,19 +288,22 @@ def _start_held(model: Any, rows: list, to_request: Callable[[Any], RunRequest |
 
 def open_cancel_waits(runs: list[Run], now: datetime) -> None:
     """One cancel wait per entry of the function's `cancel` config (protocol.md §4.7)."""
+    Wait.objects.bulk_create([wait for run in runs for wait in cancel_waits(run, now)])
+
+
+def cancel_waits(run: Run, now: datetime) -> list[Wait]:
     waits = []
-    for run in runs:
-        for index, entry in enumerate(run.function.config.get("cancel") or []):
-            if not isinstance(entry, dict) or not entry.get("event"):
-                continue
-            expression = str(entry.get("if") or "")
-            match_path, match_value = equality_key(expression, (run.events or [{}])[0])
-            waits.append(Wait(
-                run=run, kind=WaitKind.CANCEL, step_id=f"cancel-{index}", event_name=str(entry["event"]),
-                expression=expression, match_path=match_path, match_value=match_value,
-                expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
-            ))
-    Wait.objects.bulk_create(waits)
+    for index, entry in enumerate(run.function.config.get("cancel") or []):
+        if not isinstance(entry, dict) or not entry.get("event"):
+            continue
+        expression = str(entry.get("if") or "")
+        match_path, match_value = equality_key(expression, (run.events or [{}])[0])
+        waits.append(Wait(
+            run=run, kind=WaitKind.CANCEL, step_id=f"cancel-{index}", event_name=str(entry["event"]),
+            expression=expression, match_path=match_path, match_value=match_value,
+            expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
+        ))
+    return waits
 
 
 def _cancel_expiry(timeout: object, now: datetime) -> datetime:
