@@ -181,20 +181,44 @@ def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: b
     received_at = timezone.now()
     for event in events:
         event.received_at = received_at
-    requests = None
-    if may_trigger and may_resume and _may_store_together(events):
-        is_stored, requests = _store_together(events)
-        if is_stored:
-            return
+    together = _store_together(events) if may_trigger and may_resume and _may_store_together(events) else None
+    if together is not None and together.is_stored:
+        return
     # Inside a run's transaction (a run's end) no savepoint: a failure here fails that transaction.
     with transaction.atomic(savepoint=False):
-        Event.objects.bulk_create(events)
-        if requests is not None:
-            create_runs(_hold_debounced_and_batched(requests))
-        elif may_trigger:
-            start_triggered_runs(events)
+        if together is None or not _write_before_resuming(events, together):
+            Event.objects.bulk_create(events)
+            if together is not None and together.requests is not None:
+                create_runs(_hold_debounced_and_batched(together.requests))
+            elif may_trigger:
+                start_triggered_runs(events)
         if may_resume:
             resume_waiting_runs(events)
+
+
+@dataclass
+class _Together:
+    """What _store_together did: whether it stored the events; if not, the run requests the
+    transaction may use (None: look them up) and the triggers they came from."""
+
+    is_stored: bool
+    requests: list[RunRequest] | None = None
+    known: dict[str, NameTriggers] | None = None
+
+
+def _write_before_resuming(events: list[Event], together: _Together) -> bool:
+    """In the transaction that resumes the waits listening to these events: the events, their
+    runs and first calls in one statement as _store_together writes them, if the triggers are
+    still those of `together` (else nothing, and the requests are dropped: look them up)."""
+    if together.requests is None or together.known is None:
+        return False
+    outcome = _write_together(events, sorted(together.known), together.known, together.requests, is_guarded=False)
+    if outcome is None:
+        return False
+    if not outcome[1]:
+        together.requests = None
+        return False
+    return True
 
 
 def _may_store_together(events: list[Event]) -> bool:
@@ -205,13 +229,12 @@ def _may_store_together(events: list[Event]) -> bool:
             and not any(event.name.startswith(RESERVED_PREFIX) for event in events))
 
 
-def _store_together(events: list[Event]) -> tuple[bool, list[RunRequest] | None]:
+def _store_together(events: list[Event]) -> _Together:
     """Store the events, the runs they start and those runs' first calls in one statement (a
     transaction of its own outside one), when no wait listens to these names and the runs need
     nothing but their rows (runs/creation.py run_rows). The triggers are those the process
     remembers for these names, which the statement checks as it writes; names it does not know
-    are read first (their triggers, and whether a wait listens: one read). Returns whether it
-    stored them, and if not the run requests the transaction may use (None: look them up)."""
+    are read first (their triggers, and whether a wait listens: one read)."""
     names = sorted({event.name for event in events})
     known = remembered_triggers(names)
     is_read = len(known) < len(names)
@@ -220,19 +243,19 @@ def _store_together(events: list[Event]) -> tuple[bool, list[RunRequest] | None]
             known, is_awaited = _read_listeners(names)
             remember_triggers(known)
             if is_awaited:
-                return False, _run_requests_of(events, known)
+                return _Together(False, _run_requests_of(events, known), known)
         elif not all(starts_with_its_rows(t.function) for entry in known.values() for t in entry.triggers):
-            return False, None  # the transaction creates them, after its own look-up (the copy is unchecked)
+            return _Together(False)  # the transaction creates them, after its own look-up (the copy is unchecked)
         requests = _run_requests_of(events, known)
         outcome = _write_together(events, names, known, requests)
         if outcome is None:
-            return False, requests  # just read
+            return _Together(False, requests)  # just read
         is_unheard, is_current = outcome
         if is_current:
-            return is_unheard, requests
+            return _Together(is_unheard, requests, known)
         if is_read:  # changed again since the read: the transaction looks them up
             forget_triggers(names)
-            return False, None
+            return _Together(False)
         is_read = True  # a sync since this process read them: read them again
 
 
@@ -279,10 +302,10 @@ def _listeners_sql(pattern_names: tuple[str, ...], by_name: tuple[tuple[str, ...
 
 
 def _write_together(events: list[Event], names: list[str], known: dict[str, NameTriggers],
-                    requests: list[RunRequest]) -> tuple[bool, bool] | None:
-    """The statement of _store_together: it writes only if no wait listens to the names and their
-    triggers' digests are those of `known` (is_unheard, is_current). None: a run needs more than
-    its rows, nothing was sent."""
+                    requests: list[RunRequest], is_guarded: bool = True) -> tuple[bool, bool] | None:
+    """The statement of _store_together: it writes only if no wait listens to the names (unless
+    not `is_guarded`: the caller resumes them in its transaction) and their triggers' digests are
+    those of `known` (is_unheard, is_current). None: a run needs more than its rows, nothing was sent."""
     ctes = {id(event): f"e{i}" for i, event in enumerate(events)}
     runs = run_rows(requests, lambda event: ctes[id(event)], timezone.now())
     if runs is None:
@@ -291,7 +314,7 @@ def _write_together(events: list[Event], names: list[str], known: dict[str, Name
     pattern_params, by_name = _pattern_params(names)
     params |= pattern_params | {f"digest{i}": known[name].digest for i, name in enumerate(names)}
     is_current = " AND ".join(f"{digest_sql(placeholders)} = %(digest{i})s" for i, placeholders in enumerate(by_name))
-    statements = [f"guard AS (SELECT NOT {awaited} AS is_unheard, {is_current} AS is_current)"]
+    statements = [f"guard AS (SELECT {f'NOT {awaited}' if is_guarded else 'true'} AS is_unheard, {is_current} AS is_current)"]
     for i, event in enumerate(events):
         sql, event_params = insert_select(event, f"e{i}", "FROM guard WHERE is_unheard AND is_current RETURNING id")
         statements.append(f"e{i} AS ({sql})")
