@@ -1,8 +1,9 @@
 """Group commit for event ingestion: concurrent requests of one process share one transaction.
 
 A request thread hands its validated events to the process's committer and waits. The committer
-thread stores everything handed to it since its previous commit in one transaction (one insert,
-one trigger lookup, one wait lookup for the whole group), then wakes every request of the group.
+thread stores everything handed to it since its previous commit in one transaction (a small
+group often in one statement, runs/intake.py; otherwise one insert, one trigger lookup, one wait
+lookup for the whole group), then wakes every request of the group.
 Nothing is acknowledged before its commit. A commit that fails because of one request's data is
 retried request by request, so only that request fails; one that fails because the database is
 unreachable fails every request of its group, none of whose events were stored. One request

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from ulid import ULID
 
@@ -13,16 +13,19 @@ from core import metrics
 from core.durations import DurationError, parse_duration, resolve_due_time
 from events.models import Event
 from events.system import INVOKED
+from functions.flow_config import flow_config_of
 from functions.models import Function
 from runs import pending_calls
 from runs.due_rows import act_on_each
 from runs.flow_control import gates
 from runs.models import ACTIVE_STATUSES, FlowAction, Run, RunIdempotencyKey, RunStatus, Wait, WaitKind
+from runs.sql_batch import insert_select, insert_values
 from runs.wait_matching import equality_key
 
 IDEMPOTENCY_TTL = timedelta(hours=24)
 DEFAULT_CANCEL_TIMEOUT = timedelta(days=365)
 START_BATCH = 200  # due debounces or batches started per timer tick
+KEY_CLAIM_BATCH = 1_000  # key rows per statement: SQLite takes at most 32,766 parameters
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,64 @@ def create_runs(requests: Iterable[RunRequest]) -> list[Run]:
     return [run for run, _ in admitted]
 
 
+@dataclass(frozen=True)
+class RunRows:
+    """Runs as CTEs of the statement that inserts their events, with their parameters, and the
+    CTEs that return their first calls' ids."""
+
+    ctes: list[str]
+    params: dict[str, Any]
+    call_ctes: list[str]
+
+
+def starts_with_its_rows(function: Function) -> bool:
+    """Whether a run of the function is created with its rows alone (the run, its event-id key,
+    its first call, its cancel and start-timeout waits): no flow control at creation (a hold, a
+    limit, a key expression, a singleton)."""
+    flow = flow_config_of(function)
+    return (not flow.is_deferred and flow.rate_limit is None and flow.throttle is None and flow.singleton is None
+            and not flow.idempotency)
+
+
+def run_rows(requests: list[RunRequest], event_cte: Callable[[Event], str], now: datetime) -> RunRows | None:
+    """What create_runs writes for `requests`, as CTEs of one statement with their events
+    (`event_cte` names the CTE that returns an event's id): per run its event-id key claimed by
+    _CLAIM_KEY, and if it won the key the run, its first call and its cancel and start-timeout
+    waits. None when a run needs more than that (starts_with_its_rows): create_runs, in a
+    transaction, then."""
+    if not all(starts_with_its_rows(req.function) for req in requests):
+        return None
+    candidates = _first_per_key(requests)
+    admitted = _admit([(run_id, req) for _, run_id, req in candidates], now)
+    ctes, calls = [], []
+    params: dict[str, Any] = {"keys_now": connection.ops.adapt_datetimefield_value(now)}
+    for i, ((pair, run_id, req), (run, _)) in enumerate(zip(candidates, admitted)):
+        event, sources = event_cte(req.event), event_cte(req.event)
+        if pair is not None:
+            key = RunIdempotencyKey(function_id=pair[0], key=pair[1], run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
+            sql, key_params = insert_select(key, f"k{i}", f"FROM {sources} {_CLAIM_KEY} RETURNING run_id")
+            ctes.append(f"k{i} AS ({sql})")
+            params |= key_params
+            sources += f", k{i}"
+        sql, run_params = insert_select(run, f"r{i}", f"FROM {sources} RETURNING id", {"event_id": f"{event}.id"})
+        call_sql, call_params = pending_calls.first_call_cte(f"r{i}", f"c{i}", now)
+        ctes += [f"r{i} AS ({sql})", call_sql]
+        params |= run_params | call_params
+        calls.append(f"c{i}")
+        start_timeout = timeout_wait(run, "start", now)
+        for j, wait in enumerate(cancel_waits(run, now) + ([start_timeout] if start_timeout else [])):
+            sql, wait_params = insert_select(wait, f"w{i}_{j}", f"FROM r{i}", {"run_id": f"r{i}.id"})
+            ctes.append(f"w{i}_{j} AS ({sql})")
+            params |= wait_params
+    return RunRows(ctes, params, calls)
+
+
+# A fresh key stays with its run; an expired one goes to the new run. In run_rows, RETURNING
+# gives a row only when the key is the new run's.
+_CLAIM_KEY = (f"ON CONFLICT (function_id, key) DO UPDATE SET run_id = EXCLUDED.run_id, expires_at = EXCLUDED.expires_at "
+              f"WHERE {RunIdempotencyKey._meta.db_table}.expires_at < %(keys_now)s")
+
+
 def _admit(winners: list[tuple[str, RunRequest]], now: datetime) -> list[tuple[Run, gates.Admission]]:
     """Run rows (not saved yet) as flow control admits them: queued, delayed or skipped."""
     taken = _claim_function_idempotency(winners, now)
@@ -110,18 +171,25 @@ def _create_first_calls(queued: list[tuple[Run, gates.Admission]], now: datetime
 def _claim_idempotency_keys(requests: list[RunRequest], now: datetime) -> list[tuple[str, RunRequest]]:
     """One key row per request (its event id, §6.7); the requests whose row we inserted win a run id.
     A request with no key (its event's id is unique by construction) wins without a row."""
-    candidates: list[tuple[tuple | None, str, RunRequest]] = []
-    wanted: dict[tuple, str] = {}
-    for req in requests:
-        pair = (req.function.id, req.idempotency_key) if req.idempotency_key else None
-        if pair is not None and pair in wanted:
-            continue  # within one request the first event with a key wins, as it would across requests
-        run_id = str(ULID())
-        if pair is not None:
-            wanted[pair] = run_id
-        candidates.append((pair, run_id, req))
+    candidates = _first_per_key(requests)
+    wanted = {pair: run_id for pair, run_id, _ in candidates if pair is not None}
     won = _claim_keys(wanted, now) if wanted else {}
     return [(run_id, req) for pair, run_id, req in candidates if pair is None or won.get(pair) == run_id]
+
+
+def _first_per_key(requests: list[RunRequest]) -> list[tuple[tuple | None, str, RunRequest]]:
+    """(function, key) or None, a new run id, the request: within one request the first event
+    with a key wins, as it would across requests."""
+    candidates: list[tuple[tuple | None, str, RunRequest]] = []
+    seen: set[tuple] = set()
+    for req in requests:
+        pair = (req.function.id, req.idempotency_key) if req.idempotency_key else None
+        if pair is not None:
+            if pair in seen:
+                continue
+            seen.add(pair)
+        candidates.append((pair, str(ULID()), req))
+    return candidates
 
 
 def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: datetime) -> dict[str, str]:
@@ -146,17 +214,14 @@ def _claim_function_idempotency(winners: list[tuple[str, RunRequest]], now: date
 
 
 def _claim_keys(claims: dict[tuple, str], now: datetime) -> dict[tuple, str]:
-    """Insert (function, key) → run id rows where none is fresh; returns who holds each key now."""
-    keys = [key for _, key in claims]
-    RunIdempotencyKey.objects.filter(key__in=keys, expires_at__lt=now).delete()
-    RunIdempotencyKey.objects.bulk_create(
-        [
-            RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
-            for (fn_id, key), run_id in claims.items()
-        ],
-        ignore_conflicts=True,
-    )
-    stored = RunIdempotencyKey.objects.filter(key__in=keys, function_id__in={fn for fn, _ in claims})
+    """Insert (function, key) → run id rows where none is fresh (_CLAIM_KEY); returns who holds each key now."""
+    rows = [RunIdempotencyKey(function_id=fn_id, key=key, run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
+            for (fn_id, key), run_id in claims.items()]
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), KEY_CLAIM_BATCH):
+            sql, params = insert_values(rows[start:start + KEY_CLAIM_BATCH], "k", _CLAIM_KEY)
+            cursor.execute(sql, params | {"keys_now": connection.ops.adapt_datetimefield_value(now)})
+    stored = RunIdempotencyKey.objects.filter(key__in=[key for _, key in claims], function_id__in={fn for fn, _ in claims})
     return {(row.function_id, row.key): row.run_id for row in stored if (row.function_id, row.key) in claims}
 
 
@@ -223,19 +288,22 @@ def _start_held(model: Any, rows: list, to_request: Callable[[Any], RunRequest |
 
 def open_cancel_waits(runs: list[Run], now: datetime) -> None:
     """One cancel wait per entry of the function's `cancel` config (protocol.md §4.7)."""
+    Wait.objects.bulk_create([wait for run in runs for wait in cancel_waits(run, now)])
+
+
+def cancel_waits(run: Run, now: datetime) -> list[Wait]:
     waits = []
-    for run in runs:
-        for index, entry in enumerate(run.function.config.get("cancel") or []):
-            if not isinstance(entry, dict) or not entry.get("event"):
-                continue
-            expression = str(entry.get("if") or "")
-            match_path, match_value = equality_key(expression, (run.events or [{}])[0])
-            waits.append(Wait(
-                run=run, kind=WaitKind.CANCEL, step_id=f"cancel-{index}", event_name=str(entry["event"]),
-                expression=expression, match_path=match_path, match_value=match_value,
-                expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
-            ))
-    Wait.objects.bulk_create(waits)
+    for index, entry in enumerate(run.function.config.get("cancel") or []):
+        if not isinstance(entry, dict) or not entry.get("event"):
+            continue
+        expression = str(entry.get("if") or "")
+        match_path, match_value = equality_key(expression, (run.events or [{}])[0])
+        waits.append(Wait(
+            run=run, kind=WaitKind.CANCEL, step_id=f"cancel-{index}", event_name=str(entry["event"]),
+            expression=expression, match_path=match_path, match_value=match_value,
+            expires_at=_cancel_expiry(entry.get("timeout"), now), created_at=now,
+        ))
+    return waits
 
 
 def _cancel_expiry(timeout: object, now: datetime) -> datetime:

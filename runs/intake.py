@@ -4,6 +4,13 @@ Events are validated in request order; the first bad one stops the request, and 
 before it are still stored and reported, as Inngest does. Everything a request accepts is
 written in one transaction, so an acknowledged event is committed; concurrent requests of a
 process share that transaction (events/group_commit.py).
+
+On PostgreSQL, events whose runs need nothing but their rows (no wait listening to their names,
+no flow control at creation) are that transaction in one statement: the events, the runs'
+event-id keys, the runs and their first calls, written only if, as it runs, no wait listens and
+the triggers the process remembers for those names are still those in the database (a digest
+of their rows). A name the process does not know is read first: its triggers and whether a wait
+listens, in one read. Anything else goes through the ORM transaction below.
 """
 from __future__ import annotations
 
@@ -12,6 +19,8 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
+
+from functools import lru_cache
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -23,14 +32,25 @@ from events.group_commit import store_grouped
 from events.ids import EventIdSeed, new_event_id
 from events.meta import EventMetaError, resolve_meta
 from events.models import Event
-from events.triggers import match_functions
+from events.triggers import (
+    NameTriggers, digest_sql, forget_triggers, functions_matching, match_functions, name_patterns, remember_triggers,
+    remembered_triggers,
+)
 from functions.flow_config import flow_config_of
-from runs.creation import RunRequest, create_runs
+from functions.models import Function, Trigger
+from runs.creation import RunRequest, create_runs, run_rows, starts_with_its_rows
 from runs.flow_control.batches import batch_events
 from runs.flow_control.debounces import debounce_event
-from runs.waits import resume_waiting_runs
+from runs.pending_calls import enqueue_calls_on_commit
+from runs.sql_batch import columns_of, fetch_rows, insert_select, instances_of, run_together
+from runs.waits import awaited_sql, resume_waiting_runs
 
 RESERVED_PREFIX = "inngest/"
+# Events stored with their runs in one statement at most (a larger group, under load, shares
+# the round trips of one transaction anyway).
+MAX_EVENTS_TOGETHER = 16
+_LISTENER_MODELS = (Trigger, Function)
+_TRIGGERS, _FUNCTIONS = Trigger._meta.db_table, Function._meta.db_table
 MIN_TS_MS = 315532800000  # 1980-01-01
 MAX_TS_MS = 4102444800000  # 2100-01-01
 
@@ -161,13 +181,150 @@ def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: b
     received_at = timezone.now()
     for event in events:
         event.received_at = received_at
+    together = _store_together(events) if may_trigger and may_resume and _may_store_together(events) else None
+    if together is not None and together.is_stored:
+        return
     # Inside a run's transaction (a run's end) no savepoint: a failure here fails that transaction.
     with transaction.atomic(savepoint=False):
-        Event.objects.bulk_create(events)
-        if may_trigger:
-            start_triggered_runs(events)
+        if together is None or not _write_before_resuming(events, together):
+            Event.objects.bulk_create(events)
+            if together is not None and together.requests is not None:
+                create_runs(_hold_debounced_and_batched(together.requests))
+            elif may_trigger:
+                start_triggered_runs(events)
         if may_resume:
             resume_waiting_runs(events)
+
+
+@dataclass
+class _Together:
+    """What _store_together did: whether it stored the events; if not, the run requests the
+    transaction may use (None: look them up) and the triggers they came from."""
+
+    is_stored: bool
+    requests: list[RunRequest] | None = None
+    known: dict[str, NameTriggers] | None = None
+
+
+def _write_before_resuming(events: list[Event], together: _Together) -> bool:
+    """In the transaction that resumes the waits listening to these events: the events, their
+    runs and first calls in one statement as _store_together writes them, if the triggers are
+    still those of `together` (else nothing, and the requests are dropped: look them up)."""
+    if together.requests is None or together.known is None:
+        return False
+    outcome = _write_together(events, sorted(together.known), together.known, together.requests, is_guarded=False)
+    if outcome is None:
+        return False
+    if not outcome[1]:
+        together.requests = None
+        return False
+    return True
+
+
+def _may_store_together(events: list[Event]) -> bool:
+    """Whether the events may go in one statement with their runs (PostgreSQL's data-modifying
+    CTEs; SQLite, in-process, has no round trips to save), up to a size whose statement text
+    stays small. System events (a run's end, which may resume an invoker) never do."""
+    return (connection.vendor == "postgresql" and len(events) <= MAX_EVENTS_TOGETHER
+            and not any(event.name.startswith(RESERVED_PREFIX) for event in events))
+
+
+def _store_together(events: list[Event]) -> _Together:
+    """Store the events, the runs they start and those runs' first calls in one statement (a
+    transaction of its own outside one), when no wait listens to these names and the runs need
+    nothing but their rows (runs/creation.py run_rows). The triggers are those the process
+    remembers for these names, which the statement checks as it writes; names it does not know
+    are read first (their triggers, and whether a wait listens: one read)."""
+    names = sorted({event.name for event in events})
+    known = remembered_triggers(names)
+    is_read = len(known) < len(names)
+    while True:
+        if is_read:
+            known, is_awaited = _read_listeners(names)
+            remember_triggers(known)
+            if is_awaited:
+                return _Together(False, _run_requests_of(events, known), known)
+        elif not all(starts_with_its_rows(t.function) for entry in known.values() for t in entry.triggers):
+            return _Together(False)  # the transaction creates them, after its own look-up (the copy is unchecked)
+        requests = _run_requests_of(events, known)
+        outcome = _write_together(events, names, known, requests)
+        if outcome is None:
+            return _Together(False, requests)  # just read
+        is_unheard, is_current = outcome
+        if is_current:
+            return _Together(is_unheard, requests, known)
+        if is_read:  # changed again since the read: the transaction looks them up
+            forget_triggers(names)
+            return _Together(False)
+        is_read = True  # a sync since this process read them: read them again
+
+
+def _run_requests_of(events: list[Event], known: dict[str, NameTriggers]) -> list[RunRequest]:
+    triggers = list({trigger.id: trigger for entry in known.values() for trigger in entry.triggers}.values())
+    return run_requests(events, functions_matching([event.as_payload() for event in events], triggers))
+
+
+def _read_listeners(names: list[str]) -> tuple[dict[str, NameTriggers], bool]:
+    """Each name's triggers (of active functions, each with its function) with their digest, and
+    whether a wait listens to one of the names: both look-ups in one read."""
+    awaited, params = awaited_sql(names)
+    pattern_params, by_name = _pattern_params(names)
+    rows = fetch_rows(_listeners_sql(tuple(pattern_params), tuple(map(tuple, by_name)), awaited), params | pattern_params)
+    digests, triggers = rows[0][1:1 + len(names)], []
+    for row in rows:
+        if row[1 + len(names)] is None:
+            continue  # the row that carries the rest when no trigger matches
+        trigger, function = instances_of(_LISTENER_MODELS, row[1 + len(names):])
+        trigger.function = function
+        triggers.append(trigger)
+    known = {}
+    for name, digest in zip(names, digests):
+        patterns = set(name_patterns(name))
+        known[name] = NameTriggers(digest, [trigger for trigger in triggers if trigger.event_name in patterns])
+    return known, bool(rows[0][0])
+
+
+def _pattern_params(names: list[str]) -> tuple[dict[str, str], list[list[str]]]:
+    """The patterns of these names as parameters, and each name's placeholders among them."""
+    patterns = sorted({pattern for name in names for pattern in name_patterns(name)})
+    index = {pattern: i for i, pattern in enumerate(patterns)}
+    by_name = [[f"%(pattern{index[pattern]})s" for pattern in name_patterns(name)] for name in names]
+    return {f"pattern{i}": pattern for i, pattern in enumerate(patterns)}, by_name
+
+
+@lru_cache(maxsize=256)
+def _listeners_sql(pattern_names: tuple[str, ...], by_name: tuple[tuple[str, ...], ...], awaited: str) -> str:
+    patterns = ", ".join(f"%({name})s" for name in pattern_names)
+    digests = ", ".join(digest_sql(list(placeholders)) for placeholders in by_name)
+    return (f"SELECT {awaited}, {digests}, {columns_of(_LISTENER_MODELS)} FROM (SELECT 1) AS one LEFT JOIN "
+            f"({_TRIGGERS} JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_TRIGGERS}.function_id AND NOT {_FUNCTIONS}.is_archived) "
+            f"ON {_TRIGGERS}.event_name IN ({patterns})")
+
+
+def _write_together(events: list[Event], names: list[str], known: dict[str, NameTriggers],
+                    requests: list[RunRequest], is_guarded: bool = True) -> tuple[bool, bool] | None:
+    """The statement of _store_together: it writes only if no wait listens to the names (unless
+    not `is_guarded`: the caller resumes them in its transaction) and their triggers' digests are
+    those of `known` (is_unheard, is_current). None: a run needs more than its rows, nothing was sent."""
+    ctes = {id(event): f"e{i}" for i, event in enumerate(events)}
+    runs = run_rows(requests, lambda event: ctes[id(event)], timezone.now())
+    if runs is None:
+        return None
+    awaited, params = awaited_sql(names)
+    pattern_params, by_name = _pattern_params(names)
+    params |= pattern_params | {f"digest{i}": known[name].digest for i, name in enumerate(names)}
+    is_current = " AND ".join(f"{digest_sql(placeholders)} = %(digest{i})s" for i, placeholders in enumerate(by_name))
+    statements = [f"guard AS (SELECT {f'NOT {awaited}' if is_guarded else 'true'} AS is_unheard, {is_current} AS is_current)"]
+    for i, event in enumerate(events):
+        sql, event_params = insert_select(event, f"e{i}", "FROM guard WHERE is_unheard AND is_current RETURNING id")
+        statements.append(f"e{i} AS ({sql})")
+        params |= event_params
+    calls = " UNION ALL ".join(f"SELECT id FROM {name}" for name in runs.call_ctes) or "SELECT NULL::bigint WHERE false"
+    is_unheard, is_current, call_ids = run_together(
+        [], params | runs.params, f"WITH {', '.join(statements + runs.ctes)} SELECT is_unheard, is_current, ARRAY({calls}) FROM guard")
+    if is_unheard and is_current:
+        enqueue_calls_on_commit(call_ids)
+    return is_unheard, is_current
 
 
 def event_rows_sql(events: list[Event], condition: str) -> tuple[list[str], dict[str, Any]]:
@@ -175,25 +332,28 @@ def event_rows_sql(events: list[Event], condition: str) -> tuple[list[str], dict
     another message (a run's end, runs/ending.py): each row is inserted only if `condition`
     holds then. The values are those the ORM would write."""
     received_at = timezone.now()
-    fields = [f for f in Event._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     statements, params = [], {}
     for i, event in enumerate(events):
         event.received_at = received_at
-        values = ", ".join(f"%(e{i}_{f.column})s" for f in fields)
-        statements.append(f"INSERT INTO {Event._meta.db_table} ({columns}) SELECT {values} WHERE {condition}")
-        params |= {f"e{i}_{f.column}": f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields}
+        sql, event_params = insert_select(event, f"e{i}", f"WHERE {condition}")
+        statements.append(sql)
+        params |= event_params
     return statements, params
 
 
 def start_triggered_runs(events: list[Event]) -> None:
     payloads = [event.as_payload() for event in events]
-    requests = [
-        RunRequest(function=function, event=event, events=[payload], idempotency_key="" if event.has_unique_id else event.event_id)
-        for event, payload, functions in zip(events, payloads, match_functions(payloads))
+    create_runs(_hold_debounced_and_batched(run_requests(events, match_functions(payloads))))
+
+
+def run_requests(events: list[Event], matched: list[list[Function]]) -> list[RunRequest]:
+    """A run request per (event, function it triggers); `matched` is each event's functions."""
+    return [
+        RunRequest(function=function, event=event, events=[event.as_payload()],
+                   idempotency_key="" if event.has_unique_id else event.event_id)
+        for event, functions in zip(events, matched)
         for function in functions
     ]
-    create_runs(_hold_debounced_and_batched(requests))
 
 
 def _hold_debounced_and_batched(requests: list[RunRequest]) -> list[RunRequest]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -25,7 +26,7 @@ from django.utils import timezone
 from functions.models import Function
 from runs.call_queue import EXECUTE_CALL_TASK, oldest_waiting_calls
 from runs.models import CallState, PendingCall, Run
-from runs.sql_batch import Together, columns_of, instances_of, run_together
+from runs.sql_batch import Together, columns_of, insert_select, instances_of, run_together
 
 TICK_TASK = "executor.tick_timers"
 # Countdowns longer than this are left to the sweeper: a message held for hours by a worker
@@ -164,6 +165,15 @@ def add_first_calls(due_times: dict[str, datetime], now: datetime) -> None:
     for call in calls:
         if call.due_at > now:
             enqueue_calls_on_commit([call.id], due_at=call.due_at)
+
+
+def first_call_cte(run_cte: str, name: str, now: datetime) -> tuple[str, dict[str, Any]]:
+    """A new run's first call, due now, as the CTE `name` of the statement that inserts the run
+    (`run_cte` returns its id; no run, no call). The CTE returns the call's id: the caller hands
+    it to enqueue_calls_on_commit (SENT), as add_first_calls does."""
+    call = PendingCall(due_at=now, enqueued_at=now)
+    sql, params = insert_select(call, name, f"FROM {run_cte} RETURNING id", {"run_id": f"{run_cte}.id"})
+    return f"{name} AS ({sql})", params
 
 
 def add_discovery_call(run_id: str, now: datetime) -> None:

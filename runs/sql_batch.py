@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
@@ -30,6 +30,9 @@ _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 # Statements are constants of the code (a few variants each): a connection never needs more.
 # Past this many, a statement is sent as it is.
 MAX_PREPARED = 200
+# Prepared forms kept by the process: an event's statement has a variant per shape of its group
+# (how many events, runs, keys), so their number is bounded only in practice.
+MAX_FORMS = 2_000
 
 
 @dataclass(frozen=True)
@@ -43,14 +46,14 @@ class Together:
 
 def run_together(statements: list[str], params: dict[str, Any], result: str) -> tuple:
     """Run `statements` (the first is the guard) and then `result`, a query whose one row says
-    what happened; on SQLite the row is that of `result`, or None when the guard changed nothing."""
+    what happened; on SQLite the row is that of `result`, or None when the guard changed nothing.
+    On PostgreSQL `statements` may be empty: `result` is then one statement that writes (data-
+    modifying CTEs, which SQLite has not)."""
     db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs a thread-local read
     with db.cursor() as cursor:
         if db.vendor == "postgresql":
-            if not settings.INNGEST_DB_PREPARED_STATEMENTS:
-                cursor.execute(";\n".join([*statements, result]), params)
-                return cursor.fetchone()
-            return _run_prepared(db, cursor, [*statements, result], params)
+            _execute(db, cursor, [*statements, result], params)
+            return cursor.fetchone()
         with transaction.atomic(savepoint=False):
             cursor.execute(statements[0], params)
             if cursor.rowcount == 0:
@@ -61,7 +64,25 @@ def run_together(statements: list[str], params: dict[str, Any], result: str) -> 
             return cursor.fetchone()
 
 
-@cache
+def fetch_rows(sql: str, params: dict[str, Any]) -> list[tuple]:
+    """Every row of one query, as a prepared statement on PostgreSQL (a read made on every event)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql":
+            _execute(db, cursor, [sql], params)
+        else:
+            cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def _execute(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> None:
+    if settings.INNGEST_DB_PREPARED_STATEMENTS:
+        _run_prepared(db, cursor, sqls, params)
+    else:
+        cursor.execute(";\n".join(sqls), params)
+
+
+@lru_cache(maxsize=MAX_FORMS)
 def _prepared_forms(sql: str) -> tuple[str, str, str]:
     """The statement's prepared name, its PREPARE (parameters numbered in the order of their
     first use) and the EXECUTE that passes the same `%(name)s` parameters in that order."""
@@ -83,7 +104,7 @@ class _Prepared:
     names: set[str] | None  # None when not known (a message that failed may have run some of its PREPAREs)
 
 
-def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> tuple:
+def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> None:
     """Run the statements as EXECUTEs of their prepared forms, after the PREPAREs of those this
     connection has not prepared yet: one message still, the first time too."""
     state = getattr(db, "inngest_prepared", None)
@@ -105,10 +126,8 @@ def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any])
         executes.append(execute)
     state.names = None  # until the message has run: if it fails, some of its PREPAREs may have
     cursor.execute(";\n".join(prepares + executes), params)
-    row = cursor.fetchone()
     prepared.update(new)
     state.names = prepared
-    return row
 
 
 def for_update(select: str) -> list[str]:
@@ -144,3 +163,41 @@ def _converters(model: type[Model], vendor: str) -> list[tuple[Any, list]]:
     """Each column of the model with the converters the ORM applies to what the driver returns."""
     columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
     return [(column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns]
+
+
+def insert_select(instance: Model, prefix: str, tail: str = "", expressions: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
+    """`INSERT … SELECT <values> <tail>` of the instance's row (its generated id left to the
+    database): the values the ORM would write, as parameters named `<prefix>_<column>`, but for
+    the columns `expressions` gives an SQL expression of (a row inserted earlier in the message)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    into, fields = _insert_into(type(instance), db.vendor)
+    expressions = expressions or {}
+    values, params = [], {}
+    for field in fields:
+        if field.column in expressions:
+            values.append(expressions[field.column])
+            continue
+        name = f"{prefix}_{field.column}"
+        values.append(f"%({name})s")
+        params[name] = field.get_db_prep_save(getattr(instance, field.attname), db)
+    return f"{into} SELECT {', '.join(values)} {tail}".rstrip(), params
+
+
+@cache
+def _insert_into(model: type[Model], vendor: str) -> tuple[str, list[Any]]:
+    """`INSERT INTO table (columns)` of every column but the generated id, and those fields."""
+    fields = [field for field in model._meta.concrete_fields if field is not model._meta.auto_field]
+    return f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)})", fields
+
+
+def insert_values(instances: list[Model], prefix: str, tail: str = "") -> tuple[str, dict[str, Any]]:
+    """`INSERT … VALUES (…), … <tail>` of these rows of one model (their generated ids left to
+    the database), the values the ORM would write as parameters named `<prefix><n>_<column>`."""
+    db = connections[DEFAULT_DB_ALIAS]
+    into, fields = _insert_into(type(instances[0]), db.vendor)
+    rows, params = [], {}
+    for n, instance in enumerate(instances):
+        names = [f"{prefix}{n}_{field.column}" for field in fields]
+        rows.append(f"({', '.join(f'%({name})s' for name in names)})")
+        params |= {name: field.get_db_prep_save(getattr(instance, field.attname), db) for name, field in zip(names, fields)}
+    return f"{into} VALUES {', '.join(rows)} {tail}".rstrip(), params

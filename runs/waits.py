@@ -28,6 +28,16 @@ _OPS = {WaitKind.EVENT: "WaitForEvent", WaitKind.INVOKE: "InvokeFunction", WaitK
         WaitKind.SIGNAL: "WaitForSignal"}
 
 
+def awaited_sql(names: list[str]) -> tuple[str, dict[str, Any]]:
+    """An SQL condition, true when a wait that an event of one of these names could end is open
+    (the look-up resume_waiting_runs starts with), and its parameters (`wait_*`)."""
+    params: dict[str, Any] = {f"wait_name{i}": name for i, name in enumerate(names)}
+    params |= {f"wait_kind{i}": kind for i, kind in enumerate(_EVENT_KINDS)}
+    names_in = ", ".join(f"%(wait_name{i})s" for i in range(len(names)))
+    kinds_in = ", ".join(f"%(wait_kind{i})s" for i in range(len(_EVENT_KINDS)))
+    return f"EXISTS (SELECT 1 FROM {Wait._meta.db_table} WHERE event_name IN ({names_in}) AND kind IN ({kinds_in}))", params
+
+
 def resume_waiting_runs(events: list[Event]) -> int:
     """Resume the runs waiting for these events; called in the transaction that stores them."""
     names = {event.name for event in events}
