@@ -25,9 +25,10 @@ def read_settings_once(sender: Celery, **kwargs: Any) -> None:
     first reads its configuration. Celery looks its settings up again on every task it sends
     (routes, serializer, ...); through Django's lazy settings object with the CELERY_ namespace,
     each look-up tried several names and failed over to the next with an exception, two fifths of
-    the CPU of sending a task. Nothing changes CELERY_* settings after start."""
-    sender.config_from_object({name.removeprefix("CELERY_").lower(): getattr(settings, name)
-                               for name in dir(settings) if name.startswith("CELERY_")})
+    the CPU of sending a task. Nothing changes CELERY_* settings after start. Celery's Django
+    fixup reads CELERY_DB_REUSE_MAX by that name: it is there under it too."""
+    config = {name.removeprefix("CELERY_").lower(): getattr(settings, name) for name in dir(settings) if name.startswith("CELERY_")}
+    sender.config_from_object(config | {"CELERY_DB_REUSE_MAX": settings.CELERY_DB_REUSE_MAX})
 
 app.conf.beat_schedule = {
     # The database is the record of every pending call; this tick re-sends the ones whose

@@ -7,7 +7,11 @@ from typing import Iterator
 
 import pytest
 import redis
+from celery.fixups.django import DjangoWorkerFixup
+from django.conf import settings
 from kombu import Connection, Exchange, Queue
+
+from inngest_project.celery import app
 
 from tests.stacks import stack_redis_url
 
@@ -71,3 +75,11 @@ def test_a_channel_closed_cleanly_hands_back_what_it_had_not_acknowledged(store:
             payloads.append(message.payload)
             message.ack()
     assert sorted(p["call"] for p in payloads) == [3, 4]
+
+
+def test_celery_reads_the_django_settings_the_worker_relies_on() -> None:
+    assert app.conf.task_default_queue == settings.CELERY_TASK_DEFAULT_QUEUE
+    assert app.conf.task_routes == settings.CELERY_TASK_ROUTES
+    assert app.conf.task_acks_late is True and app.conf.worker_prefetch_multiplier == 1
+    # Without it the fixup closes the database connection around every task.
+    assert DjangoWorkerFixup(app).db_reuse_max == settings.CELERY_DB_REUSE_MAX == 1000
