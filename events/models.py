@@ -10,7 +10,7 @@ from core.json_text import JSONTextField
 class Event(models.Model):
     # Not the primary key: an SDK that resends a request with the same
     # x-inngest-event-id-seed gets the same internal ids, and every delivery is kept.
-    internal_id = models.CharField(max_length=26, db_index=True)  # GET /v1/events/{internal_id}
+    internal_id = models.CharField(max_length=26)  # GET /v1/events/{internal_id}: event_internal_id
     name = models.CharField(max_length=255)
     # The user's idempotency id (or the internal id when none was given): the run dedupe key.
     event_id = models.CharField(max_length=255)
@@ -38,6 +38,7 @@ class Event(models.Model):
                          opclasses=["varchar_pattern_ops", "varchar_ops"]),
             # Admin and REST time-range listings.
             models.Index(fields=["-received_at"], name="event_received_newest"),
+            models.Index(fields=["internal_id"], name="event_internal_id"),  # equality only: no pattern index
         ]
 
     def __str__(self) -> str:

@@ -77,7 +77,9 @@ class FlowAction(models.TextChoices):
 
 class Run(models.Model):
     id = models.CharField(max_length=26, primary_key=True)  # ULID: sorts by creation time
-    function = models.ForeignKey("functions.Function", on_delete=models.PROTECT, related_name="runs")
+    # Foreign keys whose look-ups an index of Meta already leads with have no index of their own
+    # (each index is written on every insert, and on every update of an indexed column).
+    function = models.ForeignKey("functions.Function", on_delete=models.PROTECT, related_name="runs", db_index=False)
     event = models.ForeignKey("events.Event", on_delete=models.SET_NULL, null=True, blank=True, related_name="runs")
     # The event payloads the run was started with (one, or a batch), as sent to the SDK.
     # JSON as text (core/json_text.py): apps' and users' data, stored as they sent it.
@@ -109,13 +111,14 @@ class Run(models.Model):
     # "timeouts.finish"); shown on its page. "" for runs not cancelled, or cancelled before this was kept.
     cancelled_by = models.CharField(max_length=255, blank=True, default="")
     # A rerun (the UI, replay_run) points at the run it repeats; from a step: the step it restarted at.
-    rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns")
+    rerun_of = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, blank=True, related_name="reruns", db_index=False)
     rerun_from_step = models.CharField(max_length=255, blank=True, default="")
 
     class Meta:
         indexes = [
             # Runs of a function, newest first (admin, UI, REST listings).
             models.Index(fields=["function", "-id"], name="run_function_newest"),
+            models.Index(fields=["rerun_of"], name="run_reruns"),  # equality only: no pattern index
             # Runs filtered by status, newest first.
             models.Index(fields=["status", "-id"], name="run_status_newest"),
         ]
@@ -139,7 +142,7 @@ class Run(models.Model):
 class RunIdempotencyKey(models.Model):
     """At most one run per (function, key) while the key is fresh (24 h, §6.7)."""
 
-    function = models.ForeignKey("functions.Function", on_delete=models.CASCADE)
+    function = models.ForeignKey("functions.Function", on_delete=models.CASCADE, db_index=False)  # run_idempotency_unique
     key = models.CharField(max_length=255)
     run_id = models.CharField(max_length=26)  # the run that won the key; no FK, it is inserted first
     expires_at = models.DateTimeField()
@@ -151,7 +154,7 @@ class RunIdempotencyKey(models.Model):
 class Step(models.Model):
     """A memoized step result: what the SDK gets back in `steps[step_id]` on every later call."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="steps", db_index=False)  # step_unique_per_run
     step_id = models.CharField(max_length=64)  # the SDK's hashed step id
     name = models.CharField(max_length=255, blank=True, default="")
     op = models.CharField(max_length=32)
@@ -174,7 +177,7 @@ class Step(models.Model):
 class StepAttempt(models.Model):
     """One SDK call made for a run: what was asked, what came back, and when."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="attempts", db_index=False)  # attempt_run_timeline
     step_target = models.CharField(max_length=64)  # the stepId query param: "step" or a hashed id
     step_id = models.CharField(max_length=64, blank=True, default="")  # step the answer was about
     step_name = models.CharField(max_length=255, blank=True, default="")
@@ -205,7 +208,7 @@ class PendingCall(models.Model):
     message or a dead worker's expired lease is found again by the sweeper.
     """
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pending_calls")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="pending_calls", db_index=False)  # pending_call_unique
     step_target = models.CharField(max_length=64, default="step")
     attempt = models.PositiveSmallIntegerField(default=0)
     due_at = models.DateTimeField(default=timezone.now)
@@ -247,10 +250,10 @@ class Wait(models.Model):
     """A run waiting on an event: a wait_for_event or invoke step (resumed by the event or the
     timeout), or one of its function's `cancel` entries (cancelled by the event; gone at timeout)."""
 
-    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits")
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="waits", db_index=False)  # wait_unique_per_step
     kind = models.CharField(max_length=16, choices=WaitKind.choices, default=WaitKind.EVENT)
     # For invokes: "<parent run id>.<step id>", carried by the child's function.finished event.
-    correlation_id = models.CharField(max_length=128, blank=True, default="", db_index=True)
+    correlation_id = models.CharField(max_length=128, blank=True, default="")  # wait_correlation
     step_id = models.CharField(max_length=64)
     step_name = models.CharField(max_length=255, blank=True, default="")
     event_name = models.CharField(max_length=255)
@@ -275,6 +278,7 @@ class Wait(models.Model):
         indexes = [
             models.Index(fields=["event_name", "match_path", "match_value"], name="wait_match"),  # ingestion lookups
             models.Index(fields=["expires_at"], name="wait_expiry"),  # the sweeper: expired waits
+            models.Index(fields=["correlation_id"], name="wait_correlation"),  # equality only: no pattern index
         ]
 
     def __str__(self) -> str:
