@@ -104,7 +104,7 @@ def run_rows(requests: list[RunRequest], event_cte: Callable[[Event], str], now:
     ctes, calls = [], []
     params: dict[str, Any] = {"keys_now": connection.ops.adapt_datetimefield_value(now)}
     for i, ((pair, run_id, req), (run, _)) in enumerate(zip(candidates, admitted)):
-        event, sources = event_cte(req.event), event_cte(req.event)
+        event = sources = event_cte(req.event)  # the run reads FROM its event (and its key, if it has one)
         if pair is not None:
             key = RunIdempotencyKey(function_id=pair[0], key=pair[1], run_id=run_id, expires_at=now + IDEMPOTENCY_TTL)
             sql, key_params = insert_select(key, f"k{i}", f"FROM {sources} {_CLAIM_KEY} RETURNING run_id")
