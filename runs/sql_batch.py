@@ -179,7 +179,7 @@ def insert_select(instance: Model, prefix: str, tail: str = "", expressions: dic
             continue
         name = f"{prefix}_{field.column}"
         values.append(f"%({name})s")
-        params[name] = field.get_db_prep_save(getattr(instance, field.attname), db)
+        params[name] = _saved(field, instance, db)
     return f"{into} SELECT {', '.join(values)} {tail}".rstrip(), params
 
 
@@ -199,5 +199,10 @@ def insert_values(instances: list[Model], prefix: str, tail: str = "") -> tuple[
     for n, instance in enumerate(instances):
         names = [f"{prefix}{n}_{field.column}" for field in fields]
         rows.append(f"({', '.join(f'%({name})s' for name in names)})")
-        params |= {name: field.get_db_prep_save(getattr(instance, field.attname), db) for name, field in zip(names, fields)}
+        params |= {name: _saved(field, instance, db) for name, field in zip(names, fields)}
     return f"{into} VALUES {', '.join(rows)} {tail}".rstrip(), params
+
+
+def _saved(field: Any, instance: Model, db: Any) -> Any:
+    """The value the ORM would write for this field of the instance."""
+    return field.get_db_prep_save(getattr(instance, field.attname), db)
