@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -25,6 +26,11 @@ from events.models import Event
 # be committed afterwards: a retry with the same x-inngest-event-id-seed then starts no second run.
 WAIT_SECONDS = 60.0
 MAX_GROUP_EVENTS = 5_000
+# A connection that committed a group this recently is taken to be alive: Django's health check
+# (CONN_HEALTH_CHECKS, a SELECT 1 before the first statement) would cost every group a round
+# trip, on the way of every event to its run. An idle connection is still checked, and so is
+# one whose last group failed.
+FRESH_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ class GroupCommitter:
         self._queue: list[_Ticket] = []
         self._thread: threading.Thread | None = None
         self._is_stopping = False
+        self._fresh_until = 0.0  # monotonic: until then the committer's connection needs no health check
 
     def submit(self, events: list[Event]) -> None:
         """Store `events` with whatever else is waiting; returns once they are committed."""
@@ -94,9 +101,13 @@ class GroupCommitter:
 
     def _commit(self, group: list[_Ticket]) -> None:
         close_old_connections()  # this thread serves no request: drop a connection past its age or broken
+        if time.monotonic() < self._fresh_until:
+            connection.health_check_done = True
         try:
             self._store([event for ticket in group for event in ticket.events])
+            self._fresh_until = time.monotonic() + FRESH_SECONDS
         except BaseException as exc:  # every request of the group answers with it; the thread goes on
+            self._fresh_until = 0.0
             if len(group) > 1 and not isinstance(exc, (OperationalError, InterfaceError)):
                 # Not the database going away but something in the data: commit each request on
                 # its own, so that only the request it came from fails.

@@ -84,8 +84,11 @@ def send_calls(call_ids: list[int], countdown: float = 0.0) -> None:
 
 
 def _send_now(call_ids: list[int], countdown: float) -> None:
+    # declare=[]: the message goes straight to the queue's list in Redis (the default exchange);
+    # declaring the queue again on every send only cost the sender a copy of it. Workers declare
+    # the queues they consume.
     for call_id in call_ids:
-        current_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None)
+        current_app.send_task(EXECUTE_CALL_TASK, args=(call_id,), countdown=countdown or None, declare=[])
 
 
 def call_states(now: datetime, queue_since: datetime | None = None) -> dict[CallState, Q]:

@@ -196,3 +196,31 @@ def test_a_group_retried_request_by_request_spends_one_token_per_admitted_run(fl
     committer.stop()
     assert admitted() == 4  # the four tokens went to four admitted runs
     assert Run.objects.filter(function=function, status=RunStatus.SKIPPED).count() == 3
+
+
+def test_a_connection_that_just_committed_skips_its_health_check_an_idle_or_failed_one_does_not(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Django's health check (a SELECT 1 before the first statement) runs when the committer's
+    connection has been idle or its last group failed, not between groups in quick succession."""
+    checked: list[bool] = []  # per group: will the connection be checked before its statement?
+
+    def store_noting_the_check(events: list[Event]) -> None:
+        checked.append(connection.connection is not None and not connection.health_check_done)
+        store_events(events)
+
+    committer = GroupCommitter(store_noting_the_check)
+    committer.submit([event("app/ok", 30)])  # a new connection: healthy by definition
+    committer.submit([event("app/ok", 31)])  # just committed: no check
+    monkeypatch.setattr(group_commit, "FRESH_SECONDS", 0.05)
+    committer.submit([event("app/ok", 32)])
+    time.sleep(0.1)
+    committer.submit([event("app/ok", 33)])  # idle longer than FRESH_SECONDS: checked
+    too_long = event("app/ok", 34)
+    too_long.v = "x" * 300
+    with pytest.raises(DataError):
+        committer.submit([too_long])
+    committer.submit([event("app/ok", 35)])  # after a failed group: checked
+    committer.stop()
+    assert checked == [False, False, False, True, False, True]
+    stored = Event.objects.filter(internal_id__startswith="01KGROUPCOMMIT").values_list("data", flat=True)
+    assert sorted(data["i"] for data in stored) == [30, 31, 32, 33, 35]
