@@ -232,31 +232,44 @@ def _may_store_together(events: list[Event]) -> bool:
 def _store_together(events: list[Event]) -> _Together:
     """Store the events, the runs they start and those runs' first calls in one statement (a
     transaction of its own outside one), when no wait listens to these names and the runs need
-    nothing but their rows (runs/creation.py run_rows). The triggers are those the process
-    remembers for these names, which the statement checks as it writes; names it does not know
-    are read first (their triggers, and whether a wait listens: one read)."""
+    nothing but their rows (runs/creation.py run_rows). The statement checks, as it writes, that
+    the triggers it was built from are still those in the database. It is tried with the
+    triggers the process remembers, if it knows every name; names it does not know, or triggers
+    found stale, are read (their triggers, and whether a wait listens: one read) and the
+    statement tried once more. Stale again: the process forgets them and the caller's
+    transaction looks them up."""
     names = sorted({event.name for event in events})
     known = remembered_triggers(names)
-    is_read = len(known) < len(names)
-    while True:
-        if is_read:
-            known, is_awaited = _read_listeners(names)
-            remember_triggers(known)
-            if is_awaited:
-                return _Together(False, _run_requests_of(events, known), known)
-        elif not all(starts_with_its_rows(t.function) for entry in known.values() for t in entry.triggers):
+    if len(known) == len(names):
+        if not all(starts_with_its_rows(t.function) for entry in known.values() for t in entry.triggers):
             return _Together(False)  # the transaction creates them, after its own look-up (the copy is unchecked)
-        requests = _run_requests_of(events, known)
-        outcome = _write_together(events, names, known, requests)
-        if outcome is None:
-            return _Together(False, requests)  # just read
-        is_unheard, is_current = outcome
-        if is_current:
-            return _Together(is_unheard, requests, known)
-        if is_read:  # changed again since the read: the transaction looks them up
-            forget_triggers(names)
-            return _Together(False)
-        is_read = True  # a sync since this process read them: read them again
+        together = _attempt_together(events, names, known)
+        if together is not None:
+            return together
+        # stale: a sync since this process read them, so read them again
+    known, is_awaited = _read_listeners(names)
+    remember_triggers(known)
+    if is_awaited:
+        return _Together(False, _run_requests_of(events, known), known)
+    together = _attempt_together(events, names, known)
+    if together is None:  # changed again since the read: the transaction looks them up
+        forget_triggers(names)
+        return _Together(False)
+    return together
+
+
+def _attempt_together(events: list[Event], names: list[str], known: dict[str, NameTriggers]) -> _Together | None:
+    """One try of _store_together's statement with the triggers of `known`: what it did, or None
+    if those triggers were stale (nothing was written). A run that needs more than its rows
+    sends nothing, and the transaction creates the runs of these requests."""
+    requests = _run_requests_of(events, known)
+    outcome = _write_together(events, names, known, requests)
+    if outcome is None:
+        return _Together(False, requests)
+    is_unheard, is_current = outcome
+    if not is_current:
+        return None
+    return _Together(is_unheard, requests, known)
 
 
 def _run_requests_of(events: list[Event], known: dict[str, NameTriggers]) -> list[RunRequest]:
