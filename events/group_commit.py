@@ -1,9 +1,11 @@
 """Group commit for event ingestion: concurrent requests of one process share one transaction.
 
-A request thread hands its validated events to the process's committer and waits. The committer
-thread stores everything handed to it since its previous commit in one transaction (a small
-group often in one statement, runs/intake.py; otherwise one insert, one trigger lookup, one wait
-lookup for the whole group), then wakes every request of the group.
+A request hands its validated events to the process's committer and waits: a request thread
+blocks (`submit`); the ASGI route's event loop, for a small body it validated itself
+(inngest_project/event_route.py), awaits a future (`submit_nowait`). The committer thread stores
+everything handed to it since its previous commit in one transaction (a small group often in one
+statement, runs/intake.py; otherwise one insert, one trigger lookup, one wait lookup for the
+whole group), then resolves the future of every request of the group.
 Nothing is acknowledged before its commit. A commit that fails because of one request's data is
 retried request by request, so only that request fails; one that fails because the database is
 unreachable fails every request of its group, none of whose events were stored. One request
@@ -12,9 +14,12 @@ commit was running.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from concurrent.futures import Future, InvalidStateError
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -42,8 +47,8 @@ class CommitTimeout(Exception):
 @dataclass
 class _Ticket:
     events: list[Event]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
+    # Resolved by the committer thread: None once committed, or the exception the commit raised.
+    committed: Future[None] = field(default_factory=Future)
 
 
 class GroupCommitter:
@@ -57,6 +62,16 @@ class GroupCommitter:
 
     def submit(self, events: list[Event]) -> None:
         """Store `events` with whatever else is waiting; returns once they are committed."""
+        committed = self.submit_nowait(events)
+        try:
+            committed.result(WAIT_SECONDS)
+        except FutureTimeout:
+            raise CommitTimeout(_too_late()) from None
+
+    def submit_nowait(self, events: list[Event]) -> Future[None]:
+        """Queue `events` for the next group and return at once: the future is resolved when they
+        are committed (or fail to be). Holds the queue's lock only to append, never across a commit,
+        so an event loop may call it."""
         ticket = _Ticket(events)
         with self._ready:
             self._queue.append(ticket)
@@ -64,10 +79,7 @@ class GroupCommitter:
                 self._thread = threading.Thread(target=self._commit_forever, name="event-group-commit", daemon=True)
                 self._thread.start()
             self._ready.notify()
-        if not ticket.done.wait(WAIT_SECONDS):
-            raise CommitTimeout(f"events were not committed within {WAIT_SECONDS:.0f}s")
-        if ticket.error is not None:
-            raise ticket.error
+        return ticket.committed
 
     def stop(self) -> None:
         """Finish what is queued, then end the thread (closing its database connection)."""
@@ -100,13 +112,17 @@ class GroupCommitter:
         return group
 
     def _commit(self, group: list[_Ticket]) -> None:
-        close_old_connections()  # this thread serves no request: drop a connection past its age or broken
-        if time.monotonic() < self._fresh_until:
-            connection.health_check_done = True
+        # Whatever happens below, every ticket of the group is resolved with this (None: committed).
+        outcome: BaseException | None = RuntimeError("the group commit ended without an outcome")
         try:
+            close_old_connections()  # this thread serves no request: drop a connection past its age or broken
+            if time.monotonic() < self._fresh_until:
+                connection.health_check_done = True
             self._store([event for ticket in group for event in ticket.events])
             self._fresh_until = time.monotonic() + FRESH_SECONDS
+            outcome = None
         except BaseException as exc:  # every request of the group answers with it; the thread goes on
+            outcome = exc
             self._fresh_until = 0.0
             if len(group) > 1 and not isinstance(exc, (OperationalError, InterfaceError)):
                 # Not the database going away but something in the data: commit each request on
@@ -116,11 +132,27 @@ class GroupCommitter:
                     self._commit([ticket])
                 return
             log.warning("event group commit of %d requests failed: %s", len(group), exc)
-            for ticket in group:
-                ticket.error = exc
         finally:
             for ticket in group:
-                ticket.done.set()
+                _resolve(ticket.committed, outcome)
+
+
+def _resolve(committed: Future[None], outcome: BaseException | None) -> None:
+    # A ticket retried on its own was resolved by that retry; one whose awaiting request gave up
+    # (CommitTimeout) was cancelled: either way its request has its answer already.
+    if committed.done():
+        return
+    try:
+        if outcome is None:
+            committed.set_result(None)
+        else:
+            committed.set_exception(outcome)
+    except InvalidStateError:  # cancelled between the check and here
+        pass
+
+
+def _too_late() -> str:
+    return f"events were not committed within {WAIT_SECONDS:.0f}s"
 
 
 _committer: GroupCommitter | None = None
@@ -130,16 +162,34 @@ _committer_lock = threading.Lock()
 def store_grouped(events: list[Event], store: Callable[[list[Event]], None]) -> None:
     """Store `events` with `store`, in a group commit with other requests of this process. A
     caller already inside a transaction stores in that transaction instead."""
-    global _committer
     if not events:
         return
     if connection.in_atomic_block:
         store(events)
         return
+    _the_committer(store).submit(events)
+
+
+async def store_grouped_awaiting(events: list[Event], store: Callable[[list[Event]], None]) -> None:
+    """`store_grouped` for a coroutine on an event loop: queues `events` without blocking and
+    awaits their commit, with the same limit (CommitTimeout). A loop holds no transaction, so
+    there is none to store in."""
+    if not events:
+        return
+    committed = _the_committer(store).submit_nowait(events)
+    try:
+        # On time-out wait_for cancels the future: the committer may still store the events.
+        await asyncio.wait_for(asyncio.wrap_future(committed), WAIT_SECONDS)
+    except asyncio.TimeoutError:
+        raise CommitTimeout(_too_late()) from None
+
+
+def _the_committer(store: Callable[[list[Event]], None]) -> GroupCommitter:
+    global _committer
     with _committer_lock:
         if _committer is None:
             _committer = GroupCommitter(store)
-    _committer.submit(events)
+        return _committer
 
 
 def shutdown() -> None:

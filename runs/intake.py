@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from core import metrics
 from core.json_body import read_json_body
-from events.group_commit import store_grouped
+from events.group_commit import store_grouped, store_grouped_awaiting
 from events.ids import EventIdSeed, new_event_id
 from events.meta import EventMetaError, resolve_meta
 from events.models import Event
@@ -150,26 +150,53 @@ def _version(raw: dict) -> str:
     return value[:255]
 
 
-def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
-    """Validate, store and trigger. The result carries the ids stored and the first error."""
-    result = IngestResult()
+@dataclass
+class PreparedEvents:
+    """A request's events checked and ready to store: those accepted, in order, up to the first
+    bad one, and what was wrong with that one."""
+    events: list[Event]
+    error: str | None = None
+
+
+def prepare_events(body: bytes, seed_header: str | None = None) -> PreparedEvents:
+    """Parse and validate a request's events. Pure CPU, no database: the ASGI route runs this
+    on its event loop (inngest_project/event_route.py). Raises EventError for a body that is
+    not events at all (bad JSON, too many)."""
     items = parse_body(body)
     seed = EventIdSeed.parse(seed_header)
     now_ms = int(time.time() * 1000)
     check_size = len(body) > settings.INNGEST_MAX_EVENT_BYTES
-    accepted: list[Event] = []
+    prepared = PreparedEvents([])
     for index, raw in enumerate(items):
         try:
             event = validate_event(raw, new_event_id(seed, index), now_ms, check_size)
-            event.has_unique_id = seed is None and event.event_id == event.internal_id
-            accepted.append(event)
         except EventError as exc:
-            result.error = str(exc)
+            prepared.error = str(exc)
             break
-    store_grouped(accepted, store_events)
-    metrics.count("inngest_events_received", amount=len(accepted))
-    result.ids = [event.internal_id for event in accepted]
-    return result
+        event.has_unique_id = seed is None and event.event_id == event.internal_id
+        prepared.events.append(event)
+    return prepared
+
+
+def ingest(body: bytes, seed_header: str | None = None) -> IngestResult:
+    """Validate, store and trigger. The result carries the ids stored and the first error."""
+    prepared = prepare_events(body, seed_header)
+    store_grouped(prepared.events, store_events)
+    return _stored(prepared)
+
+
+async def ingest_awaiting(body: bytes, seed_header: str | None = None) -> IngestResult:
+    """`ingest` for a coroutine on an event loop: validates on the loop, then awaits the group
+    commit instead of blocking a thread on it."""
+    prepared = prepare_events(body, seed_header)
+    await store_grouped_awaiting(prepared.events, store_events)
+    return _stored(prepared)
+
+
+def _stored(prepared: PreparedEvents) -> IngestResult:
+    """What a request answers once its accepted events are committed."""
+    metrics.count("inngest_events_received", amount=len(prepared.events))
+    return IngestResult(ids=[event.internal_id for event in prepared.events], error=prepared.error)
 
 
 def store_events(events: list[Event], *, may_trigger: bool = True, may_resume: bool = True) -> None:

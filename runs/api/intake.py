@@ -20,7 +20,7 @@ from events.keys import is_accepted
 from events.meta import EventMetaError
 from events.models import Event
 from runs.api.serializers import run_json
-from runs.intake import EventError, ingest
+from runs.intake import EventError, IngestResult, ingest, ingest_awaiting
 from runs.invokes import find_function, invoke_function
 from runs.models import Run
 
@@ -47,17 +47,37 @@ class EventIngestView(APIView):
 
 def answer_events(body: bytes, seed_header: str | None) -> tuple[int, dict]:
     """`POST /e/{key}`'s status and JSON answer once its key is accepted. Also served without
-    Django's request cycle (inngest_project/event_route.py): the one copy of what it answers."""
+    Django's request cycle (inngest_project/event_route.py), in its thread pool for a large body."""
     try:
-        result = ingest(body, seed_header)
-    except EventError as exc:
-        return 400, {"ids": [], "status": 400, "error": str(exc)}
-    except (DatabaseError, CommitTimeout) as exc:
-        # Not stored (or not known to be): never a 200. The sender retries.
-        return 503, {"ids": [], "status": 503, "error": f"events could not be stored: {type(exc).__name__}"}
-    if result.error:
+        return _answer_stored(ingest(body, seed_header))
+    except _ANSWERED as exc:
+        return _answer_refused(exc)
+
+
+async def answer_events_awaiting(body: bytes, seed_header: str | None) -> tuple[int, dict]:
+    """`answer_events` for the ASGI route's event loop (a small body): the same answers, the
+    commit awaited rather than waited for in a thread."""
+    try:
+        return _answer_stored(await ingest_awaiting(body, seed_header))
+    except _ANSWERED as exc:
+        return _answer_refused(exc)
+
+
+# The failures /e/ answers itself; anything else is a 500 from whoever serves the request.
+_ANSWERED = (EventError, DatabaseError, CommitTimeout)
+
+
+def _answer_stored(result: IngestResult) -> tuple[int, dict]:
+    if result.error:  # the events before the bad one are stored, and their ids reported
         return 400, {"ids": result.ids, "status": 400, "error": result.error}
     return 200, {"ids": result.ids, "status": 200}
+
+
+def _answer_refused(exc: Exception) -> tuple[int, dict]:
+    if isinstance(exc, EventError):
+        return 400, {"ids": [], "status": 400, "error": str(exc)}
+    # Not stored (or not known to be): never a 200. The sender retries.
+    return 503, {"ids": [], "status": 503, "error": f"events could not be stored: {type(exc).__name__}"}
 
 
 class InvokeView(APIView):

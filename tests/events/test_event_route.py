@@ -6,19 +6,21 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import httpx
 import pytest
 from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 
+from core import metrics
 from events import group_commit
 from events.keys import create_key
 from events.models import Event
-from inngest_project.event_route import EventRoute, in_front_of
+from inngest_project.event_route import LOOP_BODY_BYTES, LOOP_MAX_OBJECTS, EventRoute, in_front_of
 from runs.models import Run
 from tests.factories import make_function
 
@@ -31,13 +33,36 @@ django_application = WSGIMiddleware(get_wsgi_application(), workers=THREADS)
 application = in_front_of(django_application, route)
 
 
+class PoolThatMustNotBeUsed(ThreadPoolExecutor):
+    """A route's pool for requests the event loop answers itself: using it fails the request (500)."""
+
+    def submit(self, *args, **kwargs):
+        raise AssertionError("the route's thread pool was used")
+
+
+class CountingPool(ThreadPoolExecutor):
+    def __init__(self) -> None:
+        super().__init__(THREADS, thread_name_prefix="counted-event-route")
+        self.used = 0
+
+    def submit(self, *args, **kwargs):
+        self.used += 1
+        return super().submit(*args, **kwargs)
+
+
+loop_only_route, counted_route = EventRoute(threads=1), EventRoute(threads=1)
+loop_only_route.pool, counted_route.pool = PoolThatMustNotBeUsed(1), CountingPool()
+loop_only = in_front_of(django_application, loop_only_route)
+counted = in_front_of(django_application, counted_route)
+
+
 @pytest.fixture(autouse=True, scope="module")
 def close_thread_connections() -> Iterator[None]:
-    """Each thread of the two pools, and the group commit's, keeps a connection that would hold
+    """Each thread of the pools, and the group commit's, keeps a connection that would hold
     the test database open past the tests."""
     yield
     group_commit.shutdown()
-    for pool in (route.pool, django_application.executor):
+    for pool in (route.pool, django_application.executor, counted_route.pool):
         everyone = threading.Barrier(THREADS)  # each task waits for the others: one per thread
         for done in [pool.submit(lambda: (everyone.wait(), connection.close())) for _ in range(THREADS)]:
             done.result(timeout=10)
@@ -146,3 +171,89 @@ def test_what_the_route_does_not_take_django_answers() -> None:
     assert nul.status_code == 400 and nul.json()["error"] == "the URL contains a NUL character"
     assert through_asgi("/e/some/key", b'{"name": "a/b"}').status_code == 404
     assert not Event.objects.exists()
+
+
+def events_received() -> float:
+    metrics.flush()
+    return metrics.read_all().get("inngest_events_received", {}).get((), 0.0)
+
+
+def test_a_small_request_is_stored_and_starts_its_run_without_the_routes_thread_pool() -> None:
+    make_function(event="app/user.created", slug="app-on-created")
+    before = events_received()
+    status, body, _ = answer_of(through_asgi("/e/some-key", b'[{"name": "app/user.created", "data": {"a": 1}}, {"name": "a/b"}]',
+                                             app=loop_only))
+    assert status == 200 and len(body["ids"]) == 2
+    event = Event.objects.get(internal_id=body["ids"][0])
+    assert event.data == {"a": 1} and Event.objects.filter(internal_id=body["ids"][1], name="a/b").exists()
+    assert Run.objects.filter(event=event, function__slug="app-on-created").count() == 1
+    assert events_received() - before == 2  # counted once per stored event
+
+
+@pytest.mark.parametrize("events", [
+    [{"name": "app/big", "data": {"pad": "x" * LOOP_BODY_BYTES}}],
+    [{"name": "app/big", "data": {"i": i}} for i in range(LOOP_MAX_OBJECTS + 1)],
+], ids=["over the size", "over the events"])
+def test_a_larger_body_goes_through_the_routes_thread_pool_and_is_stored(events: list[dict]) -> None:
+    make_function(event="app/big", slug="app-on-big")
+    used, before = counted_route.pool.used, events_received()
+    status, body, _ = answer_of(through_asgi("/e/some-key", json.dumps(events).encode(), app=counted))
+    assert status == 200 and len(body["ids"]) == len(events)
+    assert counted_route.pool.used == used + 1
+    assert Event.objects.filter(internal_id__in=body["ids"]).count() == len(events)
+    assert Run.objects.filter(function__slug="app-on-big").count() == len(events)
+    assert events_received() - before == len(events)
+
+
+@pytest.mark.parametrize("content, error, kept", [
+    (b'{"name": ""}', "Event name is empty", 0),
+    (b"{not json", "Unable to parse event body as JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)", 0),
+    (b'[{"name": "a/ok"}, {"name": "inngest/function.failed"}]', "Event name is reserved for internal use: inngest/function.failed", 1),
+], ids=["empty name", "malformed", "one kept then refused"])
+def test_an_invalid_event_answers_400_from_the_event_loop_as_before(content: bytes, error: str, kept: int) -> None:
+    native = answer_of(through_asgi("/e/some-key", content, app=loop_only))
+    assert without_ids(native)[:2] == (400, {"ids": kept, "status": 400, "error": error})
+    assert without_ids(native) == without_ids(answer_of(through_django("/e/some-key", content)))
+    assert Event.objects.filter(internal_id__in=native[1]["ids"], name="a/ok").count() == kept  # the one kept is stored
+
+
+@pytest.fixture
+def refused_by_the_database() -> Iterator[str]:
+    """A name whose events PostgreSQL refuses to store (a trigger raising): a commit that fails."""
+    table = Event._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE FUNCTION refuse_event() RETURNS trigger LANGUAGE plpgsql AS "
+                       "$$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$")
+        cursor.execute(f"CREATE TRIGGER refuse_event BEFORE INSERT ON {table} FOR EACH ROW "
+                       "WHEN (NEW.name = 'app/refused') EXECUTE FUNCTION refuse_event()")
+    try:
+        yield "app/refused"
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP TRIGGER refuse_event ON {table}")
+            cursor.execute("DROP FUNCTION refuse_event()")
+
+
+def test_a_commit_that_fails_on_the_event_loop_answers_503_as_the_view_does(refused_by_the_database: str) -> None:
+    content = json.dumps({"name": refused_by_the_database}).encode()
+    native = answer_of(through_asgi("/e/some-key", content, app=loop_only))
+    django = answer_of(through_django("/e/some-key", content))
+    assert native == django
+    assert native[:2] == (503, {"ids": [], "status": 503, "error": "events could not be stored: InternalError"})
+    assert not Event.objects.exists()
+    assert through_asgi("/e/some-key", b'{"name": "a/b"}', app=loop_only).status_code == 200  # the committer goes on
+
+
+# The committer thread resolves the future the timed-out request gave up on: an exception there
+# would end the thread.
+@pytest.mark.filterwarnings("error::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_commit_that_takes_too_long_answers_503_and_the_committer_goes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(group_commit, "WAIT_SECONDS", 0.5)
+    with transaction.atomic():  # holds the events table: the committer's insert waits for it
+        connection.cursor().execute(f"LOCK TABLE {Event._meta.db_table} IN ACCESS EXCLUSIVE MODE")
+        late = answer_of(through_asgi("/e/some-key", b'{"name": "app/late"}', app=loop_only))
+    assert late[:2] == (503, {"ids": [], "status": 503, "error": "events could not be stored: CommitTimeout"})
+    status, body, _ = answer_of(through_asgi("/e/some-key", b'{"name": "app/next"}', app=loop_only))
+    assert status == 200 and Event.objects.filter(internal_id=body["ids"][0]).exists()
+    # Committed after all, once the table was free (a retry with the same seed would start no second run).
+    assert Event.objects.filter(name="app/late").exists()
