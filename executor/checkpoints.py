@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Sum
 from django.db.models.functions import Length
 from django.utils import timezone
@@ -26,9 +25,10 @@ from executor.limits import breach_of, configured_limits
 from executor.opcodes import LAZY_OPCODES, Op, Opcode, UnknownOpcodeError, parse_op
 from executor.responses import CallView, SdkResponse
 from executor.side_ops import side_commands
-from runs.checkpoints import record_checkpointed_side, record_checkpointed_steps
+from runs.checkpoints import CheckpointedRun, read_checkpointed_run, record_checkpointed_side, record_checkpointed_steps
 from runs.decision_commands import Decision, RecordStep
-from runs.models import PendingCall, Run, Step
+from runs.models import PendingCall, Step
+from runs.sql_batch import two_messages
 
 # The JS SDK's `serve` handlers stop running steps after 10 s (DefaultMaxRuntime.serve) and
 # answer; a call must be allowed that long plus the step in flight, or it would be cut off and
@@ -112,25 +112,27 @@ def store_async_checkpoint(checkpoint: AsyncCheckpoint) -> int:
     CheckpointRefused: 404 no such run, 409 the call is no longer held by the claim that made it,
     413 past a run limit."""
     records = [_record(op) for op in checkpoint.ops if op.op in _STORED]
-    with transaction.atomic():
-        call = _held_call(checkpoint)
-        new, stored = _new_steps(call, checkpoint, records) if records else ([], 0)
+    max_input_bytes = configured_limits().max_step_output_bytes
+    # Usually nothing rides along: the checkpoint is then two round trips (runs/checkpoints.py).
+    may_ride = bool(side_commands(list(checkpoint.ops), max_input_bytes))
+    with two_messages(with_orm=may_ride) as messages:
+        held = read_checkpointed_run(messages, checkpoint.run_id, checkpoint.queue_item_id, [r.step_id for r in records])
+        call = _held_call(checkpoint, held)
+        new = _new_steps(call, checkpoint, records, held) if records else []
         new_ids = {r.step_id for r in new}
         # A step's metadata is kept once, with the step, under the attempt that ran it: before
         # storing the steps resets the call's attempts. Defers are insert-only by themselves.
         riding = [op for op in checkpoint.ops if op.op in LAZY_OPCODES or op.id in new_ids]
-        record_checkpointed_side(call, side_commands(riding, configured_limits().max_step_output_bytes))
-        if new:
-            record_checkpointed_steps(call, new, stored, checkpoint.timings, timezone.now())
-        return len(new)
+        if may_ride:
+            record_checkpointed_side(call, side_commands(riding, max_input_bytes))
+        return record_checkpointed_steps(messages, call, new, held.stored, checkpoint.timings, timezone.now())
 
 
-def _held_call(checkpoint: AsyncCheckpoint) -> PendingCall:
+def _held_call(checkpoint: AsyncCheckpoint, held: CheckpointedRun) -> PendingCall:
     """The checkpoint's call, locked, if the claim that made the checkpoint still holds it."""
-    call = PendingCall.objects.select_for_update().select_related("run", "run__function").filter(
-        id=checkpoint.queue_item_id, run_id=checkpoint.run_id).first()
+    call = held.call
     if call is None:
-        if not Run.objects.filter(id=checkpoint.run_id).exists():
+        if not held.is_found:
             raise CheckpointRefused(404, "run not found")
         raise CheckpointRefused(409, "stale dispatch: the call this checkpoint belongs to has ended")
     if not call.lease_owner or checkpoint.generation not in (None, call.generation):
@@ -139,12 +141,10 @@ def _held_call(checkpoint: AsyncCheckpoint) -> PendingCall:
     return call
 
 
-def _new_steps(call: PendingCall, checkpoint: AsyncCheckpoint, records: list[RecordStep]) -> tuple[list[RecordStep], int]:
-    """The steps not already memoized, and how many are; CheckpointRefused past a run limit."""
-    known = set(Step.objects.filter(run_id=call.run_id, step_id__in=[r.step_id for r in records]).values_list("step_id", flat=True))
-    stored = Step.objects.filter(run_id=call.run_id).count()
-    _refuse_past_limits(call, records, known, stored, checkpoint.body_bytes)
-    return [r for r in {r.step_id: r for r in records}.values() if r.step_id not in known], stored
+def _new_steps(call: PendingCall, checkpoint: AsyncCheckpoint, records: list[RecordStep], held: CheckpointedRun) -> list[RecordStep]:
+    """The steps not already memoized; CheckpointRefused past a run limit."""
+    _refuse_past_limits(call, records, held.known, held.stored, checkpoint.body_bytes)
+    return [r for r in {r.step_id: r for r in records}.values() if r.step_id not in held.known]
 
 
 def _record(op: Op) -> RecordStep:

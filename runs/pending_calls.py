@@ -48,6 +48,8 @@ CLAIMED_RUN = f"""(SELECT run_id FROM {_CALLS} WHERE id = %(call_id)s AND lease_
 _CLAIMED = f"""SELECT {columns_of(_CLAIMED_MODELS)} FROM {_CALLS}
     JOIN {_RUNS} ON {_RUNS}.id = {_CALLS}.run_id JOIN {_FUNCTIONS} ON {_FUNCTIONS}.id = {_RUNS}.function_id
     WHERE {_CALLS}.id = %(call_id)s AND {_CALLS}.lease_owner = %(owner)s AND {_CALLS}.lease_expires_at = %(lease_expires_at)s"""
+_RESET_ATTEMPTS = f"""UPDATE {_CALLS} SET attempt = 0, calls_without_progress = 0, job_stack = %(reset_job_stack)s
+    WHERE id = %(reset_call_id)s"""
 
 
 def lost_message_after() -> timedelta:
@@ -234,15 +236,17 @@ def claim_endpoint_call(run_id: str, owner: str, lease_seconds: float, now: date
     return PendingCall.objects.select_related("run", "run__function").filter(run_id=run_id, step_target="step").first()
 
 
-def reset_attempts(call: PendingCall, stack_before: int) -> None:
+def reset_attempts(call: PendingCall, stack_before: int) -> Together | None:
     """Steps reported by an async checkpoint moved the run on: the call's failures so far no
     longer count, and the call's job keeps the id it began with (`stack_before`: the steps
-    memoized before the checkpoint's, when it is the first to move the stack). The caller holds
-    the call's row."""
+    memoized before the checkpoint's, when it is the first to move the stack). The statement to
+    send with the checkpoint's steps, None when it would change nothing; the instance is updated
+    as it will be. The caller holds the call's row."""
     job_stack = stack_before if call.job_stack is None else call.job_stack
-    if call.attempt or call.calls_without_progress or call.job_stack != job_stack:
-        PendingCall.objects.filter(id=call.id).update(attempt=0, calls_without_progress=0, job_stack=job_stack)
-        call.attempt, call.calls_without_progress, call.job_stack = 0, 0, job_stack
+    if not (call.attempt or call.calls_without_progress or call.job_stack != job_stack):
+        return None
+    call.attempt, call.calls_without_progress, call.job_stack = 0, 0, job_stack
+    return Together([_RESET_ATTEMPTS], {"reset_call_id": call.id, "reset_job_stack": job_stack})
 
 
 def release_call(call: PendingCall, owner: str) -> None:

@@ -6,7 +6,9 @@ their own when none is open (statements of one simple query commit or fail toget
 whose driver takes one statement at a time, runs them in turn in a transaction, and stops after
 the first when it changed no row. Either way the same SQL runs; both engines accept it.
 The query that ends the message may read rows as model instances (`columns_of`, `instances_of`:
-a claim reads its call, run and function so).
+a claim reads its call, run and function so). A change decided in Python on rows it locked first
+is one transaction in two messages (`two_messages`): BEGIN, the locks and the read; then the
+writes and COMMIT.
 
 On PostgreSQL each statement is a prepared statement of the connection (PREPARE once, then
 EXECUTE): these few statements run several times per workflow, and parsing and planning them
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db import DEFAULT_DB_ALIAS, Error, connection, connections, transaction
 from django.db.models import Model
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
@@ -75,11 +79,75 @@ def fetch_rows(sql: str, params: dict[str, Any]) -> list[tuple]:
         return cursor.fetchall()
 
 
-def _execute(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> None:
+class TwoMessages:
+    """One transaction in two messages to PostgreSQL (`two_messages`): the first opens it, takes
+    its locks and reads; the last writes and commits. Nothing else is sent in between."""
+
+    def __init__(self, db: Any, frames: bool) -> None:
+        self._db = db
+        self._frames = frames  # whether the messages carry their own BEGIN and COMMIT
+        self.is_open = False  # a BEGIN of ours was sent, and no COMMIT
+
+    def read(self, statements: list[str], params: dict[str, Any], query: str) -> list[tuple]:
+        """Run `statements` (locks), then `query`: every row of it."""
+        with self._db.cursor() as cursor:
+            if self._db.vendor != "postgresql":
+                for statement in [*statements, query]:
+                    cursor.execute(statement, params)
+                return cursor.fetchall()
+            self.is_open = self._frames
+            _execute(self._db, cursor, [*statements, query], params, begin=self._frames)
+            return cursor.fetchall()
+
+    def commit(self, statements: list[str], params: dict[str, Any]) -> None:
+        """Run `statements` and end the transaction."""
+        if not statements and not self.is_open:
+            return
+        with self._db.cursor() as cursor:
+            if self._db.vendor != "postgresql":
+                for statement in statements:
+                    cursor.execute(statement, params)
+                return
+            _execute(self._db, cursor, statements, params, commit=self.is_open)
+            self.is_open = False
+
+
+@contextmanager
+def two_messages(with_orm: bool = False) -> Iterator[TwoMessages]:
+    """A transaction whose reads hold their locks until its writes commit, sent to PostgreSQL as
+    two messages, BEGIN in the first and COMMIT in the last, when no transaction is open and no
+    ORM code runs inside it (`with_orm`: the ORM opens a transaction of its own, and runs
+    on_commit callbacks at once outside one). Otherwise, and on SQLite, the statements run in
+    transaction.atomic(). A transaction the block leaves without `commit` is rolled back."""
+    db = connections[DEFAULT_DB_ALIAS]
+    if db.vendor != "postgresql" or with_orm or not db.get_autocommit():
+        with transaction.atomic():
+            yield TwoMessages(db, frames=False)
+        return
+    messages = TwoMessages(db, frames=True)
+    try:
+        yield messages
+    finally:
+        if messages.is_open:
+            _roll_back(db)
+
+
+def _roll_back(db: Any) -> None:
+    """End a transaction of ours that will not commit. A connection that cannot even roll back is
+    closed: left open, its later statements would run in a transaction nobody ends."""
+    try:
+        with db.cursor() as cursor:
+            cursor.execute("ROLLBACK")
+    except Error:
+        db.close()
+
+
+def _execute(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any], begin: bool = False, commit: bool = False) -> None:
+    """Send `sqls` in one message; `begin`, `commit`: opened by BEGIN, ended by COMMIT."""
     if settings.INNGEST_DB_PREPARED_STATEMENTS:
-        _run_prepared(db, cursor, sqls, params)
+        _run_prepared(db, cursor, sqls, params, begin, commit)
     else:
-        cursor.execute(";\n".join(sqls), params)
+        cursor.execute(";\n".join(["BEGIN"] * begin + sqls + ["COMMIT"] * commit), params)
 
 
 @lru_cache(maxsize=MAX_FORMS)
@@ -104,7 +172,7 @@ class _Prepared:
     names: set[str] | None  # None when not known (a message that failed may have run some of its PREPAREs)
 
 
-def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any]) -> None:
+def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any], begin: bool, commit: bool) -> None:
     """Run the statements as EXECUTEs of their prepared forms, after the PREPAREs of those this
     connection has not prepared yet: one message still, the first time too."""
     state = getattr(db, "inngest_prepared", None)
@@ -125,7 +193,7 @@ def _run_prepared(db: Any, cursor: Any, sqls: list[str], params: dict[str, Any])
             new.add(name)
         executes.append(execute)
     state.names = None  # until the message has run: if it fails, some of its PREPAREs may have
-    cursor.execute(";\n".join(prepares + executes), params)
+    cursor.execute(";\n".join(["BEGIN"] * begin + prepares + executes + ["COMMIT"] * commit), params)
     prepared.update(new)
     state.names = prepared
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 
+import psycopg2.extensions
 import pytest
+from django.db import connection
 from django.test import Client, override_settings
 from ulid import ULID
 
@@ -149,3 +151,66 @@ def test_checkpointing_is_offered_to_discovery_calls_with_time_for_the_sdks_whol
         assert not is_offered("step", is_immediate_execution_disabled=False)
     with override_settings(INNGEST_ASYNC_CHECKPOINTING=False):
         assert not is_offered("step", is_immediate_execution_disabled=False)
+
+
+
+class RoundTrips:
+    """Messages the connection sends to PostgreSQL: each statement it executes and, for each
+    transaction Django opens, the BEGIN psycopg2 sends before its first statement and the COMMIT
+    (or ROLLBACK) that ends it."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+        self.django_transactions = 0
+        self._was_in_one = False
+
+    def __call__(self, execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        is_in_one = context["connection"].in_atomic_block
+        if is_in_one and not self._was_in_one:
+            self.django_transactions += 1
+        self._was_in_one = is_in_one
+        self.statements.append(sql)
+        return execute(sql, params, many, context)
+
+    @property
+    def count(self) -> int:
+        return len(self.statements) + 2 * self.django_transactions
+
+
+def transaction_status() -> int:
+    return connection.connection.info.transaction_status
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="round trips to PostgreSQL")
+@pytest.mark.django_db(transaction=True)  # no test transaction around it: the checkpoint's own, as in production
+def test_a_checkpoint_of_steps_is_two_round_trips(held_call: PendingCall) -> None:
+    body = checkpoint(held_call, step_run("a", 1), step_run("b", 2), step_run("c", 3))
+    counted = RoundTrips()
+    with connection.execute_wrapper(counted):
+        assert post(held_call.run_id, body) == (200, {"data": {"stored": 3}})
+    assert counted.count <= 2, counted.statements
+    assert counted.statements[0].startswith("BEGIN") and counted.statements[-1].endswith("COMMIT")
+    assert transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    steps = Step.objects.filter(run_id=held_call.run_id).order_by("position").values_list("step_id", "output", "position")
+    assert list(steps) == [("a", {"data": 1}, 0), ("b", {"data": 2}, 1), ("c", {"data": 3}, 2)]
+    assert StepAttempt.objects.filter(run_id=held_call.run_id, is_checkpointed=True, attempt=2).count() == 3
+    call = PendingCall.objects.get(id=held_call.id)
+    assert (call.attempt, call.calls_without_progress, call.job_stack) == (0, 0, 0)
+    counted = RoundTrips()
+    with connection.execute_wrapper(counted):  # the same steps again: read, then only the COMMIT
+        assert post(held_call.run_id, body) == (200, {"data": {"stored": 0}})
+    assert counted.count == 2 and counted.statements[-1] == "COMMIT"
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="a transaction opened by the checkpoint's own BEGIN")
+@pytest.mark.django_db(transaction=True)
+@override_settings(INNGEST_MAX_STEP_OUTPUT_BYTES=50)
+def test_a_refused_checkpoint_rolls_its_transaction_back(held_call: PendingCall) -> None:
+    """The read opened a transaction and locked the call: a refusal must end it, or the
+    connection's later statements would run in it, holding the lock, and never commit."""
+    assert post(held_call.run_id, checkpoint(held_call, step_run("a", 1), generation=held_call.generation + 1))[0] == 409
+    assert transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    assert post(held_call.run_id, checkpoint(held_call, step_run("a", "x" * 100)))[0] == 413
+    assert transaction_status() == psycopg2.extensions.TRANSACTION_STATUS_IDLE
+    assert post(held_call.run_id, checkpoint(held_call, step_run("b", 2)))[0] == 200
+    assert list(Step.objects.filter(run_id=held_call.run_id).values_list("step_id", flat=True)) == ["b"]
