@@ -17,25 +17,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-import time
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Callable
 
-from django.db import InterfaceError, OperationalError, close_old_connections, connection
+from django.db import InterfaceError, OperationalError, connection
 
+from core.db_health import close_old_connections_keeping_fresh, forget_connections_used, note_connections_used
 from events.models import Event
 
 # A request waits this long for its group's commit before it answers 503. Its events may still
 # be committed afterwards: a retry with the same x-inngest-event-id-seed then starts no second run.
 WAIT_SECONDS = 60.0
 MAX_GROUP_EVENTS = 5_000
-# A connection that committed a group this recently is taken to be alive: Django's health check
-# (CONN_HEALTH_CHECKS, a SELECT 1 before the first statement) would cost every group a round
-# trip, on the way of every event to its run. An idle connection is still checked, and so is
-# one whose last group failed.
-FRESH_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +53,6 @@ class GroupCommitter:
         self._queue: list[_Ticket] = []
         self._thread: threading.Thread | None = None
         self._is_stopping = False
-        self._fresh_until = 0.0  # monotonic: until then the committer's connection needs no health check
 
     def submit(self, events: list[Event]) -> None:
         """Store `events` with whatever else is waiting; returns once they are committed."""
@@ -115,15 +109,15 @@ class GroupCommitter:
         # Whatever happens below, every ticket of the group is resolved with this (None: committed).
         outcome: BaseException | None = RuntimeError("the group commit ended without an outcome")
         try:
-            close_old_connections()  # this thread serves no request: drop a connection past its age or broken
-            if time.monotonic() < self._fresh_until:
-                connection.health_check_done = True
+            # This thread serves no request: drop a connection past its age or broken, and keep one
+            # that committed a moment ago without a SELECT 1 first (core/db_health.py).
+            close_old_connections_keeping_fresh()
             self._store([event for ticket in group for event in ticket.events])
-            self._fresh_until = time.monotonic() + FRESH_SECONDS
+            note_connections_used()
             outcome = None
         except BaseException as exc:  # every request of the group answers with it; the thread goes on
             outcome = exc
-            self._fresh_until = 0.0
+            forget_connections_used()
             if len(group) > 1 and not isinstance(exc, (OperationalError, InterfaceError)):
                 # Not the database going away but something in the data: commit each request on
                 # its own, so that only the request it came from fails.

@@ -31,6 +31,7 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 
+from core.db_health import close_old_connections_keeping_fresh, note_connections_used
 from events.keys import is_accepted, is_accepted_as_configured
 from inngest_project.middleware import body_limit, declared_length
 from realtime.http import BodyTooLarge, Receive, Request, Send
@@ -134,12 +135,14 @@ def is_small(body: bytes) -> bool:
 
 
 def _with_fresh_connection(function: Callable[..., Any], *args: Any) -> Any:
-    # What Django does at a request's start and end: drop a connection past its age or broken.
-    close_old_connections()
+    # What Django does at a request's start and end: drop a connection past its age or broken
+    # (and, as inngest_project/apps.py has it do, keep one used a moment ago without a SELECT 1).
+    close_old_connections_keeping_fresh()
     try:
         return function(*args)
     finally:
         close_old_connections()
+        note_connections_used()
 
 
 def _hsts() -> str:

@@ -13,6 +13,7 @@ import redis
 from django.db import DataError, connection, transaction
 from django.test import override_settings
 
+from core import db_health
 from events import group_commit
 from events.group_commit import GroupCommitter
 from events.models import Event
@@ -211,7 +212,7 @@ def test_a_connection_that_just_committed_skips_its_health_check_an_idle_or_fail
     committer = GroupCommitter(store_noting_the_check)
     committer.submit([event("app/ok", 30)])  # a new connection: healthy by definition
     committer.submit([event("app/ok", 31)])  # just committed: no check
-    monkeypatch.setattr(group_commit, "FRESH_SECONDS", 0.05)
+    monkeypatch.setattr(db_health, "FRESH_SECONDS", 0.05)
     committer.submit([event("app/ok", 32)])
     time.sleep(0.1)
     committer.submit([event("app/ok", 33)])  # idle longer than FRESH_SECONDS: checked
