@@ -3,8 +3,9 @@ and the Dockerfile run), and `manage.py dev`'s server.
 
 Realtime subscriptions are long-lived connections (server-sent events, WebSockets), which the
 ASGI worker holds for the cost of a coroutine each instead of a thread each. Only `/v1/realtime/*`
-(and WebSockets) and `POST /e/{key}` (inngest_project/event_route.py: the rate of event sends)
-are served natively here. Everything else is the same Django
+(and WebSockets), `POST /e/{key}` (inngest_project/event_route.py: the rate of event sends) and
+`POST /v1/checkpoint/{runId}/async` (inngest_project/checkpoint_route.py: a JS SDK's every step)
+are served natively here (inngest_project/native_route.py). Everything else is the same Django
 WSGI application as before, run in a fixed pool of threads per process, like gunicorn's gthread
 worker: the ORM is synchronous, and a fixed pool keeps each thread's persistent database
 connection (CONN_MAX_AGE), where Django's own ASGI handler gives every request a thread, and so a
@@ -19,7 +20,7 @@ from django.conf import settings  # noqa: E402
 
 from inngest_project.wsgi import application as wsgi_application  # noqa: E402  (refuses an open production)
 from executor import signing  # noqa: E402
-from inngest_project import event_route  # noqa: E402
+from inngest_project import checkpoint_route, event_route, native_route  # noqa: E402
 from realtime.asgi import PREFIX, RealtimeApp  # noqa: E402
 
 
@@ -29,8 +30,11 @@ def is_signing_key(authorization: str) -> bool:
 
 
 realtime_application = RealtimeApp(is_signing_key)
-django_application = event_route.in_front_of(WSGIMiddleware(wsgi_application, workers=settings.INNGEST_HTTP_THREADS),
-                                             event_route.EventRoute(threads=settings.INNGEST_HTTP_THREADS))
+django_application = native_route.in_front_of(
+    WSGIMiddleware(wsgi_application, workers=settings.INNGEST_HTTP_THREADS),
+    event_route.EventRoute(threads=settings.INNGEST_HTTP_THREADS),
+    checkpoint_route.CheckpointRoute(threads=settings.INNGEST_HTTP_THREADS),
+)
 
 
 async def application(scope: dict, receive, send) -> None:

@@ -46,11 +46,18 @@ class SigningKeyAuthMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        keys = signing.configured_keys()
-        if keys and request.path.startswith(self.PROTECTED) and request.method != "OPTIONS" and not _is_run_output(request.path):
-            if not signing.is_authorized(request.headers.get("Authorization", ""), keys):
-                return HttpResponse("Authentication failed", status=401, content_type="text/plain")
+        if is_refused_by_signing_key(request.path, request.method or "", request.headers.get("Authorization", "")):
+            return HttpResponse("Authentication failed", status=401, content_type="text/plain")
         return self.get_response(request)
+
+
+def is_refused_by_signing_key(path: str, method: str, authorization: str) -> bool:
+    """SigningKeyAuthMiddleware's rule, which the routes served in front of Django
+    (inngest_project/native_route.py) apply too: with a signing key set, a protected path needs it."""
+    keys = signing.configured_keys()
+    if not keys or not path.startswith(SigningKeyAuthMiddleware.PROTECTED) or method == "OPTIONS" or _is_run_output(path):
+        return False
+    return not signing.is_authorized(authorization, keys)
 
 
 def _is_run_output(path: str) -> bool:

@@ -13,4 +13,8 @@ def v1_response(data: Any, status: int = 200) -> Response:
 
 def v1_error(message: str, status: int) -> Response:
     """The "publicerr" shape used by the server's API errors (§1.3)."""
-    return Response({"error": message, "status": status}, status=status)
+    return Response(v1_error_body(message, status), status=status)
+
+
+def v1_error_body(message: str, status: int) -> dict:
+    return {"error": message, "status": status}

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 
 from core import metrics
 from core.json_body import read_json_body
-from events.api.envelope import v1_error
+from events.api.envelope import v1_error, v1_error_body
 from executor import checkpoints, endpoints
 
 log = logging.getLogger(__name__)
@@ -23,18 +23,24 @@ class AsyncCheckpointView(APIView):
     parser_classes: list = []
 
     def post(self, request: Request, run_id: str) -> Response:
-        raw = request._request.body
-        try:
-            checkpoint = checkpoints.read_async_checkpoint(run_id, read_json_body(raw or b"null"), len(raw))
-            stored = checkpoints.store_async_checkpoint(checkpoint)
-        except ValueError as exc:
-            return v1_error(f"invalid request body: {exc}", 400)
-        except checkpoints.CheckpointRefused as exc:
-            log.info("run %s: checkpoint refused (%s): %s", run_id, exc.status, exc.message)
-            metrics.count("inngest_checkpoints", str(exc.status))
-            return v1_error(exc.message, exc.status)
-        metrics.count("inngest_checkpoints", "stored")
-        return Response({"data": {"stored": stored}})
+        status, payload = answer_async_checkpoint(run_id, request._request.body)
+        return Response(payload, status=status)
+
+
+def answer_async_checkpoint(run_id: str, raw: bytes) -> tuple[int, dict]:
+    """`POST /v1/checkpoint/{runId}/async`'s status and JSON answer. Also served without Django's
+    request cycle (inngest_project/checkpoint_route.py): the one copy of what it answers."""
+    try:
+        checkpoint = checkpoints.read_async_checkpoint(run_id, read_json_body(raw or b"null"), len(raw))
+        stored = checkpoints.store_async_checkpoint(checkpoint)
+    except ValueError as exc:
+        return 400, v1_error_body(f"invalid request body: {exc}", 400)
+    except checkpoints.CheckpointRefused as exc:
+        log.info("run %s: checkpoint refused (%s): %s", run_id, exc.status, exc.message)
+        metrics.count("inngest_checkpoints", str(exc.status))
+        return exc.status, v1_error_body(exc.message, exc.status)
+    metrics.count("inngest_checkpoints", "stored")
+    return 200, {"data": {"stored": stored}}
 
 
 class NewEndpointRunView(APIView):

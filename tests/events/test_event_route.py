@@ -20,7 +20,8 @@ from core import metrics
 from events import group_commit
 from events.keys import create_key
 from events.models import Event
-from inngest_project.event_route import LOOP_BODY_BYTES, LOOP_MAX_OBJECTS, EventRoute, in_front_of
+from inngest_project.event_route import LOOP_BODY_BYTES, LOOP_MAX_OBJECTS, EventRoute
+from inngest_project.native_route import in_front_of
 from runs.models import Run
 from tests.factories import make_function
 
