@@ -12,6 +12,7 @@ connection (CONN_MAX_AGE), where Django's own ASGI handler gives every request a
 database connection, of its own.
 """
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "inngest_project.settings")
 
@@ -30,10 +31,12 @@ def is_signing_key(authorization: str) -> bool:
 
 
 realtime_application = RealtimeApp(is_signing_key)
+# The native routes share one pool of threads, so one set of database connections per process.
+_routes_pool = ThreadPoolExecutor(settings.INNGEST_HTTP_THREADS, thread_name_prefix="native-route")
 django_application = native_route.in_front_of(
     WSGIMiddleware(wsgi_application, workers=settings.INNGEST_HTTP_THREADS),
-    event_route.EventRoute(threads=settings.INNGEST_HTTP_THREADS),
-    checkpoint_route.CheckpointRoute(threads=settings.INNGEST_HTTP_THREADS),
+    event_route.EventRoute(_routes_pool),
+    checkpoint_route.CheckpointRoute(_routes_pool),
 )
 
 

@@ -27,8 +27,8 @@ _PATH = re.compile(r"/v1/checkpoint/(?P<run_id>[^/]+)/async")
 
 
 class CheckpointRoute:
-    def __init__(self, threads: int) -> None:
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="checkpoint-route")
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool
 
     @staticmethod
     def claim(scope: dict) -> ASGIRequest | None:

@@ -36,8 +36,8 @@ LOOP_MAX_OBJECTS = 64
 
 
 class EventRoute:
-    def __init__(self, threads: int) -> None:
-        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="event-route")
+    def __init__(self, pool: ThreadPoolExecutor) -> None:
+        self.pool = pool  # for a large body and a key only the database can accept
 
     @staticmethod
     def claim(scope: dict) -> ASGIRequest | None:

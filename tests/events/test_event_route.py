@@ -29,7 +29,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 IGNORED_HEADERS = {"content-length"}
 THREADS = 2
 # As inngest_project/asgi.py composes it, less the production checks that module runs on import.
-route = EventRoute(threads=THREADS)
+route = EventRoute(ThreadPoolExecutor(THREADS))
 django_application = WSGIMiddleware(get_wsgi_application(), workers=THREADS)
 application = in_front_of(django_application, route)
 
@@ -51,8 +51,7 @@ class CountingPool(ThreadPoolExecutor):
         return super().submit(*args, **kwargs)
 
 
-loop_only_route, counted_route = EventRoute(threads=1), EventRoute(threads=1)
-loop_only_route.pool, counted_route.pool = PoolThatMustNotBeUsed(1), CountingPool()
+loop_only_route, counted_route = EventRoute(PoolThatMustNotBeUsed(1)), EventRoute(CountingPool())
 loop_only = in_front_of(django_application, loop_only_route)
 counted = in_front_of(django_application, counted_route)
 

@@ -41,8 +41,7 @@ class CountingPool(ThreadPoolExecutor):
         return super().submit(*args, **kwargs)
 
 
-route = CheckpointRoute(threads=THREADS)
-route.pool = CountingPool()
+route = CheckpointRoute(CountingPool())
 django_application = WSGIMiddleware(get_wsgi_application(), workers=THREADS)
 application = in_front_of(django_application, route)
 
