@@ -22,9 +22,8 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Callable
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import InterfaceError, OperationalError, close_old_connections, connection
 
-from core.db_health import close_old_connections_keeping_fresh, forget_connections_used, note_connections_used
 from events.models import Event
 
 # A request waits this long for its group's commit before it answers 503. Its events may still
@@ -109,15 +108,14 @@ class GroupCommitter:
         # Whatever happens below, every ticket of the group is resolved with this (None: committed).
         outcome: BaseException | None = RuntimeError("the group commit ended without an outcome")
         try:
-            # This thread serves no request: drop a connection past its age or broken, and keep one
-            # that committed a moment ago without a SELECT 1 first (core/db_health.py).
-            close_old_connections_keeping_fresh()
+            # This thread serves no request: drop a connection past its age or broken, as Django
+            # does at a request's start (one that committed a moment ago goes without a SELECT 1
+            # first: core/postgresql/base.py).
+            close_old_connections()
             self._store([event for ticket in group for event in ticket.events])
-            note_connections_used()
             outcome = None
         except BaseException as exc:  # every request of the group answers with it; the thread goes on
             outcome = exc
-            forget_connections_used()
             if len(group) > 1 and not isinstance(exc, (OperationalError, InterfaceError)):
                 # Not the database going away but something in the data: commit each request on
                 # its own, so that only the request it came from fails.

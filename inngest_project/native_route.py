@@ -27,7 +27,6 @@ from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.db import close_old_connections
 
-from core.db_health import close_old_connections_keeping_fresh, note_connections_used
 from inngest_project.middleware import body_limit, declared_length
 from realtime.http import Receive, Send
 
@@ -85,14 +84,13 @@ async def in_thread(pool: ThreadPoolExecutor, function: Callable[..., Any], *arg
 
 
 def _with_fresh_connection(function: Callable[..., Any], *args: Any) -> Any:
-    # What Django does at a request's start and end: drop a connection past its age or broken;
-    # and a connection used a moment ago goes without a SELECT 1 first (core/db_health.py).
-    close_old_connections_keeping_fresh()
+    # What Django does at a request's start and end: drop a connection past its age or broken
+    # (one used a moment ago goes without a SELECT 1 first: core/postgresql/base.py).
+    close_old_connections()
     try:
         return function(*args)
     finally:
         close_old_connections()
-        note_connections_used()
 
 
 async def answer(request: ASGIRequest, send: Send, status: int, payload: dict) -> None:

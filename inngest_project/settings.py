@@ -124,6 +124,9 @@ DEV_DATA_DIR = Path(env_str("INNGEST_DEV_DATA_DIR", str(BASE_DIR / ".inngest")))
 DATABASE_URL = env_str("DATABASE_URL") or env_str("INNGEST_POSTGRES_URI")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600, conn_health_checks=True)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # Django's, with no health check on a connection used a moment ago (core/postgresql/base.py).
+        DATABASES["default"]["ENGINE"] = "core.postgresql"
 else:
     DEV_DATA_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {

@@ -10,10 +10,11 @@ from typing import Iterator
 
 import pytest
 import redis
-from django.db import DataError, connection, transaction
+from django.db import DataError, OperationalError, connection, transaction
+from django.db.backends.signals import connection_created
 from django.test import override_settings
 
-from core import db_health
+from core.postgresql import base as postgresql_backend
 from events import group_commit
 from events.group_commit import GroupCommitter
 from events.models import Event
@@ -21,9 +22,11 @@ from runs.flow_control import counters as counters_module
 from runs.intake import ingest, store_events, validate_event
 from runs.models import Run, RunStatus
 from tests.factories import make_function
+from tests.db_wire import Wire
 from tests.stacks import stack_redis_url, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
+COMMITTER = "event-group-commit"  # the committer thread's name
 
 
 @pytest.fixture(autouse=True)
@@ -199,29 +202,44 @@ def test_a_group_retried_request_by_request_spends_one_token_per_admitted_run(fl
     assert Run.objects.filter(function=function, status=RunStatus.SKIPPED).count() == 3
 
 
-def test_a_connection_that_just_committed_skips_its_health_check_an_idle_or_failed_one_does_not(
+def test_a_connection_that_just_committed_skips_its_health_check_an_idle_or_broken_one_does_not(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """Django's health check (a SELECT 1 before the first statement) runs when the committer's
-    connection has been idle or its last group failed, not between groups in quick succession."""
-    checked: list[bool] = []  # per group: will the connection be checked before its statement?
+    connection has been idle (core/postgresql/base.py), not between groups in quick succession;
+    a connection the server dropped fails its group, and the next group connects again."""
+    wire = Wire()
+    connection_created.connect(wire.on_connection_created)
+    try:
+        committer = GroupCommitter(store_events)
+        checks: list[int] = []  # health checks the committer had sent after each group
 
-    def store_noting_the_check(events: list[Event]) -> None:
-        checked.append(connection.connection is not None and not connection.health_check_done)
-        store_events(events)
+        def submit(index: int, v: str | None = None) -> None:
+            grouped = event("app/ok", index)
+            grouped.v = v or grouped.v
+            try:
+                committer.submit([grouped])
+            finally:
+                checks.append(wire.health_checks(COMMITTER))
 
-    committer = GroupCommitter(store_noting_the_check)
-    committer.submit([event("app/ok", 30)])  # a new connection: healthy by definition
-    committer.submit([event("app/ok", 31)])  # just committed: no check
-    monkeypatch.setattr(db_health, "FRESH_SECONDS", 0.05)
-    committer.submit([event("app/ok", 32)])
-    time.sleep(0.1)
-    committer.submit([event("app/ok", 33)])  # idle longer than FRESH_SECONDS: checked
-    too_long = event("app/ok", 34)
-    too_long.v = "x" * 300
-    with pytest.raises(DataError):
-        committer.submit([too_long])
-    committer.submit([event("app/ok", 35)])  # after a failed group: checked
-    committer.stop()
-    assert checked == [False, False, False, True, False, True]
+        submit(30)  # a new connection: healthy by definition
+        submit(31)  # just committed: no check
+        monkeypatch.setattr(postgresql_backend, "FRESH_SECONDS", 0.05)
+        submit(32)
+        time.sleep(0.1)
+        submit(33)  # idle longer than FRESH_SECONDS: checked
+        monkeypatch.setattr(postgresql_backend, "FRESH_SECONDS", 60)
+        with pytest.raises(DataError):  # the data's fault: the connection is fine, and not checked after
+            submit(34, "x" * 300)
+        submit(35)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                           "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        with pytest.raises(OperationalError):  # used a moment ago: not checked, and found gone
+            submit(36)
+        submit(37)  # Django found the error and dropped the connection: a new one
+        committer.stop()
+    finally:
+        connection_created.disconnect(wire.on_connection_created)
+    assert checks == [0, 0, 0, 1, 1, 1, 1, 1]
     stored = Event.objects.filter(internal_id__startswith="01KGROUPCOMMIT").values_list("data", flat=True)
-    assert sorted(data["i"] for data in stored) == [30, 31, 32, 33, 35]
+    assert sorted(data["i"] for data in stored) == [30, 31, 32, 33, 35, 37]
