@@ -40,13 +40,14 @@ sys.path.insert(0, str(ROOT))
 from bench import celery_floor  # noqa: E402
 from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
 from bench.core import (  # noqa: E402
-    REDIS_URL, Running, bench_ingest, bench_latency, bench_stack, pair, print_summary, query,
+    REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_sample, pair, plain_session, print_summary, query,
 )
 from tests.stacks import recreate_database, stop_process, wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_peers"
 DBOS_DATABASE = "dbos_bench"
 FUNCTION_ID = "bench-bench-three-steps"
+PAUSE_SECONDS = 0.02  # before each one-at-a-time sample (paired_latency)
 
 
 def main() -> None:
@@ -55,8 +56,9 @@ def main() -> None:
     figures: dict[str, str] = {}
     args.sql_dir = enable_sql_counting()
     with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers, args.pool) as running:
-        rows["ours"], ours_figures = measure_ours(running, args)
-        rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args)
+        ours_latency, floor_latency = paired_latency(running, args)
+        rows["ours"], ours_figures = measure_ours(running, args, ours_latency)
+        rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args, floor_latency)
         rows["celery floor (4 chained tasks)"] = measure_celery_chain(args)
         rows["DBOS Transact"], dbos_cpu = measure_dbos(args)
         figures |= ours_figures
@@ -94,10 +96,30 @@ def parse_args() -> argparse.Namespace:
 
 # --- ours --------------------------------------------------------------------------------------
 
-def measure_ours(running: Running, args: argparse.Namespace) -> tuple[dict[str, float], dict[str, str]]:
+def paired_latency(running: Running, args: argparse.Namespace) -> tuple[list[LatencySample], list[float]]:
+    """One workflow at a time, ours and the HTTP floor's in turn, so that both see the same
+    machine: its speed drifts by a quarter within minutes, and measured one after the other they
+    would not. Each sample starts after a pause in which what the previous one left behind (a
+    run's last record and its function.finished event, after its ended_at) is done."""
     store = redis.Redis.from_url(REDIS_URL)
-    bench_latency(running.base_url, running.db, store, argparse.Namespace(latency_samples=10))  # warm up
-    latency = bench_latency(running.base_url, running.db, store, args, raw=True)
+    session, pool = plain_session(), urllib3.PoolManager(maxsize=32)
+    for i in range(10):  # warm up
+        latency_sample(session, running.base_url, running.db, store)
+        direct_workflow(pool, running.app_url, f"warm-{i}")
+    ours, floor = [], []
+    for i in range(args.latency_samples):
+        time.sleep(PAUSE_SECONDS)
+        ours.append(latency_sample(session, running.base_url, running.db, store))
+        time.sleep(PAUSE_SECONDS)
+        started = time.perf_counter()
+        direct_workflow(pool, running.app_url, run_id_for("one", i))
+        floor.append(time.perf_counter() - started)
+    return ours, floor
+
+
+def measure_ours(running: Running, args: argparse.Namespace, samples: list[LatencySample]) -> tuple[dict[str, float], dict[str, str]]:
+    latency = {"first_call": [s.first_call for s in samples], "end_to_end": [s.end_to_end for s in samples],
+               "overhead_per_call": [s.overhead_per_call for s in samples]}
     meter = stack_meter(running, args.sql_dir, REDIS_URL)
     idle = meter.idle()
     before = meter.snapshot()
@@ -191,15 +213,8 @@ def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str) -> Non
     raise RuntimeError("the function did not end after 10 calls")
 
 
-def measure_direct(app_url: str, args: argparse.Namespace) -> dict[str, float]:
+def measure_direct(app_url: str, args: argparse.Namespace, latencies: list[float]) -> dict[str, float]:
     pool = urllib3.PoolManager(maxsize=32)
-    for i in range(20):
-        direct_workflow(pool, app_url, f"warm-{i}")
-    latencies = []
-    for i in range(args.latency_samples):
-        started = time.perf_counter()
-        direct_workflow(pool, app_url, run_id_for("one", i))
-        latencies.append(time.perf_counter() - started)
     started = time.perf_counter()
     with ThreadPoolExecutor(16) as threads:
         list(threads.map(lambda i: direct_workflow(pool, app_url, run_id_for("load", i)), range(args.load_runs)))
