@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
@@ -24,6 +23,7 @@ from inngest_project.event_route import LOOP_BODY_BYTES, LOOP_MAX_OBJECTS, Event
 from inngest_project.native_route import in_front_of
 from runs.models import Run
 from tests.factories import make_function
+from tests.route_pools import CountingPool, close_each_thread_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 IGNORED_HEADERS = {"content-length"}
@@ -41,17 +41,7 @@ class PoolThatMustNotBeUsed(ThreadPoolExecutor):
         raise AssertionError("the route's thread pool was used")
 
 
-class CountingPool(ThreadPoolExecutor):
-    def __init__(self) -> None:
-        super().__init__(THREADS, thread_name_prefix="counted-event-route")
-        self.used = 0
-
-    def submit(self, *args, **kwargs):
-        self.used += 1
-        return super().submit(*args, **kwargs)
-
-
-loop_only_route, counted_route = EventRoute(PoolThatMustNotBeUsed(1)), EventRoute(CountingPool())
+loop_only_route, counted_route = EventRoute(PoolThatMustNotBeUsed(1)), EventRoute(CountingPool(THREADS, "counted-event-route"))
 loop_only = in_front_of(django_application, loop_only_route)
 counted = in_front_of(django_application, counted_route)
 
@@ -63,9 +53,7 @@ def close_thread_connections() -> Iterator[None]:
     yield
     group_commit.shutdown()
     for pool in (route.pool, django_application.executor, counted_route.pool):
-        everyone = threading.Barrier(THREADS)  # each task waits for the others: one per thread
-        for done in [pool.submit(lambda: (everyone.wait(), connection.close())) for _ in range(THREADS)]:
-            done.result(timeout=10)
+        close_each_thread_connection(pool, THREADS)
 
 
 def through_asgi(path: str, content: bytes | None = None, chunks: list[bytes] | None = None, app=None,

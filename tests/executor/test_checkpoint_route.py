@@ -6,15 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from concurrent.futures import ThreadPoolExecutor
 from typing import Iterator
 
 import httpx
 import pytest
 from a2wsgi import WSGIMiddleware
 from django.core.wsgi import get_wsgi_application
-from django.db import connection
 from django.test import override_settings
 from ulid import ULID
 
@@ -23,25 +20,14 @@ from inngest_project.native_route import in_front_of
 from runs import pending_calls
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
 from tests.factories import make_function
+from tests.route_pools import CountingPool, close_each_thread_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 THREADS = 2
 SIGNING_KEY = "signkey-test-" + "ab" * 32
 
 
-class CountingPool(ThreadPoolExecutor):
-    """The route's pool, counting the requests it served: 0 means Django answered."""
-
-    def __init__(self) -> None:
-        super().__init__(THREADS, thread_name_prefix="counted-checkpoint-route")
-        self.used = 0
-
-    def submit(self, *args, **kwargs):
-        self.used += 1
-        return super().submit(*args, **kwargs)
-
-
-route = CheckpointRoute(CountingPool())
+route = CheckpointRoute(CountingPool(THREADS, "counted-checkpoint-route"))
 django_application = WSGIMiddleware(get_wsgi_application(), workers=THREADS)
 application = in_front_of(django_application, route)
 
@@ -51,9 +37,7 @@ def close_thread_connections() -> Iterator[None]:
     """Each thread of the pools keeps a connection that would hold the test database open."""
     yield
     for pool in (route.pool, django_application.executor):
-        everyone = threading.Barrier(THREADS)  # each task waits for the others: one per thread
-        for done in [pool.submit(lambda: (everyone.wait(), connection.close())) for _ in range(THREADS)]:
-            done.result(timeout=10)
+        close_each_thread_connection(pool, THREADS)
 
 
 def post(path: str, body: bytes, app=None, **headers: str) -> httpx.Response:
