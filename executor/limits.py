@@ -60,12 +60,12 @@ def breach_of(decision: Decision, call: CallView, response: SdkResponse) -> Brea
     bound = response.body_bytes * MAX_EXPANSION
     if bound > limits.max_step_output_bytes:
         for record in records:
-            size = len(dump_json(record.output))
+            size = record.output_bytes
             if size > limits.max_step_output_bytes:
                 return Breach(STEP_OUTPUT_TOO_LARGE, f"The output of step {record.name or record.step_id!r} is {size} bytes, "
                                                      f"more than the limit of {limits.max_step_output_bytes}.", True)
     if call.state_bytes + bound > limits.max_state_bytes:
-        added = sum(len(dump_json(record.output)) for record in records)
+        added = sum(record.output_bytes for record in records)
         added += len(dump_json(finish.output)) if finish is not None else 0
         if call.state_bytes + added > limits.max_state_bytes:
             return Breach(STATE_OVERFLOWED, f"The run's state (events, step outputs and result) would be "

@@ -30,7 +30,7 @@ from executor.responses import CallView, SdkResponse
 from executor.transport import CallRequest, EndpointCall, call_function
 from functions.endpoints import is_endpoint
 from runs import lifecycle, pending_calls
-from runs.decision_commands import AbortDefer, AddDefer, Decision
+from runs.decision_commands import AbortDefer, AddDefer, Decision, RecordStep
 from runs.defers import defers_for_call
 from runs.flow_control import gates
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
@@ -68,11 +68,11 @@ class RunMemo:
         fresh = RunMemo.load(run)
         self.steps, self.stack, self.state_bytes, self.defers = fresh.steps, fresh.stack, fresh.state_bytes, fresh.defers
 
-    def add(self, step_id: str, output: object) -> None:
-        if step_id not in self.steps:
-            self.stack.append(step_id)
-            self.state_bytes += len(dump_json(output))
-        self.steps[step_id] = output
+    def add(self, record: RecordStep) -> None:
+        if record.step_id not in self.steps:
+            self.stack.append(record.step_id)
+            self.state_bytes += record.output_bytes
+        self.steps[record.step_id] = record.output
 
 
 def run_call(call_id: int) -> None:
@@ -156,7 +156,7 @@ def _call_once(call: PendingCall, owner: str, memo: RunMemo) -> lifecycle.Applie
         memo.reload(run)  # other members of the group may have finished on other workers
     else:
         for record in decision.records:
-            memo.add(record.step_id, record.output)
+            memo.add(record)
     if any(isinstance(c, (AddDefer, AbortDefer)) for c in decision.side_records):
         memo.defers = defers_for_call(run)  # as recorded (caps applied): the next call tells the SDK
     _log_call(run, call, decision.opcode, decision.step_name, response.status)

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, Union
+
+from core.json_text import dump_json
 
 
 @dataclass(frozen=True)
@@ -14,6 +17,17 @@ class RecordStep:
     name: str
     op: str
     output: Any
+
+    @cached_property
+    def output_text(self) -> str | None:
+        """The output as its row stores it (core/json_text.py; None is SQL NULL), made once for
+        everything that needs it: the limits' sizes, the row, the worker's count of the run's state."""
+        return None if self.output is None else dump_json(self.output)
+
+    @property
+    def output_bytes(self) -> int:
+        """The output's size as the limits count it (a missing output counts as `null`)."""
+        return len(self.output_text or "null")
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
         "is_new_job": recording.next_attempt is not None and next_attempt == 0,
         "a_target": attempt.step_target, "a_step_id": attempt.step_id, "a_name": attempt.step_name[:255],
         "a_attempt": attempt.attempt, "a_status": attempt.status_code, "a_opcode": attempt.opcode,
-        "a_output": _json_or_null(attempt.output), "a_error": _json_or_null(attempt.error),
+        "a_output": _attempt_output_text(attempt, recording.records), "a_error": _json_or_null(attempt.error),
         "a_started_at": at(attempt.started_at), "a_ended_at": at(attempt.ended_at), "a_checkpointed": attempt.is_checkpointed,
         "request_version": recording.flags[0], "no_immediate": recording.flags[1], "steps_seen": recording.steps_seen,
     }
@@ -123,10 +123,28 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
             position, params[f"s{i}_position"] = f"%(s{i}_position)s", recording.stack_size + i
         statements.append(_STEP.format(table=_STEPS, i=i, position=position, held=HELD))
         params |= {f"s{i}_id": record.step_id, f"s{i}_name": record.name[:255], f"s{i}_op": record.op,
-                   f"s{i}_output": _json_or_null(record.output)}
+                   f"s{i}_output": record.output_text}
     if recording.flags != (run.request_version, run.is_immediate_execution_disabled):
         statements.append(_FLAGS)
     return statements, params
+
+
+_DATA_KEY = '{"data":'
+
+
+def _attempt_output_text(attempt: StepAttempt, records: list[RecordStep]) -> str | None:
+    """The attempt's output as stored. A finished step's attempt stores the step's data and its
+    record stores `{"data": <the same object>}`, whose text (made once, RecordStep.output_text)
+    holds the data's as dump_json makes it: with no spaces, the key written first, and the ASCII
+    escaping, when a lone surrogate needs it, the same for the data inside as alone. A large
+    output (an API's answer) is then serialized once per step instead of twice."""
+    data = attempt.output
+    if data is not None:
+        for record in records:
+            output = record.output
+            if type(output) is dict and len(output) == 1 and output.get("data") is data:
+                return record.output_text[len(_DATA_KEY):-1]
+    return _json_or_null(data)
 
 
 def _json_or_null(value: Any) -> str | None:

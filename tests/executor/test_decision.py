@@ -168,3 +168,14 @@ def test_backoff_grows_with_the_attempt_number() -> None:
     later = CallView(step_target="step", attempt=3, max_attempts=10)
     decision = decide(later, sdk(500, {"name": "E"}), Clock(now=NOW, jitter_fraction=0.0))
     assert decision.commands == (ScheduleCall("step", 4, NOW + timedelta(seconds=120)),)
+
+
+def test_a_recorded_steps_text_is_its_rows_and_its_size_the_limits() -> None:
+    """The text a step's row stores is made once (RecordStep.output_text) for the row, the
+    limits and the worker's count of the run's state; a missing output counts as `null`."""
+    record = RecordStep("hashed-id", "user-id", "StepRun", {"data": {"é": "x" * 10}})
+    assert record.output_text == '{"data":{"é":"xxxxxxxxxx"}}'
+    assert record.output_text is record.output_text
+    assert record.output_bytes == len('{"data":{"é":"xxxxxxxxxx"}}')
+    empty = RecordStep("hashed-id", "user-id", "StepRun", None)
+    assert (empty.output_text, empty.output_bytes) == (None, 4)

@@ -5,9 +5,12 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.json_text import dump_json
 from events.models import Event
 from runs import creation, lifecycle, pending_calls
 from runs.decision_commands import AddDefer, Decision, FinishRun, RecordStep, ScheduleCall
@@ -137,6 +140,22 @@ def test_recording_the_same_step_twice_keeps_one_row() -> None:
     lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
     lifecycle.apply_decision(call, "worker-a", decision, attempt_for(call), 30, 0)
     assert list(Step.objects.values_list("step_id", "output")) == [("s1", {"data": 1})]
+
+
+@pytest.mark.parametrize("data", [{"items": [{"é": "x\u0000", "n": 1.5}] * 3}, "a\ud800b", None, 0])
+def test_a_steps_data_shared_by_its_attempt_and_its_record_is_stored_as_each_would_store_it(data: object) -> None:
+    """The attempt's text is taken from the record's (runs/recording.py): the rows read back as
+    the values written, a lone surrogate and a missing output (SQL NULL, not `null`) included."""
+    run = start_one()
+    call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
+    attempt = attempt_for(call)
+    attempt.output, attempt.opcode = data, "StepRun"
+    record = RecordStep("s1", "one", "StepRun", {"data": data})
+    lifecycle.apply_decision(call, "worker-a", Decision(commands=(record, ScheduleCall("step", 0, timezone.now()))), attempt, 30, 0)
+    assert StepAttempt.objects.get().output == data
+    assert Step.objects.get().output == {"data": data}
+    stored_text = StepAttempt.objects.values_list(Cast("output", TextField()), flat=True).get()
+    assert stored_text == (None if data is None else dump_json(data))
 
 
 def test_a_plain_step_writes_its_attempt_step_and_flags_and_a_call_taken_over_writes_nothing() -> None:
