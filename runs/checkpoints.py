@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
+from typing import Any
 
 from functions.models import Function
 from runs import pending_calls
@@ -79,22 +80,35 @@ def record_checkpointed_steps(
     if not new:
         messages.commit([], {})
         return 0
+    # Each output serialized once (RecordStep.output_text): the step rows take its text, the
+    # attempt rows the data's, cut from it.
     steps_sql, params = insert_values(
         [Step(run_id=call.run_id, step_id=r.step_id, name=r.name[:255], op=r.op, output=r.output, position=stored + i,
-              created_at=now) for i, r in enumerate(new)], "s", _NEW_STEPS_TAIL)
+              created_at=now) for i, r in enumerate(new)], "s", _NEW_STEPS_TAIL,
+        prepared=[{"output": r.output_text} for r in new])
+    data = [_data_of(r) for r in new]
     attempts_sql, attempt_params = insert_values([
         StepAttempt(run_id=call.run_id, step_target=call.step_target, step_id=r.step_id, step_name=r.name[:255],
-                    attempt=call.attempt, status_code=None, opcode=r.op, output=_data_of(r),
+                    attempt=call.attempt, status_code=None, opcode=r.op, output=d,
                     started_at=timings.get(r.step_id, (now, now))[0], ended_at=timings.get(r.step_id, (now, now))[1],
                     is_checkpointed=True)
-        for r in new
-    ], "a")
+        for r, d in zip(new, data)
+    ], "a", prepared=[_attempt_output(r, d) for r, d in zip(new, data)])
     statements, params = [steps_sql, attempts_sql], params | attempt_params
     reset = pending_calls.reset_attempts(call, stored)  # after the attempts: they keep the attempt that ran them
     if reset is not None:
         statements, params = statements + reset.statements, params | reset.params
     messages.commit(statements, params)
     return len(new)
+
+
+def _attempt_output(record: RecordStep, data: object) -> dict[str, Any]:
+    """The attempt row's output already serialized, when the step row's text is it or holds it
+    (nothing when it does not: the row serializes it)."""
+    if data is record.output:
+        return {"output": record.output_text}
+    text = record.data_text(data)
+    return {} if text is None else {"output": text}
 
 
 def _data_of(record: RecordStep) -> object:

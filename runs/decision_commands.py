@@ -8,6 +8,8 @@ from typing import Any, Union
 
 from core.json_text import dump_json
 
+_DATA_KEY = '{"data":'  # how dump_json begins `{"data": …}`
+
 
 @dataclass(frozen=True)
 class RecordStep:
@@ -28,6 +30,17 @@ class RecordStep:
     def output_bytes(self) -> int:
         """The output's size as the limits count it (a missing output counts as `null`)."""
         return len(self.output_text or "null")
+
+    def data_text(self, data: Any) -> str | None:
+        """The stored text of `data` when this step's output is `{"data": data}` (that very object),
+        as a finished step's attempt row stores it; None when it is not, or `data` is None (SQL
+        NULL). Cut from output_text, which holds it exactly: dump_json writes no spaces, the key
+        first, and escapes a lone surrogate inside as it would alone. A large output (an API's
+        answer) is then serialized once per step, not once per row."""
+        output = self.output
+        if data is None or type(output) is not dict or len(output) != 1 or output.get("data") is not data:
+            return None
+        return self.output_text[len(_DATA_KEY):-1]
 
 
 @dataclass(frozen=True)

@@ -129,22 +129,14 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
     return statements, params
 
 
-_DATA_KEY = '{"data":'
-
-
 def _attempt_output_text(attempt: StepAttempt, records: list[RecordStep]) -> str | None:
-    """The attempt's output as stored. A finished step's attempt stores the step's data and its
-    record stores `{"data": <the same object>}`, whose text (made once, RecordStep.output_text)
-    holds the data's as dump_json makes it: with no spaces, the key written first, and the ASCII
-    escaping, when a lone surrogate needs it, the same for the data inside as alone. A large
-    output (an API's answer) is then serialized once per step instead of twice."""
-    data = attempt.output
-    if data is not None:
-        for record in records:
-            output = record.output
-            if type(output) is dict and len(output) == 1 and output.get("data") is data:
-                return record.output_text[len(_DATA_KEY):-1]
-    return _json_or_null(data)
+    """The attempt's output as stored: a finished step's attempt stores the step's data, whose
+    text its record already holds (RecordStep.data_text)."""
+    for record in records:
+        text = record.data_text(attempt.output)
+        if text is not None:
+            return text
+    return _json_or_null(attempt.output)
 
 
 def _json_or_null(value: Any) -> str | None:

@@ -258,16 +258,21 @@ def _insert_into(model: type[Model], vendor: str) -> tuple[str, list[Any]]:
     return f"INSERT INTO {model._meta.db_table} ({', '.join(connection.ops.quote_name(f.column) for f in fields)})", fields
 
 
-def insert_values(instances: list[Model], prefix: str, tail: str = "") -> tuple[str, dict[str, Any]]:
+def insert_values(instances: list[Model], prefix: str, tail: str = "",
+                  prepared: list[dict[str, Any]] | None = None) -> tuple[str, dict[str, Any]]:
     """`INSERT … VALUES (…), … <tail>` of these rows of one model (their generated ids left to
-    the database), the values the ORM would write as parameters named `<prefix><n>_<column>`."""
+    the database), the values the ORM would write as parameters named `<prefix><n>_<column>`;
+    `prepared`: for each instance, values by column that are already what the ORM would write
+    (a JSON text made once for several rows), used instead of the instance's."""
     db = connections[DEFAULT_DB_ALIAS]
     into, fields = _insert_into(type(instances[0]), db.vendor)
     rows, params = [], {}
     for n, instance in enumerate(instances):
         names = [f"{prefix}{n}_{field.column}" for field in fields]
         rows.append(f"({', '.join(f'%({name})s' for name in names)})")
-        params |= {name: _saved(field, instance, db) for name, field in zip(names, fields)}
+        given = prepared[n] if prepared else {}
+        params |= {name: given[field.column] if field.column in given else _saved(field, instance, db)
+                   for name, field in zip(names, fields)}
     return f"{into} VALUES {', '.join(rows)} {tail}".rstrip(), params
 
 

@@ -8,9 +8,12 @@ import json
 import psycopg2.extensions
 import pytest
 from django.db import connection
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.test import Client, override_settings
 from ulid import ULID
 
+from core.json_text import dump_json
 from executor.checkpoints import is_offered
 from runs import lifecycle, pending_calls
 from runs.defers import defers_for_call
@@ -56,6 +59,25 @@ def test_steps_are_stored_once_in_order_and_reset_the_calls_attempts(held_call: 
     assert [(a.step_id, a.opcode, a.output) for a in history] == [("a", "StepRun", 1), ("b", "StepRun", {"x": 2}), ("c", "StepRun", None)]
     call = PendingCall.objects.get(id=held_call.id)
     assert (call.attempt, call.job_stack) == (0, 0)  # still the job that began with no step memoized
+
+
+def test_checkpointed_outputs_are_stored_as_each_row_would_store_them(held_call: PendingCall) -> None:
+    """Each output is serialized once for its step and attempt rows (runs/checkpoints.py): they
+    read back as sent, non-ASCII text, an escaped tab, a null and a legacy `Step` op's whole output
+    included. (The endpoint refuses NUL and lone surrogates; tests/runs/test_lifecycle.py has them
+    on the calls' path.)"""
+    values = [{"items": [{"é": "x\t"}] * 3}, "a😀b", None, 0]
+    legacy_output = {"k": [1, "ü"]}
+    steps = [step_run(f"s{i}", value) for i, value in enumerate(values)]
+    legacy = {**step_run("legacy", None), "op": "Step", "data": legacy_output}
+    answer = post(held_call.run_id, checkpoint(held_call, *steps, legacy))
+    assert answer[0] == 200, answer
+    rows = StepAttempt.objects.filter(run_id=held_call.run_id, is_checkpointed=True).order_by("id")
+    assert [a.output for a in rows] == [*values, legacy_output]
+    texts = list(rows.values_list(Cast("output", TextField()), flat=True))
+    assert texts == [None if v is None else dump_json(v) for v in [*values, legacy_output]]
+    stored = Step.objects.filter(run_id=held_call.run_id).order_by("position")
+    assert [s.output for s in stored] == [*({"data": v} for v in values), legacy_output]
 
 
 def test_a_checkpoint_from_an_earlier_claim_is_stale(held_call: PendingCall) -> None:
