@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg2.extensions
 from django.db import connection
@@ -19,13 +20,13 @@ class Wire:
         wire = self
 
         class RecordingCursor(psycopg2.extensions.cursor):
-            def execute(self, sql, params=None):
+            def execute(self, sql: str | bytes, params: Any = None) -> None:
                 wire.sent.append((threading.current_thread().name, sql if isinstance(sql, str) else sql.decode()))
                 return super().execute(sql, params)
 
         self.cursor_class = RecordingCursor
 
-    def on_connection_created(self, sender, connection, **kwargs) -> None:
+    def on_connection_created(self, sender: type, connection: Any, **kwargs: Any) -> None:
         connection.connection.cursor_factory = self.cursor_class
 
     def health_checks(self, thread: str | None = None) -> int:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from django.db.backends.postgresql import base
 
@@ -27,7 +28,7 @@ FRESH_SECONDS = 1.0
 class DatabaseWrapper(base.DatabaseWrapper):
     cursor_made_at = -math.inf  # time.monotonic() of the last cursor this connection made
 
-    def _cursor(self, name=None):
+    def _cursor(self, name: str | None = None) -> Any:
         cursor = super()._cursor(name)
         self.cursor_made_at = time.monotonic()
         return cursor
