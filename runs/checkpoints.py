@@ -105,9 +105,7 @@ def record_checkpointed_steps(
 def _attempt_output(record: RecordStep, data: object) -> dict[str, Any]:
     """The attempt row's output already serialized, when the step row's text is it or holds it
     (nothing when it does not: the row serializes it)."""
-    if data is record.output:
-        return {"output": record.output_text}
-    text = record.data_text(data)
+    text = record.stored_text_of(data)
     return {} if text is None else {"output": text}
 
 

@@ -31,14 +31,19 @@ class RecordStep:
         """The output's size as the limits count it (a missing output counts as `null`)."""
         return len(self.output_text or "null")
 
-    def data_text(self, data: Any) -> str | None:
-        """The stored text of `data` when this step's output is `{"data": data}` (that very object),
-        as a finished step's attempt row stores it; None when it is not, or `data` is None (SQL
-        NULL). Cut from output_text, which holds it exactly: dump_json writes no spaces, the key
-        first, and escapes a lone surrogate inside as it would alone. A large output (an API's
-        answer) is then serialized once per step, not once per row."""
+    def stored_text_of(self, value: Any) -> str | None:
+        """The stored text of `value`, as a finished step's attempt row stores it, when this step's
+        output is that very object (a legacy `Step` op) or `{"data": value}` (`StepRun`); None when
+        it is neither, or `value` is None (SQL NULL). The second is cut from output_text, which
+        holds it exactly: dump_json writes no spaces, the key first, and escapes a lone surrogate
+        inside as it would alone. A large output (an API's answer) is then serialized once per
+        step, not once per row."""
         output = self.output
-        if data is None or type(output) is not dict or len(output) != 1 or output.get("data") is not data:
+        if value is None:
+            return None
+        if value is output:
+            return self.output_text
+        if type(output) is not dict or len(output) != 1 or output.get("data") is not value:
             return None
         return self.output_text[len(_DATA_KEY):-1]
 

@@ -131,9 +131,9 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
 
 def _attempt_output_text(attempt: StepAttempt, records: list[RecordStep]) -> str | None:
     """The attempt's output as stored: a finished step's attempt stores the step's data, whose
-    text its record already holds (RecordStep.data_text)."""
+    text its record already holds (RecordStep.stored_text_of)."""
     for record in records:
-        text = record.data_text(attempt.output)
+        text = record.stored_text_of(attempt.output)
         if text is not None:
             return text
     return _json_or_null(attempt.output)

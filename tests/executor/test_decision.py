@@ -5,6 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from core.json_text import dump_json
 from executor.decision import Clock, decide
 from executor.responses import CallView, SdkResponse
 from runs.decision_commands import FinishRun, InvokeFunction, OpenWait, PlanParallel, RecordStep, ScheduleCall
@@ -179,3 +180,13 @@ def test_a_recorded_steps_text_is_its_rows_and_its_size_the_limits() -> None:
     assert record.output_bytes == len('{"data":{"é":"xxxxxxxxxx"}}')
     empty = RecordStep("hashed-id", "user-id", "StepRun", None)
     assert (empty.output_text, empty.output_bytes) == (None, 4)
+
+
+def test_an_attempts_text_comes_from_its_steps_when_the_step_holds_that_very_value() -> None:
+    """RecordStep.stored_text_of: a StepRun's record holds its data as `{"data": …}`, a legacy
+    Step's as the output itself; an equal but other object, or None, is not taken from it."""
+    data = {"k": ["é", "a\ud800b", 1.5]}
+    step_run, legacy = RecordStep("a", "a", "StepRun", {"data": data}), RecordStep("b", "b", "Step", data)
+    assert step_run.stored_text_of(data) == legacy.stored_text_of(data) == dump_json(data)
+    assert step_run.stored_text_of(dict(data)) is None and step_run.stored_text_of(None) is None
+    assert RecordStep("c", "c", "StepRun", {"data": None}).stored_text_of(None) is None
