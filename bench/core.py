@@ -179,6 +179,12 @@ def latency_sample(session: requests.Session, base_url: str, db, store: redis.Re
     return LatencySample(output["first_call_at"] - sent_at, total, (total - app_seconds) / 4)
 
 
+def latency_lists(samples: list[LatencySample]) -> dict[str, list[float]]:
+    """Each figure of the samples, in seconds, by name."""
+    return {"first_call": [s.first_call for s in samples], "end_to_end": [s.end_to_end for s in samples],
+            "overhead_per_call": [s.overhead_per_call for s in samples]}
+
+
 def plain_session() -> requests.Session:
     session = requests.Session()
     session.trust_env = False
@@ -188,12 +194,10 @@ def plain_session() -> requests.Session:
 def bench_latency(base_url: str, db, store: redis.Redis, args: argparse.Namespace, raw: bool = False) -> dict[str, Any]:
     """One run at a time. With `raw`, the samples in seconds instead of printed figures."""
     session = plain_session()
-    samples = [latency_sample(session, base_url, db, store) for _ in range(args.latency_samples)]
-    first_call = [s.first_call for s in samples]
-    end_to_end = [s.end_to_end for s in samples]
-    overhead_per_call = [s.overhead_per_call for s in samples]
+    latency = latency_lists([latency_sample(session, base_url, db, store) for _ in range(args.latency_samples)])
     if raw:
-        return {"first_call": first_call, "end_to_end": end_to_end, "overhead_per_call": overhead_per_call}
+        return latency
+    first_call, end_to_end, overhead_per_call = latency["first_call"], latency["end_to_end"], latency["overhead_per_call"]
     return {
         "event → first SDK call p50 / p95 (ms)": pair(first_call),
         "3-step run end to end p50 / p95 (ms)": pair(end_to_end),

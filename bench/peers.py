@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 from bench import celery_floor  # noqa: E402
 from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
 from bench.core import (  # noqa: E402
-    REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_sample, pair, plain_session, print_summary, query,
+    REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_lists, latency_sample, pair, plain_session, print_summary, query,
 )
 from tests.stacks import recreate_database, stop_process, wait_for  # noqa: E402
 
@@ -118,8 +118,7 @@ def paired_latency(running: Running, args: argparse.Namespace) -> tuple[list[Lat
 
 
 def measure_ours(running: Running, args: argparse.Namespace, samples: list[LatencySample]) -> tuple[dict[str, float], dict[str, str]]:
-    latency = {"first_call": [s.first_call for s in samples], "end_to_end": [s.end_to_end for s in samples],
-               "overhead_per_call": [s.overhead_per_call for s in samples]}
+    latency = latency_lists(samples)
     meter = stack_meter(running, args.sql_dir, REDIS_URL)
     idle = meter.idle()
     before = meter.snapshot()
