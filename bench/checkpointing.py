@@ -28,7 +28,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.core import Running, bench_stack, finished_run, print_summary, query  # noqa: E402
-from bench.peers import measure_celery_chain, measure_direct, measure_ours, p95, paired_latency, print_table  # noqa: E402
+from bench.peers import (  # noqa: E402
+    HTTP_FLOOR, measure_celery_chain, measure_direct, measure_ours, p95, paired_latency, print_table,
+)
 from bench.process_cost import enable_sql_counting  # noqa: E402
 from tests.js_app import JsApp  # noqa: E402
 from tests.stacks import wait_for  # noqa: E402
@@ -42,8 +44,8 @@ def main() -> None:
     figures: dict[str, str] = {}
     args.sql_dir = enable_sql_counting()  # measure_ours also prints what the Python row costs each process
     with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers) as running:
-        ours_latency, floor_latency = paired_latency(running, args)
-        rows["ours"], _ = measure_ours(running, args, ours_latency)
+        paired = paired_latency(running, args)
+        rows["ours"], _ = measure_ours(running, args, paired.ours)
         for label, mode in (("JS v4, checkpointing", ""), ("JS v4, no checkpointing", "plain")):
             app = JsApp("v4", running.base_url, f"bench-js-{mode or 'checkpointing'}", mode)
             try:
@@ -53,7 +55,7 @@ def main() -> None:
                 rows[label], figures[f"{label}: calls / checkpoints per run"] = measure_js(running, app, args)
             finally:
                 app.stop()
-        rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args, floor_latency)
+        rows[HTTP_FLOOR] = measure_direct(running.app_url, args, paired.floor)
         rows["celery floor (4 chained tasks)"] = measure_celery_chain(args)
     print_table(rows)
     print_summary(f"calls per JS v4 3-step run ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x "

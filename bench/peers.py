@@ -6,6 +6,8 @@ On the same machine, one after the other while the others sit idle, each measure
 - ours: the 3-step function of bench/sdk_app.py, event sent → run ended in the database;
 - celery floor: a chain of 4 no-op Celery tasks through the same Redis (bench/celery_floor.py);
 - HTTP floor: the same SDK app called directly 4 times, no server between;
+- durable floor: those 4 calls with the round trips of a server that records each step in
+  PostgreSQL and hands runs to workers through a queue, and nothing else (bench/durable_floor.py);
 - DBOS: the same 3-step workflow in DBOS Transact on the same PostgreSQL (bench/dbos_flow.py).
 
 Then the server's own targets: event → first SDK call, orchestration overhead per step, /e/
@@ -29,6 +31,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import redis
@@ -38,6 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import celery_floor  # noqa: E402
+from bench.durable_floor import DurableFloor  # noqa: E402
 from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
 from bench.core import (  # noqa: E402
     REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_lists, latency_sample, pair, plain_session, print_summary, query,
@@ -48,6 +52,8 @@ DATABASE = "inngest_bench_peers"
 DBOS_DATABASE = "dbos_bench"
 FUNCTION_ID = "bench-bench-three-steps"
 PAUSE_SECONDS = 0.02  # before each one-at-a-time sample (paired_latency)
+HTTP_FLOOR = "HTTP floor (4 direct calls)"
+DURABLE_FLOOR = "durable floor (+ 6 commits, 1 queue hop)"
 
 
 def main() -> None:
@@ -56,9 +62,16 @@ def main() -> None:
     figures: dict[str, str] = {}
     args.sql_dir = enable_sql_counting()
     with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers, args.pool) as running:
-        ours_latency, floor_latency = paired_latency(running, args)
-        rows["ours"], ours_figures = measure_ours(running, args, ours_latency)
-        rows["HTTP floor (4 direct calls)"] = measure_direct(running.app_url, args, floor_latency)
+        pool = urllib3.PoolManager(maxsize=32)
+        durable = DurableFloor(running.stack.env["DATABASE_URL"], REDIS_URL,
+                               lambda run_id, event: sdk_answers(pool, running.app_url, run_id, event), args.concurrency)
+        try:
+            paired = paired_latency(running, args, durable)
+            rows["ours"], ours_figures = measure_ours(running, args, paired.ours)
+            rows[HTTP_FLOOR] = measure_direct(running.app_url, args, paired.floor)
+            rows[DURABLE_FLOOR] = measure_durable(durable, args, paired.durable)
+        finally:
+            durable.stop()
         rows["celery floor (4 chained tasks)"] = measure_celery_chain(args)
         rows["DBOS Transact"], dbos_cpu = measure_dbos(args)
         figures |= ours_figures
@@ -96,25 +109,37 @@ def parse_args() -> argparse.Namespace:
 
 # --- ours --------------------------------------------------------------------------------------
 
-def paired_latency(running: Running, args: argparse.Namespace) -> tuple[list[LatencySample], list[float]]:
-    """One workflow at a time, ours and the HTTP floor's in turn, so that both see the same
-    machine: its speed drifts by a quarter within minutes, and measured one after the other they
-    would not. Each sample starts after a pause in which what the previous one left behind (a
-    run's last record and its function.finished event, after its ended_at) is done."""
+@dataclass
+class PairedSamples:
+    ours: list[LatencySample]
+    floor: list[float]  # the HTTP floor's workflows, seconds
+    durable: list[float]  # the durable floor's (none when it was not measured)
+
+
+def paired_latency(running: Running, args: argparse.Namespace, durable: DurableFloor | None = None) -> PairedSamples:
+    """One workflow at a time, ours, the HTTP floor's and the durable floor's in turn, so that all
+    see the same machine: its speed drifts by a quarter within minutes, and measured one after
+    the other they would not. Each sample starts after a pause in which what the previous one
+    left behind (a run's last record and its function.finished event, after its ended_at) is done."""
     store = redis.Redis.from_url(REDIS_URL)
     session, pool = plain_session(), urllib3.PoolManager(maxsize=32)
     for i in range(10):  # warm up
         latency_sample(session, running.base_url, running.db, store)
         direct_workflow(pool, running.app_url, f"warm-{i}")
-    ours, floor = [], []
+        if durable is not None:
+            durable.workflow(f"warm-durable-{i}")
+    paired = PairedSamples([], [], [])
     for i in range(args.latency_samples):
         time.sleep(PAUSE_SECONDS)
-        ours.append(latency_sample(session, running.base_url, running.db, store))
+        paired.ours.append(latency_sample(session, running.base_url, running.db, store))
         time.sleep(PAUSE_SECONDS)
         started = time.perf_counter()
         direct_workflow(pool, running.app_url, run_id_for("one", i))
-        floor.append(time.perf_counter() - started)
-    return ours, floor
+        paired.floor.append(time.perf_counter() - started)
+        if durable is not None:
+            time.sleep(PAUSE_SECONDS)
+            paired.durable.append(durable.workflow(run_id_for("durable", i)))
+    return paired
 
 
 def measure_ours(running: Running, args: argparse.Namespace, samples: list[LatencySample]) -> tuple[dict[str, float], dict[str, str]]:
@@ -193,7 +218,16 @@ def print_profile(collapsed: str, top: int = 25) -> None:
 
 def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str) -> None:
     """The calls the server makes for one run of the 3-step function, made directly."""
-    event = {"name": "bench/three-steps", "data": {"sent_at": time.time()}, "id": run_id, "ts": int(time.time() * 1000)}
+    for _ in sdk_answers(pool, app_url, run_id):
+        pass
+
+
+def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dict | None = None) -> Iterator[tuple[int, object]]:
+    """Each call of one run of the 3-step function, made directly: (206, its ops) for a step, then
+    (200, the function's output as the app sent it). The next call is made when the caller asks
+    for the next answer, after it has done what it does with this one."""
+    if event is None:
+        event = {"name": "bench/three-steps", "data": {"sent_at": time.time()}, "id": run_id, "ts": int(time.time() * 1000)}
     steps: dict[str, object] = {}
     stack: list[str] = []
     url = f"{app_url}?fnId={FUNCTION_ID}&stepId=step"
@@ -203,10 +237,13 @@ def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str) -> Non
                         "stack": {"stack": stack, "current": len(stack)}, "disable_immediate_execution": False, "use_api": False}}
         answer = pool.request("POST", url, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
         if answer.status == 200:
+            yield 200, answer.data
             return
         if answer.status != 206:
             raise RuntimeError(f"direct call answered {answer.status}: {answer.data[:200]!r}")
-        for op in json.loads(answer.data):
+        ops = json.loads(answer.data)
+        yield 206, ops
+        for op in ops:
             steps[op["id"]] = {"data": op["data"]}
             stack.append(op["id"])
     raise RuntimeError("the function did not end after 10 calls")
@@ -218,6 +255,12 @@ def measure_direct(app_url: str, args: argparse.Namespace, latencies: list[float
     with ThreadPoolExecutor(16) as threads:
         list(threads.map(lambda i: direct_workflow(pool, app_url, run_id_for("load", i)), range(args.load_runs)))
     return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": args.load_runs / (time.perf_counter() - started)}
+
+
+def measure_durable(durable: DurableFloor, args: argparse.Namespace, latencies: list[float]) -> dict[str, float]:
+    """The durable floor's one-at-a-time samples, and its runs/s with as many worker threads as
+    ours has (sent in batches of 100 by 4 threads, as ours is loaded)."""
+    return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": durable.load(args.load_runs)}
 
 
 def run_id_for(kind: str, index: int) -> str:
@@ -372,9 +415,12 @@ def p95(values: list[float]) -> float:
 
 
 def derived_figures(rows: dict[str, dict[str, float]]) -> dict[str, str]:
-    ours, floor = rows["ours"], rows["HTTP floor (4 direct calls)"]
+    ours, floor, durable = rows["ours"], rows[HTTP_FLOOR], rows[DURABLE_FLOOR]
     return {
         "overhead per step over the HTTP floor, (ours − floor) / 3, p50 (ms)": f"{(ours['p50'] - floor['p50']) / 3 * 1000:.1f}",
+        "the durable floor's overhead per step over the HTTP floor, p50 (ms)": f"{(durable['p50'] - floor['p50']) / 3 * 1000:.1f}",
+        "overhead per step over the durable floor, (ours − durable floor) / 3, p50 (ms)":
+            f"{(ours['p50'] - durable['p50']) / 3 * 1000:.1f}",
         "3-step workflows/s, ours ÷ DBOS": f"{ours['per_second'] / rows['DBOS Transact']['per_second']:.2f}",
     }
 
