@@ -427,10 +427,11 @@ def derived_figures(rows: dict[str, dict[str, float]]) -> dict[str, str]:
 
 def print_table(rows: dict[str, dict[str, float]]) -> None:
     ours = rows["ours"]
+    width = max(map(len, rows)) + 2
     print("\none 3-step workflow, side by side")
-    print(f"  {'':<32}{'p50 ms':>9}{'p95 ms':>9}{'wf/s':>9}{'ours p50 ÷':>12}{'ours wf/s ÷':>13}")
+    print(f"  {'':<{width}}{'p50 ms':>9}{'p95 ms':>9}{'wf/s':>9}{'ours p50 ÷':>12}{'ours wf/s ÷':>13}")
     for name, row in rows.items():
-        print(f"  {name:<32}{row['p50'] * 1000:>9.1f}{row['p95'] * 1000:>9.1f}{row['per_second']:>9.1f}"
+        print(f"  {name:<{width}}{row['p50'] * 1000:>9.1f}{row['p95'] * 1000:>9.1f}{row['per_second']:>9.1f}"
               f"{ours['p50'] / row['p50']:>12.2f}{ours['per_second'] / row['per_second']:>13.2f}")
 
 
