@@ -24,6 +24,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 from concurrent.futures import Future, ThreadPoolExecutor
 
 import psycopg2
@@ -51,7 +52,7 @@ END = """WITH gone AS (DELETE FROM floor_call WHERE id = %(call)s AND lease_owne
     UPDATE floor_run SET output = %(output)s, ended_at = clock_timestamp() FROM gone WHERE floor_run.id = gone.run_id"""
 
 # (status, ops or final output) of each call of one run, made by the caller's own HTTP client.
-Answers = Callable[[str, dict], Iterator[tuple[int, object]]]
+Answers = Callable[[str, dict], Iterator[tuple[int, Any]]]
 
 
 class DurableFloor:
@@ -109,7 +110,7 @@ class DurableFloor:
         with self._intake.db.cursor() as cursor:
             cursor.execute(INTAKE, {"events": events})
             calls = [call for (call,) in cursor.fetchall()]
-        futures = [Future() for _ in calls]
+        futures: list[Future[float]] = [Future() for _ in calls]
         with self._lock:
             self._ended.update(zip(calls, futures))
         self.redis.lpush(QUEUE, *calls)

@@ -33,6 +33,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 import urllib3
@@ -222,7 +223,7 @@ def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str) -> Non
         pass
 
 
-def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dict | None = None) -> Iterator[tuple[int, object]]:
+def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dict | None = None) -> Iterator[tuple[int, Any]]:
     """Each call of one run of the 3-step function, made directly: (206, its ops) for a step, then
     (200, the function's output as the app sent it). The next call is made when the caller asks
     for the next answer, after it has done what it does with this one."""
