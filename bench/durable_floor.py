@@ -51,6 +51,12 @@ RECORD = f"""WITH held AS (UPDATE floor_call SET lease_expires_at = now() + {LEA
 END = """WITH gone AS (DELETE FROM floor_call WHERE id = %(call)s AND lease_owner = %(owner)s RETURNING run_id)
     UPDATE floor_run SET output = %(output)s, ended_at = clock_timestamp() FROM gone WHERE floor_run.id = gone.run_id"""
 
+
+def stored_event(run_id: str, sent_at: float) -> dict[str, Any]:
+    """The 3-step function's event as the server stores it and sends it to the app: with its id and ts."""
+    return {"name": "bench/three-steps", "data": {"sent_at": sent_at}, "id": run_id, "ts": int(sent_at * 1000)}
+
+
 # (status, ops or final output) of each call of one run, made by the caller's own HTTP client.
 Answers = Callable[[str, dict], Iterator[tuple[int, Any]]]
 
@@ -105,8 +111,7 @@ class DurableFloor:
             with self._lock:
                 self._connections.append(self._intake.db)
         now = time.time()
-        events = [json.dumps({"name": "bench/three-steps", "data": {"sent_at": now}, "id": run_id, "ts": int(now * 1000)})
-                  for run_id in run_ids]
+        events = [json.dumps(stored_event(run_id, now)) for run_id in run_ids]
         with self._intake.db.cursor() as cursor:
             cursor.execute(INTAKE, {"events": events})
             calls = [call for (call,) in cursor.fetchall()]

@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import celery_floor  # noqa: E402
-from bench.durable_floor import DurableFloor  # noqa: E402
+from bench.durable_floor import DurableFloor, stored_event  # noqa: E402
 from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
 from bench.core import (  # noqa: E402
     REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_lists, latency_sample, pair, plain_session, print_summary, query,
@@ -228,7 +228,7 @@ def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dic
     (200, the function's output as the app sent it). The next call is made when the caller asks
     for the next answer, after it has done what it does with this one."""
     if event is None:
-        event = {"name": "bench/three-steps", "data": {"sent_at": time.time()}, "id": run_id, "ts": int(time.time() * 1000)}
+        event = stored_event(run_id, time.time())
     steps: dict[str, object] = {}
     stack: list[str] = []
     url = f"{app_url}?fnId={FUNCTION_ID}&stepId=step"
