@@ -35,7 +35,8 @@ from realtime.tokens import mint_run_stream_token
 from runs import lifecycle, pending_calls
 from runs.decision_commands import Decision, ScheduleCall
 from runs.endpoint_runs import RunExists, start_endpoint_run
-from runs.models import ACTIVE_STATUSES, Run, RunStatus, StepAttempt
+from runs.models import ACTIVE_STATUSES, Run, RunStatus
+from runs.recording import AttemptRow
 
 # The SDK names the step of the handler's own result or error "complete" (hashed).
 COMPLETE_STEP_ID = hashlib.sha1(b"complete").hexdigest()
@@ -112,9 +113,9 @@ def checkpoint_steps(run_id: str, steps: Any, body_bytes: int) -> None:
         raise EndpointError(409, "the run has ended or is being called by the server")
     memo = RunMemo.load(call.run)
     decision = _endpoint_decision(call, memo, ops, steps, body_bytes, now)
-    attempt = StepAttempt(run=call.run, step_target="step", step_id=decision.step_id, step_name=decision.step_name[:255],
-                          attempt=call.attempt, status_code=None, opcode=decision.opcode, output=decision.output,
-                          error=decision.error, started_at=now, ended_at=timezone.now(), is_checkpointed=True)
+    attempt = AttemptRow(run_id=call.run_id, step_target="step", step_id=decision.step_id, step_name=decision.step_name[:255],
+                         attempt=call.attempt, status_code=None, opcode=decision.opcode, output=decision.output,
+                         error=decision.error, started_at=now, ended_at=timezone.now(), is_checkpointed=True)
     applied = lifecycle.apply_decision(call, owner, decision, attempt, settings.INNGEST_LEASE_SECONDS, len(memo.stack))
     if applied.next_call is not None:
         pending_calls.release_call(applied.next_call, owner)  # due now (the SDK asked for discovery): a worker makes it

@@ -33,7 +33,8 @@ from runs import lifecycle, pending_calls
 from runs.decision_commands import AbortDefer, AddDefer, Decision, RecordStep
 from runs.defers import defers_for_call
 from runs.flow_control import gates
-from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt
+from runs.models import PendingCall, Run, RunStatus, Step
+from runs.recording import AttemptRow
 
 log = logging.getLogger(__name__)
 NOT_RECORDED = "InngestErrResponseNotRecorded"
@@ -223,7 +224,7 @@ def _decide(view: CallView, response: SdkResponse, clock: Clock) -> Decision:
 
 
 def apply_or_retry(
-    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, view: CallView, clock: Clock, stack_size: int,
+    call: PendingCall, owner: str, decision: Decision, attempt: AttemptRow, view: CallView, clock: Clock, stack_size: int,
     steps_seen: int | None = None,
 ) -> lifecycle.Applied:
     """Apply the decision; if that fails, record the attempt with the reason and retry per policy.
@@ -241,7 +242,7 @@ def apply_or_retry(
         call.step_target, call.attempt, call.calls_without_progress = view.step_target, view.attempt, view.calls_without_progress
         call.run.refresh_from_db()
         failure = decide_failure(view, clock, _exception_error(NOT_RECORDED, "The app's answer could not be recorded", exc))
-        failed = StepAttempt(
+        failed = AttemptRow(
             run_id=attempt.run_id, step_target=attempt.step_target, attempt=attempt.attempt, status_code=attempt.status_code,
             opcode=failure.opcode, error=failure.error, started_at=attempt.started_at, ended_at=attempt.ended_at,
         )
@@ -252,8 +253,8 @@ def _exception_error(name: str, what: str, exc: Exception) -> dict[str, str]:
     return {"name": name, "message": f"{what}: {type(exc).__name__}: {str(exc)[:1000]}"}
 
 
-def _attempt_row(call: PendingCall, decision: Decision, response: SdkResponse, started_at: datetime, ended_at: datetime) -> StepAttempt:
-    return StepAttempt(
+def _attempt_row(call: PendingCall, decision: Decision, response: SdkResponse, started_at: datetime, ended_at: datetime) -> AttemptRow:
+    return AttemptRow(
         run_id=call.run_id, step_target=call.step_target, step_id=decision.step_id, step_name=decision.step_name[:255],
         attempt=call.attempt, status_code=response.status, opcode=decision.opcode,
         output=decision.output, error=decision.error or _transport_error(response),

@@ -29,7 +29,7 @@ from runs.run_metadata import record_step_metadata
 from runs.signals import open_signal_wait
 from runs.sql_batch import Together, run_together
 from runs.invokes import start_invoked_run
-from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, StepAttempt, Wait, WaitKind
+from runs.models import ACTIVE_STATUSES, FlowAction, PendingCall, Run, RunStatus, Step, Wait, WaitKind
 from runs.parallel import record_group_progress
 from runs.wait_matching import equality_key
 
@@ -110,7 +110,7 @@ class Applied:
 
 
 def apply_decision(
-    call: PendingCall, owner: str, decision: Decision, attempt: StepAttempt, lease_seconds: float, stack_size: int,
+    call: PendingCall, owner: str, decision: Decision, attempt: recording.AttemptRow, lease_seconds: float, stack_size: int,
     steps_seen: int | None = None,
 ) -> Applied:
     """Carry out a decision in one transaction, guarded by the caller's lease on the call.

@@ -51,6 +51,26 @@ _STEPS_SEEN = f" AND (SELECT count(*) FROM {_STEPS} WHERE run_id = %(run_id)s) =
 _IS_WRITTEN = f"SELECT count(*) FROM {_CALLS} WHERE {_RENEWED}"
 
 
+@dataclass(frozen=True)
+class AttemptRow:
+    """The values of the attempt row (runs_stepattempt) a decision writes: what was asked, what
+    came back, and when. Built on every call, so a plain record rather than a model instance,
+    which costs several times as much to build and is never saved here (the SQL below writes it)."""
+
+    run_id: str
+    step_target: str
+    attempt: int
+    started_at: datetime
+    ended_at: datetime
+    status_code: int | None = None  # None: no HTTP answer
+    step_id: str = ""  # the step the answer was about
+    step_name: str = ""
+    opcode: str = ""
+    output: Any = None
+    error: Any = None
+    is_checkpointed: bool = False  # reported to /v1/checkpoint rather than answered to a call
+
+
 class Outcome(Enum):
     WRITTEN = "written"
     LOST = "lost"  # the caller no longer holds the call: nothing written
@@ -64,7 +84,7 @@ class Recording:
     call: PendingCall
     owner: str
     lease_expires_at: datetime
-    attempt: StepAttempt
+    attempt: AttemptRow
     records: list[RecordStep]
     # The call's attempt and count of calls without progress from now on (the next call of the
     # same target continues on this row), or None to leave them as they are.
@@ -129,7 +149,7 @@ def statements_of(recording: Recording) -> tuple[list[str], dict[str, Any]]:
     return statements, params
 
 
-def _attempt_output_text(attempt: StepAttempt, records: list[RecordStep]) -> str | None:
+def _attempt_output_text(attempt: AttemptRow, records: list[RecordStep]) -> str | None:
     """The attempt's output as stored: a finished step's attempt stores the step's data, whose
     text its record already holds (RecordStep.stored_text_of)."""
     for record in records:

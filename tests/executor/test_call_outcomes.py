@@ -21,6 +21,7 @@ from executor.run_loop import apply_or_retry, run_call
 from runs import creation, lifecycle, pending_calls
 from runs.decision_commands import Decision, OpenWait, RecordStep, ScheduleCall
 from runs.models import PendingCall, Run, RunStatus, Step, StepAttempt, Wait
+from runs.recording import AttemptRow
 from tests.factories import make_function
 
 pytestmark = pytest.mark.django_db
@@ -127,7 +128,7 @@ def test_a_decision_the_database_refuses_is_recorded_as_a_failed_attempt(command
     call = claimed(run)
     now = timezone.now()
     decision = Decision(commands=(command, ScheduleCall("step", 0, now)), opcode="StepRun", output={"data": 1})
-    attempt = StepAttempt(run=run, step_target="step", attempt=0, status_code=206, opcode="StepRun", started_at=now, ended_at=now)
+    attempt = AttemptRow(run_id=run.id, step_target="step", attempt=0, status_code=206, opcode="StepRun", started_at=now, ended_at=now)
     view = CallView("step", 0, retries + 1)
     applied = apply_or_retry(call, "worker-a", decision, attempt, view, Clock(now=now, linear_retry_seconds=5), 0)
     assert applied.next_call is None and not applied.is_lost

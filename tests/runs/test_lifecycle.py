@@ -1,6 +1,7 @@
 """Guarded state changes: claims, leases, cancellation races, idempotent step recording."""
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 import pytest
@@ -15,6 +16,7 @@ from events.models import Event
 from runs import creation, lifecycle, pending_calls
 from runs.decision_commands import AddDefer, Decision, FinishRun, RecordStep, ScheduleCall
 from runs.defers import record_defers
+from runs.recording import AttemptRow
 from runs.models import PendingCall, Run, RunIdempotencyKey, RunStatus, Step, StepAttempt
 from tests.factories import make_function
 
@@ -28,9 +30,9 @@ def start_one(idempotency_key: str = "key-1") -> Run:
     return run
 
 
-def attempt_for(call: PendingCall) -> StepAttempt:
+def attempt_for(call: PendingCall) -> AttemptRow:
     now = timezone.now()
-    return StepAttempt(run=call.run, step_target=call.step_target, attempt=call.attempt, started_at=now, ended_at=now)
+    return AttemptRow(run_id=call.run_id, step_target=call.step_target, attempt=call.attempt, started_at=now, ended_at=now)
 
 
 def test_same_idempotency_key_starts_one_run_per_function() -> None:
@@ -148,8 +150,7 @@ def test_a_steps_data_shared_by_its_attempt_and_its_record_is_stored_as_each_wou
     the values written, a lone surrogate and a missing output (SQL NULL, not `null`) included."""
     run = start_one()
     call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
-    attempt = attempt_for(call)
-    attempt.output, attempt.opcode = data, "StepRun"
+    attempt = dataclasses.replace(attempt_for(call), output=data, opcode="StepRun")
     record = RecordStep("s1", "one", "StepRun", {"data": data})
     lifecycle.apply_decision(call, "worker-a", Decision(commands=(record, ScheduleCall("step", 0, timezone.now()))), attempt, 30, 0)
     assert StepAttempt.objects.get().output == data
@@ -163,8 +164,7 @@ def test_a_plain_step_writes_its_attempt_step_and_flags_and_a_call_taken_over_wr
     as written, datetimes included, and the guard stops a worker that lost its lease."""
     run = start_one()
     call = pending_calls.claim_call(run.pending_calls.get().id, "worker-a", 30)
-    attempt = attempt_for(call)
-    attempt.output, attempt.opcode, attempt.status_code = {"data": "é\u0000"}, "StepRun", 206
+    attempt = dataclasses.replace(attempt_for(call), output={"data": "é\u0000"}, opcode="StepRun", status_code=206)
     decision = Decision(commands=(RecordStep("s1", "one", "StepRun", {"data": [1, None]}), ScheduleCall("step", 2, timezone.now())),
                         request_version=2, calls_without_progress=1)
     applied = lifecycle.apply_decision(call, "worker-a", decision, attempt, 30, 3)
