@@ -114,21 +114,25 @@ def _perform(method: str, url: str, body: bytes | None, headers: dict[str, str],
     remaining = deadline - time.monotonic()
     if remaining <= 0:
         raise DeadlinePassed()
-    # Header lines as libcurl gives them, collected by a C method (no Python frame per line) and
-    # read once the transfer is over; `header_lines` of them came before the body's first byte.
-    lines: list[bytes] = []
+    received = ResponseHeaders()
     chunks: list[bytes] = []
-    size, header_lines = 0, None
+    size = 0
 
     def write(chunk: bytes) -> int | None:
-        nonlocal size, header_lines
-        if header_lines is None:
-            header_lines = len(lines)
+        nonlocal size
         size += len(chunk)
         if size > max_bytes:
             return 0  # libcurl stops the transfer and closes the connection
         chunks.append(chunk)
         return None
+
+    def header(line: bytes) -> None:
+        if line.startswith(b"HTTP/"):
+            received.clear()  # a new response: the one before was informational (1xx)
+            return
+        name, colon, value = line.decode("latin-1").partition(":")
+        if colon and not size:  # after the body come trailers, which http.client ignored
+            received.add(name.strip(), value.strip())
 
     curl = _handle()
     try:
@@ -136,7 +140,7 @@ def _perform(method: str, url: str, body: bytes | None, headers: dict[str, str],
         curl.setopt(pycurl.TIMEOUT_MS, math.ceil(remaining * 1000))
         curl.setopt(pycurl.CONNECTTIMEOUT_MS, math.ceil(min(MAX_CONNECT_SECONDS, remaining) * 1000))
         curl.setopt(pycurl.WRITEFUNCTION, write)
-        curl.setopt(pycurl.HEADERFUNCTION, lines.append)
+        curl.setopt(pycurl.HEADERFUNCTION, header)
         curl.perform()
         status = curl.getinfo(pycurl.RESPONSE_CODE)
     except pycurl.error as exc:
@@ -150,19 +154,7 @@ def _perform(method: str, url: str, body: bytes | None, headers: dict[str, str],
     finally:
         # Options and callbacks go, with what they hold (the body, the answer); connections stay.
         curl.reset()
-    return Answer(status, _final_headers(lines[:header_lines]), b"".join(chunks))
-
-
-def _final_headers(lines: list[bytes]) -> ResponseHeaders:
-    """The headers of the last response in `lines` (those before it were informational, 1xx);
-    lines after the body (trailers, which http.client ignored) are not in `lines`."""
-    start = next((i for i in range(len(lines) - 1, -1, -1) if lines[i].startswith(b"HTTP/")), -1)
-    received = ResponseHeaders()
-    for line in lines[start + 1:]:
-        name, colon, value = line.decode("latin-1").partition(":")
-        if colon:
-            received.add(name.strip(), value.strip())
-    return received
+    return Answer(status, received, b"".join(chunks))
 
 
 def _set_request(curl: pycurl.Curl, method: str, url: str, body: bytes | None, headers: dict[str, str]) -> None:
