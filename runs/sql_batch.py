@@ -214,23 +214,28 @@ def columns_of(models: tuple[type[Model], ...]) -> str:
 def instances_of(models: tuple[type[Model], ...], row: tuple) -> list[Model]:
     """The model instances in a row read with `columns_of`, their values converted as the ORM
     converts them (a read sent in the same message as a change, where no queryset can go)."""
+    db = connections[DEFAULT_DB_ALIAS]  # once: each look-up through `connection` costs a thread-local read
     instances, values = [], iter(row)
     for model in models:
+        names, columns = _columns(model, db.vendor)
         converted = []
-        for column, converters in _converters(model, connection.vendor):
+        for column, converters in columns:
             value = next(values)
             for convert in converters:
-                value = convert(value, column, connection)
+                value = convert(value, column, db)
             converted.append(value)
-        instances.append(model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], converted))
+        instances.append(model.from_db(db.alias, names, converted))
     return instances
 
 
 @cache
-def _converters(model: type[Model], vendor: str) -> list[tuple[Any, list]]:
-    """Each column of the model with the converters the ORM applies to what the driver returns."""
-    columns = [field.get_col(model._meta.db_table) for field in model._meta.concrete_fields]
-    return [(column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns]
+def _columns(model: type[Model], vendor: str) -> tuple[list[str], list[tuple[Any, list]]]:
+    """The model's concrete fields' attribute names, and each column with the converters the ORM
+    applies to what the driver returns."""
+    fields = model._meta.concrete_fields
+    columns = [field.get_col(model._meta.db_table) for field in fields]
+    return ([field.attname for field in fields],
+            [(column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)) for column in columns])
 
 
 def insert_select(instance: Model, prefix: str, tail: str = "", expressions: dict[str, str] | None = None) -> tuple[str, dict[str, Any]]:
