@@ -83,7 +83,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=200, help="workflows counted (multiples of 100)")
     parser.add_argument("--warm-up", type=int, default=100, help="workflows run before counting")
-    parser.add_argument("--concurrency", type=int, default=8, help="threads of the call worker (start's default)")
+    parser.add_argument("--concurrency", type=int, default=8, help="threads of the call worker (8 since the first figures, so that they compare across commits)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
     return parser.parse_args()
 
