@@ -2,6 +2,8 @@
 connection, one message each time, the first time too."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from django.db import DataError, connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -52,3 +54,26 @@ def test_prepared_statements_can_be_turned_off_for_a_pooler(settings) -> None:
     with CaptureQueriesContext(connection) as queries:
         assert run_together([UPDATE], {"name": "z", "id": str(function.id)}, READ) == ("z",)
     assert len(queries) == 1 and "EXECUTE" not in queries[0]["sql"] and "PREPARE" not in queries[0]["sql"]
+
+
+ECHO = ("SELECT CAST(%(small)s AS integer), CAST(%(negative)s AS bigint), CAST(%(large)s AS bigint), "
+        "CAST(%(yes)s AS boolean), CAST(%(no)s AS boolean), CAST(%(nothing)s AS text), "
+        "CAST(%(aware)s AS timestamptz), CAST(%(naive)s AS timestamp), CAST(%(text)s AS text), "
+        "CAST(%(offset)s AS timestamptz)")
+
+
+@pytest.mark.parametrize("prepared", [True, False], ids=["written by us", "adapted by psycopg2"])
+def test_an_executes_arguments_come_back_as_they_were_sent(settings, prepared: bool) -> None:
+    """An EXECUTE's ints, bools, None and datetimes are written as literals by sql_batch, the
+    rest by psycopg2 (runs/sql_batch.py _execute_of): both read back the same values, and text
+    with quotes and a minus sign before a number stays text."""
+    settings.INNGEST_DB_PREPARED_STATEMENTS = prepared
+    aware = datetime(2026, 12, 7, 23, 39, 12, 179240, tzinfo=timezone.utc)
+    offset = datetime(1999, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
+    values = {"small": 0, "negative": -9_007_199_254_740_993, "large": 2**62, "yes": True, "no": False, "nothing": None,
+              "aware": aware, "naive": datetime(999, 1, 2, 3, 4, 5, 6), "text": "it's -- 1; DROP TABLE x", "offset": offset}
+    with CaptureQueriesContext(connection) as queries:
+        row = run_together([], values, ECHO)
+    assert row == (0, -9_007_199_254_740_993, 2**62, True, False, None, aware, datetime(999, 1, 2, 3, 4, 5, 6),
+                   "it's -- 1; DROP TABLE x", offset)
+    assert ("EXECUTE" in queries[-1]["sql"]) is prepared
