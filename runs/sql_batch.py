@@ -23,7 +23,6 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache, lru_cache
 from typing import Any
 
@@ -163,13 +162,11 @@ def _prepared_forms(sql: str) -> tuple[str, str, tuple[str, ...]]:
 
 
 def _execute_of(name: str, names: tuple[str, ...], params: dict[str, Any]) -> str:
-    """`EXECUTE name(…)` with the statement's parameters: an int, a bool, None or a datetime
-    written as the literal psycopg2 would write (digits, true or false, NULL, the ISO form cast
-    to timestamptz or timestamp), anything else left to psycopg2 as `%(name)s`. psycopg2 takes
-    about a microsecond to adapt even an int (it looks for a `prepare` method that its adapter
-    lacks, and clears the AttributeError), two for a datetime; a workflow passes about seventy
-    such values. None of these literals can hold a quote; text, which needs quoting, is always
-    psycopg2's."""
+    """`EXECUTE name(…)` with the statement's parameters: an int, a bool or None written as the
+    literal psycopg2 would write (digits, true or false, NULL), anything else left to psycopg2
+    as `%(name)s`. psycopg2 takes about a microsecond to adapt even an int (it looks for a
+    `prepare` method that its adapter lacks, and clears the AttributeError); a workflow passes
+    about fifty such values. Text, which needs quoting, is always psycopg2's."""
     if not names:
         return f"EXECUTE {name}"
     arguments = []
@@ -182,8 +179,6 @@ def _execute_of(name: str, names: tuple[str, ...], params: dict[str, Any]) -> st
             arguments.append("true" if value else "false")
         elif kind is int:
             arguments.append(str(value) if value >= 0 else f"({value})")
-        elif kind is datetime:
-            arguments.append(f"'{value.isoformat()}'::{'timestamp' if value.tzinfo is None else 'timestamptz'}")
         else:
             arguments.append(f"%({key})s")
     return f"EXECUTE {name}({', '.join(arguments)})"
