@@ -64,9 +64,9 @@ ECHO = ("SELECT CAST(%(small)s AS integer), CAST(%(negative)s AS bigint), CAST(%
 
 @pytest.mark.parametrize("prepared", [True, False], ids=["written by us", "adapted by psycopg2"])
 def test_an_executes_arguments_come_back_as_they_were_sent(settings, prepared: bool) -> None:
-    """An EXECUTE's ints, bools, None and datetimes are written as literals by sql_batch, the
-    rest by psycopg2 (runs/sql_batch.py _execute_of): both read back the same values, and text
-    with quotes and a minus sign before a number stays text."""
+    """An EXECUTE's ints, bools and None are written as literals by sql_batch, the rest (text,
+    datetimes) by psycopg2 (runs/sql_batch.py _execute_of): both read back the same values, and
+    text with quotes and a minus sign before a number stays text."""
     settings.INNGEST_DB_PREPARED_STATEMENTS = prepared
     aware = datetime(2026, 12, 7, 23, 39, 12, 179240, tzinfo=timezone.utc)
     offset = datetime(1999, 1, 1, 12, 0, tzinfo=timezone(timedelta(hours=5, minutes=30)))
