@@ -8,14 +8,15 @@ count (the threads' interleaving and Celery's idle polling move it a little: com
 
 The production stack of bench/core.py (its own database), with the one call worker started under
 `valgrind --tool=callgrind` with counting off. After a warm-up load the count is zeroed and
-switched on, `--runs` 3-step workflows are sent at once (batches of 100, as bench/peers.py's
-load), the count is switched off when the last has completed, and the worker's counts are dumped.
+switched on; `--runs` 3-step workflows are sent at once (bench/peers.py's load, in batches of
+100); when the last has completed the count is switched off and the worker's counts dumped.
 Printed: instructions per workflow and per SDK call (4 per workflow), and the share of each
 shared object in them (self cost: the interpreter, psycopg2 and libpq, libcurl, the json
 module, the C library).
 
-Under callgrind the worker runs 30 to 50 times slower, so the load takes a few minutes; the
-rest of the stack runs at its normal speed and waits for it. Needs valgrind (Debian's package).
+Under callgrind the worker runs 30 to 50 times slower: 200 workflows take 20 to 30 s counted,
+the whole run about 90 s; the rest of the stack runs at its normal speed and waits for it.
+Needs valgrind (Debian's package).
 """
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.core import Running, bench_stack, query  # noqa: E402
+from bench.core import Running, bench_stack  # noqa: E402
+from bench.peers import run_load  # noqa: E402
 from tests.stacks import wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_instructions"
@@ -59,11 +61,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory, bench_stack(DATABASE, 0, args.concurrency, args.app_workers) as running:
         output = Path(directory) / "callgrind.out"
         worker = start_counted_worker(running, args.concurrency, output)
-        load(running, args.warm_up)  # imports, connections, prepared statements, caches
+        run_load(running, args.warm_up)  # imports, connections, prepared statements, caches
         control(worker.pid, "-z")
         control(worker.pid, "-i", "on")
         started = time.monotonic()
-        load(running, args.runs)
+        run_load(running, args.runs)
         control(worker.pid, "-i", "off")
         seconds = time.monotonic() - started
         control(worker.pid, "-d")
@@ -98,21 +100,6 @@ def start_counted_worker(running: Running, concurrency: int, output: Path) -> su
         env=stack.env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     stack.workers.append(worker)  # stopped with the stack
     return worker
-
-
-def load(running: Running, runs: int) -> None:
-    """`runs` workflows sent at once in batches of 100; returns when all have completed."""
-    import requests
-
-    before = completed(running)
-    batches = [[{"name": "bench/three-steps", "data": {"sent_at": time.time()}} for _ in range(100)] for _ in range(runs // 100)]
-    for batch in batches:
-        requests.post(f"{running.base_url}/e/bench", json=batch, timeout=60).raise_for_status()
-    wait_for(lambda: completed(running) >= before + len(batches) * 100, timeout=3600, interval=0.2, what="the runs to complete")
-
-
-def completed(running: Running) -> int:
-    return query(running.db, "SELECT count(*) FROM runs_run WHERE status = 'completed'", [])[0][0]
 
 
 def control(pid: int, *options: str) -> None:
