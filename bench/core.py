@@ -62,18 +62,23 @@ class Running:
 
 
 @contextmanager
-def bench_stack(database: str, workers: int, concurrency: int, app_workers: int, pool: str | None = None) -> Iterator[Running]:
-    """A fresh database and Redis db, the production stack and the synced SDK app; all removed after."""
+def bench_stack(database: str, workers: int, concurrency: int, app_workers: int, pool: str | None = None,
+                signing_key: str | None = None) -> Iterator[Running]:
+    """A fresh database and Redis db, the production stack and the synced SDK app; all removed after.
+    With `signing_key` the stack is closed, as production runs: calls and answers are signed
+    (the SDK app in production mode checks them), and events need the event key "bench"."""
     os.environ.setdefault("INNGEST_LOG_LEVEL", "WARNING")
     database_url = recreate_database(database)
     redis.Redis.from_url(REDIS_URL).flushdb()
     db = psycopg2.connect(database_url)
     db.autocommit = True
+    keys = {"INNGEST_SIGNING_KEY": signing_key, "INNGEST_EVENT_KEY": "bench"} if signing_key else None
     stack = ProductionStack(database_url, REDIS_URL, lambda sql, params: query(db, sql, params),
-                            worker_concurrency=concurrency, workers=workers, worker_pool=pool)
+                            worker_concurrency=concurrency, workers=workers, worker_pool=pool,
+                            insecure=signing_key is None, extra_env=keys)
     app_process = None
     try:
-        app_process, app_url = start_sdk_app(stack.base_url, app_workers)
+        app_process, app_url = start_sdk_app(stack.base_url, app_workers, signing_key)
         requests.put(app_url, timeout=30).raise_for_status()
         wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= APP_FUNCTIONS, what="sync")
         yield Running(stack.base_url, db, app_url, stack, app_process.pid)
@@ -104,16 +109,27 @@ def query(db: psycopg2.extensions.connection, sql: str, params: list) -> list[tu
         return cursor.fetchall()
 
 
-def start_sdk_app(server_url: str, workers: int) -> tuple[subprocess.Popen, str]:
+def start_sdk_app(server_url: str, workers: int, signing_key: str | None = None) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    env = {**os.environ, "BENCH_SERVER_URL": server_url, "BENCH_REDIS_URL": REDIS_URL, "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "BENCH_SERVER_URL": server_url, "BENCH_REDIS_URL": REDIS_URL, "PYTHONPATH": str(ROOT),
+           "BENCH_SIGNING_KEY": signing_key or ""}
     process = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "bench.sdk_app:app", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
          "--worker-class", "gthread", "--threads", "8", "--log-level", "warning"],
         env=env, cwd=ROOT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/api/inngest"
-    wait_http(url)
+    if signing_key:
+        wait_for(lambda: _answers(url), timeout=150, interval=0.2, what=url)  # an unsigned GET gets a 401 in production mode
+    else:
+        wait_http(url)
     return process, url
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).status_code < 500
+    except requests.RequestException:
+        return False
 
 
 # --- 1. ingestion ------------------------------------------------------------------------------

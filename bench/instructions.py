@@ -38,6 +38,7 @@ from bench.peers import run_load  # noqa: E402
 from tests.stacks import wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_instructions"
+SIGNING_KEY = "signkey-prod-" + "5e" * 32  # --signed: the stack's and the SDK app's key
 CALLS_PER_WORKFLOW = 4  # bench-three-steps: three steps and the call that returns the output
 # Shared objects by the part of the worker they are (the first name found in the object's path).
 OBJECT_GROUPS = {
@@ -58,7 +59,9 @@ def main() -> None:
     args = parse_args()
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         raise SystemExit("valgrind is not installed (Debian: apt-get install valgrind)")
-    with tempfile.TemporaryDirectory() as directory, bench_stack(DATABASE, 0, args.concurrency, args.app_workers) as running:
+    signing_key = SIGNING_KEY if args.signed else None
+    with tempfile.TemporaryDirectory() as directory, \
+            bench_stack(DATABASE, 0, args.concurrency, args.app_workers, signing_key=signing_key) as running:
         output = Path(directory) / "callgrind.out"
         worker = start_counted_worker(running, args.concurrency, output)
         run_load(running, args.warm_up)  # imports, connections, prepared statements, caches
@@ -73,7 +76,8 @@ def main() -> None:
         total, by_object = self_cost_by_object(dumps[-1].read_text())
     per_workflow = total / args.runs
     print(f"\ncall worker under callgrind: {args.runs} workflows of bench-three-steps counted "
-          f"({seconds:.0f} s; {args.concurrency} threads, SDK app on {args.app_workers} gunicorn processes)")
+          f"({seconds:.0f} s; {args.concurrency} threads, SDK app on {args.app_workers} gunicorn processes; "
+          f"{'signed calls' if args.signed else 'unsigned calls (INNGEST_INSECURE)'})")
     print(f"  instructions per workflow                {per_workflow:>14,.0f}")
     print(f"  instructions per SDK call                {per_workflow / CALLS_PER_WORKFLOW:>14,.0f}")
     print("  by shared object (self cost, share of all counted)")
@@ -87,6 +91,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--warm-up", type=int, default=100, help="workflows run before counting")
     parser.add_argument("--concurrency", type=int, default=8, help="threads of the call worker (8 since the first figures, so that they compare across commits)")
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
+    parser.add_argument("--signed", action="store_true",
+                        help="a closed stack with a signing key, as production runs: canonical, signed call bodies")
     return parser.parse_args()
 
 

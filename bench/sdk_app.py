@@ -23,7 +23,11 @@ SERVER_URL = os.environ["BENCH_SERVER_URL"]
 REDIS_URL = os.environ["BENCH_REDIS_URL"]
 TIMINGS_KEY = "bench:app-seconds"
 
-client = inngest.Inngest(app_id="bench", is_production=False, api_base_url=SERVER_URL, event_api_base_url=SERVER_URL)
+# With a signing key (a bench's signed mode) the app runs as in production: it verifies the
+# server's signature on every call and signs its answers; without one, as against a dev server.
+SIGNING_KEY = os.environ.get("BENCH_SIGNING_KEY") or None
+client = inngest.Inngest(app_id="bench", is_production=SIGNING_KEY is not None, signing_key=SIGNING_KEY,
+                         event_key="bench" if SIGNING_KEY else None, api_base_url=SERVER_URL, event_api_base_url=SERVER_URL)
 store = redis.Redis.from_url(REDIS_URL)
 
 
