@@ -98,14 +98,8 @@ def parse_args() -> argparse.Namespace:
 
 def start_counted_worker(running: Running, concurrency: int, output: Path) -> subprocess.Popen:
     """The stack's call worker, as ProductionStack starts one, under callgrind with counting off."""
-    stack = running.stack
-    worker = subprocess.Popen(
-        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={output}",
-         sys.executable, "-m", "celery", "-A", "inngest_project", "--quiet", "worker", "-Q", "inngest",
-         "-c", str(concurrency), "-P", "threads", "--loglevel", "WARNING", "-n", "counted@%h"],
-        env=stack.env, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    stack.workers.append(worker)  # stopped with the stack
-    return worker
+    return running.stack.start_worker(
+        concurrency, wrapper=["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={output}"])
 
 
 def control(pid: int, *options: str) -> None:

@@ -61,14 +61,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 20.0, interval: floa
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-def wait_http(url: str, timeout: float = 150.0) -> None:
+def wait_http(url: str, timeout: float = 150.0, any_answer: bool = False) -> None:
+    """Until `url` answers 200 (`any_answer`: any status below 500, as an SDK app in production
+    mode answers an unsigned GET with 401)."""
     # Generous: on a loaded machine (shared CI, 2 cores) migrating a fresh database and starting
     # gunicorn, beat and the timer worker have taken over 60 s before the first /health.
     def ready() -> bool:
         try:
-            return requests.get(url, timeout=1).status_code == 200
+            status = requests.get(url, timeout=1).status_code
         except requests.RequestException:
             return False
+        return status < 500 if any_answer else status == 200
 
     wait_for(ready, timeout=timeout, interval=0.2, what=url)
 
@@ -192,9 +195,10 @@ class ProductionStack(Stack):
             self.stop()  # workers left behind would take the next stack's messages
             raise
 
-    def start_worker(self, concurrency: int = 4) -> subprocess.Popen:
+    def start_worker(self, concurrency: int = 4, wrapper: list[str] | None = None) -> subprocess.Popen:
+        """A call worker; `wrapper`: a command it runs under (bench/instructions.py: callgrind)."""
         worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "inngest_project", "--quiet", "worker", "-Q", "inngest",
+            [*(wrapper or []), sys.executable, "-m", "celery", "-A", "inngest_project", "--quiet", "worker", "-Q", "inngest",
              "-c", str(concurrency), *(["-P", self.worker_pool] if self.worker_pool else []), "--loglevel", "WARNING",
              "-n", f"test{len(self.workers)}@%h"],
             env=self.env, cwd=ROOT, start_new_session=True, stdout=self.output, stderr=self.output)
