@@ -12,6 +12,7 @@ from django.conf import settings
 
 from core.json_body import MAX_DEPTH, is_nested_deeper
 from executor import app_http, signing
+from executor.canonical_body import Unjoinable, canonical_body
 from executor.responses import SdkResponse
 from runs.trace_context import traceparent
 
@@ -188,8 +189,13 @@ def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str 
 
 
 def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
-    """The body as sent. Signed bodies are JCS-canonical (RFC 8785), which is what SDKs verify."""
+    """The body as sent. Signed bodies are JCS-canonical (RFC 8785), which is what SDKs verify;
+    they are joined from parts canonicalized once (executor/canonical_body.py) where they can be."""
     if keys:
+        try:
+            return canonical_body(body)
+        except Unjoinable:
+            pass
         try:
             return rfc8785.dumps(body)
         except (rfc8785.CanonicalizationError, UnicodeEncodeError):
