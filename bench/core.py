@@ -177,7 +177,7 @@ class LatencySample:
 def latency_sample(session: requests.Session, base_url: str, db, store: redis.Redis) -> LatencySample:
     """One run of bench-three-steps, alone."""
     sent_at = time.time()
-    (internal_id,) = session.post(f"{base_url}/e/bench", json={"name": "bench/three-steps", "data": {"sent_at": sent_at}},
+    (internal_id,) = session.post(f"{base_url}/e/bench", json={"name": "bench/three-steps", "data": {"sent_at": sent_at, "timed": True}},
                                   timeout=10).json()["ids"]
     run_id, output, ended_at = wait_for(lambda: finished_run(db, internal_id), timeout=30, interval=POLL_SECONDS, what="run")
     app_seconds = float(store.hget("bench:app-seconds", run_id) or 0)
