@@ -74,6 +74,8 @@ def main() -> None:
         control(worker.pid, "-d")
         dumps = wait_for(lambda: sorted(Path(directory).glob("callgrind.out.*")), timeout=60, what="callgrind's dump")
         total, by_object = self_cost_by_object(dumps[-1].read_text())
+        if args.keep_dump:
+            shutil.copy(dumps[-1], args.keep_dump)
     per_workflow = total / args.runs
     print(f"\ncall worker under callgrind: {args.runs} workflows of bench-three-steps counted "
           f"({seconds:.0f} s; {args.concurrency} threads, SDK app on {args.app_workers} gunicorn processes; "
@@ -93,6 +95,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--app-workers", type=int, default=2, help="gunicorn processes serving the SDK app")
     parser.add_argument("--signed", action="store_true",
                         help="a closed stack with a signing key, as production runs: canonical, signed call bodies")
+    parser.add_argument("--keep-dump", type=Path, default=None,
+                        help="copy callgrind's dump there, for callgrind_annotate (Python frames show as the interpreter's C functions)")
     return parser.parse_args()
 
 
