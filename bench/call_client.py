@@ -30,11 +30,10 @@ django.setup()
 
 from django.test import override_settings  # noqa: E402
 
+from bench.core import SIGNING_KEY  # noqa: E402
 from executor.transport import CallRequest, call_function  # noqa: E402
 from tests.sdk_app import free_port  # noqa: E402
 from tests.stacks import stop_process, wait_http  # noqa: E402
-
-SIGNING_KEY = "signkey-bench-" + "ab" * 32
 
 
 def measure(call: Callable[[], None], calls: int) -> tuple[float, float]:

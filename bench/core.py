@@ -59,6 +59,11 @@ class Running:
     app_url: str
     stack: ProductionStack
     app_pid: int  # gunicorn's master process serving the SDK app
+    signing_key: str | None = None  # the stack's and the SDK app's, when started closed
+
+
+# The signed benches' key (bench_stack's signing_key): the server's and the SDK app's.
+SIGNING_KEY = "signkey-prod-" + "5e" * 32
 
 
 @contextmanager
@@ -81,7 +86,7 @@ def bench_stack(database: str, workers: int, concurrency: int, app_workers: int,
         app_process, app_url = start_sdk_app(stack.base_url, app_workers, signing_key)
         requests.put(app_url, timeout=30).raise_for_status()
         wait_for(lambda: query(db, "SELECT count(*) FROM functions_function", [])[0][0] >= APP_FUNCTIONS, what="sync")
-        yield Running(stack.base_url, db, app_url, stack, app_process.pid)
+        yield Running(stack.base_url, db, app_url, stack, app_process.pid, signing_key)
     finally:
         if app_process is not None:
             stop_process(app_process)

@@ -33,12 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.core import Running, bench_stack  # noqa: E402
+from bench.core import SIGNING_KEY, Running, bench_stack  # noqa: E402
 from bench.peers import run_load  # noqa: E402
 from tests.stacks import wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_instructions"
-SIGNING_KEY = "signkey-prod-" + "5e" * 32  # --signed: the stack's and the SDK app's key
 CALLS_PER_WORKFLOW = 4  # bench-three-steps: three steps and the call that returns the output
 # Shared objects by the part of the worker they are (the first name found in the object's path).
 OBJECT_GROUPS = {

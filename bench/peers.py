@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+import rfc8785
 import urllib3
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,8 +45,9 @@ sys.path.insert(0, str(ROOT))
 from bench import celery_floor  # noqa: E402
 from bench.durable_floor import DurableFloor, stored_event  # noqa: E402
 from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
+from executor import signing  # noqa: E402
 from bench.core import (  # noqa: E402
-    REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_lists, latency_sample, pair, plain_session, print_summary, query,
+    SIGNING_KEY, REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_lists, latency_sample, pair, plain_session, print_summary, query,
 )
 from tests.stacks import recreate_database, stop_process, wait_for  # noqa: E402
 
@@ -62,14 +64,15 @@ def main() -> None:
     rows: dict[str, dict[str, float]] = {}
     figures: dict[str, str] = {}
     args.sql_dir = enable_sql_counting()
-    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers, args.pool) as running:
+    signing_key = SIGNING_KEY if args.signed else None
+    with bench_stack(DATABASE, args.workers, args.concurrency, args.app_workers, args.pool, signing_key) as running:
         pool = urllib3.PoolManager(maxsize=32)
         durable = DurableFloor(running.stack.env["DATABASE_URL"], REDIS_URL,
-                               lambda run_id, event: sdk_answers(pool, running.app_url, run_id, event), args.concurrency)
+                               lambda run_id, event: sdk_answers(pool, running.app_url, run_id, event, signing_key), args.concurrency)
         try:
             paired = paired_latency(running, args, durable)
             rows["ours"], ours_figures = measure_ours(running, args, paired.ours)
-            rows[HTTP_FLOOR] = measure_direct(running.app_url, args, paired.floor)
+            rows[HTTP_FLOOR] = measure_direct(running.app_url, args, paired.floor, signing_key)
             rows[DURABLE_FLOOR] = measure_durable(durable, args, paired.durable)
         finally:
             durable.stop()
@@ -83,7 +86,8 @@ def main() -> None:
         if args.memory_steps:
             figures |= measure_worker_memory(running, args)
     print_table(rows)
-    print_summary(f"targets ({'quick' if args.quick else 'full'}; {args.workers} celery worker(s) x {args.concurrency} ({args.pool}), "
+    print_summary(f"targets ({'quick' if args.quick else 'full'}{', signed' if args.signed else ''}; "
+                  f"{args.workers} celery worker(s) x {args.concurrency} ({args.pool}), "
                   f"SDK app on {args.app_workers} gunicorn processes; {os.cpu_count()} cores)", figures)
 
 
@@ -97,6 +101,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--pool", default="threads", choices=["prefork", "threads"],
                         help="celery pool of the call workers (threads: the server's default)")
     parser.add_argument("--memory-steps", type=int, default=None, help="steps for the worker memory figure (0: skip)")
+    parser.add_argument("--signed", action="store_true",
+                        help="the stack closed with a signing key and the SDK app in production mode, as production runs: "
+                             "every call signed, its body JCS-canonical, and checked by the app (the floors' calls too)")
     parser.add_argument("--profile", action="store_true",
                         help="sample the first worker with py-spy during the load and print where its time goes")
     args = parser.parse_args()
@@ -126,7 +133,7 @@ def paired_latency(running: Running, args: argparse.Namespace, durable: DurableF
     session, pool = plain_session(), urllib3.PoolManager(maxsize=32)
     for i in range(10):  # warm up
         latency_sample(session, running.base_url, running.db, store)
-        direct_workflow(pool, running.app_url, f"warm-{i}")
+        direct_workflow(pool, running.app_url, f"warm-{i}", running.signing_key)
         if durable is not None:
             durable.workflow(f"warm-durable-{i}")
     paired = PairedSamples([], [], [])
@@ -135,7 +142,7 @@ def paired_latency(running: Running, args: argparse.Namespace, durable: DurableF
         paired.ours.append(latency_sample(session, running.base_url, running.db, store))
         time.sleep(PAUSE_SECONDS)
         started = time.perf_counter()
-        direct_workflow(pool, running.app_url, run_id_for("one", i))
+        direct_workflow(pool, running.app_url, run_id_for("one", i), running.signing_key)
         paired.floor.append(time.perf_counter() - started)
         if durable is not None:
             time.sleep(PAUSE_SECONDS)
@@ -217,16 +224,18 @@ def print_profile(collapsed: str, top: int = 25) -> None:
 
 # --- the HTTP floor ----------------------------------------------------------------------------
 
-def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str) -> None:
+def direct_workflow(pool: urllib3.PoolManager, app_url: str, run_id: str, signing_key: str | None = None) -> None:
     """The calls the server makes for one run of the 3-step function, made directly."""
-    for _ in sdk_answers(pool, app_url, run_id):
+    for _ in sdk_answers(pool, app_url, run_id, signing_key=signing_key):
         pass
 
 
-def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dict | None = None) -> Iterator[tuple[int, Any]]:
+def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dict | None = None,
+                signing_key: str | None = None) -> Iterator[tuple[int, Any]]:
     """Each call of one run of the 3-step function, made directly: (206, its ops) for a step, then
     (200, the function's output as the app sent it). The next call is made when the caller asks
-    for the next answer, after it has done what it does with this one."""
+    for the next answer, after it has done what it does with this one. With `signing_key` each
+    body is JCS-canonical and signed, as the server sends it to an app in production mode."""
     if event is None:
         event = stored_event(run_id, time.time())
     steps: dict[str, object] = {}
@@ -236,7 +245,11 @@ def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dic
         body = {"event": event, "events": [event], "steps": steps, "use_api": False, "version": 2,
                 "ctx": {"fn_id": FUNCTION_ID, "run_id": run_id, "env": "", "step_id": "step", "attempt": 0, "max_attempts": 4,
                         "stack": {"stack": stack, "current": len(stack)}, "disable_immediate_execution": False, "use_api": False}}
-        answer = pool.request("POST", url, body=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+        payload, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+        if signing_key:
+            payload = rfc8785.dumps(body)
+            headers["X-Inngest-Signature"] = signing.signature(payload, signing_key)
+        answer = pool.request("POST", url, body=payload, headers=headers)
         if answer.status == 200:
             yield 200, answer.data
             return
@@ -250,11 +263,11 @@ def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dic
     raise RuntimeError("the function did not end after 10 calls")
 
 
-def measure_direct(app_url: str, args: argparse.Namespace, latencies: list[float]) -> dict[str, float]:
+def measure_direct(app_url: str, args: argparse.Namespace, latencies: list[float], signing_key: str | None = None) -> dict[str, float]:
     pool = urllib3.PoolManager(maxsize=32)
     started = time.perf_counter()
     with ThreadPoolExecutor(16) as threads:
-        list(threads.map(lambda i: direct_workflow(pool, app_url, run_id_for("load", i)), range(args.load_runs)))
+        list(threads.map(lambda i: direct_workflow(pool, app_url, run_id_for("load", i), signing_key), range(args.load_runs)))
     return {"p50": statistics.median(latencies), "p95": p95(latencies), "per_second": args.load_runs / (time.perf_counter() - started)}
 
 
