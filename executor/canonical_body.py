@@ -26,11 +26,11 @@ import rfc8785
 # Parts larger than this are canonicalized on every call: they would crowd the rest out.
 MAX_PART_BYTES = 1024 * 1024
 MAX_CACHED_BYTES = 32 * 1024 * 1024
+ENTRY_BYTES = 200  # what an entry costs besides its text and part (the dict slot, two object headers)
 MAX_SAFE_INTEGER = 2 ** 53 - 1  # beyond it JCS has no form for an integer (rfc8785 refuses it)
 
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 _PLAIN_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-
 
 
 class Unjoinable(ValueError):
@@ -58,7 +58,7 @@ class _PartCache:
                 self._parts.move_to_end(text)
                 return found
         part = _canonical(value)
-        size = len(text) + len(part)
+        size = len(text) + len(part) + ENTRY_BYTES
         if size <= MAX_PART_BYTES:
             with self._lock:
                 if text not in self._parts:
@@ -66,7 +66,7 @@ class _PartCache:
                     self._bytes += size
                 while self._bytes > self._max_bytes:
                     old_text, old_part = self._parts.popitem(last=False)
-                    self._bytes -= len(old_text) + len(old_part)
+                    self._bytes -= len(old_text) + len(old_part) + ENTRY_BYTES
         return part
 
     @property

@@ -9,6 +9,7 @@ import pytest
 import rfc8785
 from hypothesis import given, settings, strategies as st
 
+from core.json_body import MAX_DEPTH
 from executor import canonical_body
 from executor.canonical_body import Unjoinable, _PartCache
 from executor.transport import CallRequest
@@ -70,3 +71,13 @@ def test_the_cache_keeps_within_its_budget_and_keeps_the_last_used_part() -> Non
         cache.canonical(kept)
         assert cache.cached_bytes <= 2_000
     assert json.dumps(kept, sort_keys=True, separators=(",", ":")) in cache._parts
+
+
+def test_a_step_output_as_deep_as_an_answer_may_be_is_joined_like_the_whole() -> None:
+    """Answers nested deeper than core.json_body.MAX_DEPTH are refused before they are stored;
+    one at that depth is joined from the worker's thread stack like any other."""
+    deep: Any = {"leaf": 1.5}
+    for level in range(MAX_DEPTH - 2):
+        deep = [deep] if level % 2 else {"k": deep}
+    body = body_of({"name": "app/ev", "data": {}}, {"s1": {"data": deep}}, ["s1"])
+    assert canonical_body.canonical_body(body) == rfc8785.dumps(body)
