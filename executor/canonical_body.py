@@ -1,10 +1,12 @@
-"""A signed call's body in JCS form (RFC 8785), built from parts canonicalized once per worker.
+"""A signed call's body in JCS form (RFC 8785), built from parts canonicalized once per run.
 
 A run's calls repeat most of their body: its events (twice, as `event` and `events`) and every
 step output memoized so far. `rfc8785` serializes in Python, a value at a time, and was about a
 fifth of a worker's CPU on signed calls (bench/README.md). Here:
-- each repeated part is canonicalized once and kept, keyed by its `json.dumps` text (C code), so
-  a later call pays only for that text and a look-up;
+- each repeated part is canonicalized once while a worker holds the run, and kept beside the
+  run's memo (executor/run_loop.py RunMemo), keyed by its `json.dumps` text (C code), so a later
+  call pays only for that text and a look-up; the parts go when the worker's turn at the run
+  ends, so a worker keeps no more than the runs it is calling;
 - a part with no floats, integers JavaScript holds exactly and ASCII keys is written by the json
   module's C encoder: for such values its output is JCS's, byte for byte (the same escapes, and
   code point order is UTF-16 order for ASCII keys); any other part is `rfc8785`'s;
@@ -17,16 +19,13 @@ compare every body with `rfc8785.dumps` of the whole.
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from threading import Lock
 from typing import Any
 
 import rfc8785
 
-# Parts larger than this are canonicalized on every call: they would crowd the rest out.
+# A part larger than this is canonicalized on every call rather than kept twice more (its text
+# and its canonical bytes) beside the memo.
 MAX_PART_BYTES = 1024 * 1024
-MAX_CACHED_BYTES = 32 * 1024 * 1024
-ENTRY_BYTES = 200  # what an entry costs besides its text and part (the dict slot, two object headers)
 MAX_SAFE_INTEGER = 2 ** 53 - 1  # beyond it JCS has no form for an integer (rfc8785 refuses it)
 
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
@@ -37,78 +36,52 @@ class Unjoinable(ValueError):
     """The body has a part that only a whole-body canonicalization may decide about."""
 
 
-class _PartCache:
-    """Canonical bytes by `json.dumps` text, least recently used out first, within a byte budget.
-    Shared by a worker's threads; a part computed twice at once is harmless."""
+class RunParts:
+    """One run's canonical parts by their `json.dumps` text, for the calls one worker makes to
+    it in a row (one thread at a time). Keyed by content, not by object, so a part changed or
+    read again from the database is never served stale."""
 
-    def __init__(self, max_bytes: int) -> None:
-        self._parts: OrderedDict[str, bytes] = OrderedDict()
-        self._bytes = 0
-        self._max_bytes = max_bytes
-        self._lock = Lock()
+    def __init__(self) -> None:
+        self._parts: dict[str, bytes] = {}
+
+    def __len__(self) -> int:
+        return len(self._parts)
 
     def canonical(self, value: Any) -> bytes:
         try:
             text = _KEY_ENCODER.encode(value)
         except (TypeError, ValueError) as exc:
             raise Unjoinable(str(exc)) from exc
-        with self._lock:
-            found = self._parts.get(text)
-            if found is not None:
-                self._parts.move_to_end(text)
-                return found
-        part = _canonical(value)
-        size = len(text) + len(part) + ENTRY_BYTES
-        if size <= MAX_PART_BYTES:
-            with self._lock:
-                if text not in self._parts:
-                    self._parts[text] = part
-                    self._bytes += size
-                while self._bytes > self._max_bytes:
-                    old_text, old_part = self._parts.popitem(last=False)
-                    self._bytes -= len(old_text) + len(old_part) + ENTRY_BYTES
+        part = self._parts.get(text)
+        if part is None:
+            part = _canonical(value)
+            if len(text) <= MAX_PART_BYTES:
+                self._parts[text] = part
         return part
 
-    @property
-    def cached_bytes(self) -> int:
-        return self._bytes
 
-    def clear(self) -> None:
-        with self._lock:
-            self._parts.clear()
-            self._bytes = 0
-
-
-_cache = _PartCache(MAX_CACHED_BYTES)
-
-
-def canonical_body(body: dict[str, Any]) -> bytes:
+def canonical_body(body: dict[str, Any], parts: RunParts) -> bytes:
     """`rfc8785.dumps(body)`, byte for byte, for a call body (executor/transport.py CallRequest)."""
     seen: dict[int, bytes] = {}  # by identity within this body: `event` is `events[0]`
-    return _join_object([(key, _member(key, value, seen)) for key, value in body.items()])
+    return _join_object([(key, _member(key, value, parts, seen)) for key, value in body.items()])
 
 
-def clear() -> None:
-    """Forget every cached part (tests)."""
-    _cache.clear()
-
-
-def _member(key: str, value: Any, seen: dict[int, bytes]) -> bytes:
-    """The parts a run's calls repeat come from the cache: the event, each of the events and each
+def _member(key: str, value: Any, parts: RunParts, seen: dict[int, bytes]) -> bytes:
+    """The parts a run's calls repeat come from `parts`: the event, each of the events and each
     memoized step's output. The rest (ctx, defers, scalars) changes from call to call."""
     if key == "event":
-        return _repeated(value, seen)
+        return _repeated(value, parts, seen)
     if key == "events" and isinstance(value, list):
-        return b"[" + b",".join(_repeated(item, seen) for item in value) + b"]"
+        return b"[" + b",".join(_repeated(item, parts, seen) for item in value) + b"]"
     if key == "steps" and isinstance(value, dict):
-        return _join_object([(step_id, _repeated(output, seen)) for step_id, output in value.items()])
+        return _join_object([(step_id, _repeated(output, parts, seen)) for step_id, output in value.items()])
     return _canonical(value)
 
 
-def _repeated(value: Any, seen: dict[int, bytes]) -> bytes:
+def _repeated(value: Any, parts: RunParts, seen: dict[int, bytes]) -> bytes:
     part = seen.get(id(value))
     if part is None:
-        part = seen[id(value)] = _cache.canonical(value)
+        part = seen[id(value)] = parts.canonical(value)
     return part
 
 

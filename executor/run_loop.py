@@ -21,6 +21,7 @@ from ulid import ULID
 from core import metrics
 from core.json_text import dump_json
 from executor import checkpoints
+from executor.canonical_body import RunParts
 from executor.decision import DISCOVERY, INVALID_RESPONSE, Clock, decide, decide_failure
 from executor.gateway import with_gateway_results
 from executor.leases import lease_keeper, new_owner_token
@@ -48,6 +49,8 @@ class RunMemo:
     stack: list[str] = field(default_factory=list)
     state_bytes: int = 0  # the length of the run's events and step outputs as stored (executor/limits.py)
     defers: dict[str, dict[str, bool]] = field(default_factory=dict)  # the call body's `defers`
+    # Its events and step outputs as signed bodies carry them, canonicalized once for the run's calls.
+    parts: RunParts = field(default_factory=RunParts)
 
     @classmethod
     def empty(cls, run: Run) -> "RunMemo":
@@ -292,6 +295,7 @@ def _build_request(call: PendingCall, memo: RunMemo) -> CallRequest:
         request_id=str(ULID()),
         job_id=_job_id(call, memo),
         defers=memo.defers,
+        parts=memo.parts,
     )
 
 

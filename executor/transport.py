@@ -12,7 +12,7 @@ from django.conf import settings
 
 from core.json_body import MAX_DEPTH, is_nested_deeper
 from executor import app_http, signing
-from executor.canonical_body import Unjoinable, canonical_body
+from executor.canonical_body import RunParts, Unjoinable, canonical_body
 from executor.responses import SdkResponse
 from runs.trace_context import traceparent
 
@@ -55,6 +55,9 @@ class CallRequest:
     job_id: str = ""  # the unit of work the call is for, the same on its retries
     # The run's deferred runs the SDK must not report again: {hashed id: {"abortable": bool}}.
     defers: dict = field(default_factory=dict)
+    # The run's parts already canonicalized for a signed body (executor/canonical_body.py), kept
+    # by the worker across the run's calls; None: this call's body alone.
+    parts: RunParts | None = field(default=None, compare=False)
 
     @property
     def traceparent(self) -> str:
@@ -131,9 +134,10 @@ def _call(request: CallRequest) -> SdkResponse:
     if request.job_id:
         headers["x-inngest-job-id"] = request.job_id
     keys = signing.configured_keys()
-    payload = _encode(request.body(), keys)
+    parts = request.parts if request.parts is not None else RunParts()
+    payload = _encode(request.body(), keys, parts)
     if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:
-        payload = _encode(request.body(use_api=True), keys)
+        payload = _encode(request.body(use_api=True), keys, parts)
     if keys:
         headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
     return _read_answer(_post(with_step_id(request.url, request.step_target), payload, headers), keys)
@@ -188,12 +192,13 @@ def _post(url: str, payload: bytes | None, headers: dict[str, str], method: str 
         return str(exc)
 
 
-def _encode(body: dict[str, Any], keys: list[str]) -> bytes:
+def _encode(body: dict[str, Any], keys: list[str], parts: RunParts) -> bytes:
     """The body as sent. Signed bodies are JCS-canonical (RFC 8785), which is what SDKs verify;
-    they are joined from parts canonicalized once (executor/canonical_body.py) where they can be."""
+    they are joined from the run's parts canonicalized once (executor/canonical_body.py) where
+    they can be."""
     if keys:
         try:
-            return canonical_body(body)
+            return canonical_body(body, parts)
         except Unjoinable:
             pass
         try:

@@ -1,4 +1,4 @@
-"""Signed call bodies joined from cached canonical parts (executor/canonical_body.py) are
+"""Signed call bodies joined from a run's canonical parts (executor/canonical_body.py) are
 `rfc8785.dumps` of the whole body, byte for byte, or refused so that the caller falls back."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from core.json_body import MAX_DEPTH
 from executor import canonical_body
-from executor.canonical_body import Unjoinable, _PartCache
+from executor.canonical_body import MAX_PART_BYTES, RunParts, Unjoinable
 from executor.transport import CallRequest
 
 # Text of any code point: lone surrogates, astral characters (which JCS orders by their UTF-16
@@ -39,38 +39,43 @@ def whole_or_refused(body: dict) -> bytes | None:
         return None
 
 
+SHARED = RunParts()  # across examples too, so that parts of the same text from other values meet
+
+
 @settings(max_examples=400, deadline=None)
 @given(data=st.dictionaries(TEXT, VALUES, max_size=4), steps=st.dictionaries(TEXT, VALUES, max_size=4),
        attempt=st.integers(0, 5))
 def test_a_joined_body_is_the_whole_bodys_jcs_or_is_refused(data: dict, steps: dict, attempt: int) -> None:
-    """Run twice, so that the second build is made of parts the first one cached (and parts of
-    earlier examples, whose `json.dumps` text may be the same)."""
+    """Built twice, so that the second build is made of parts the first one kept."""
     body = body_of({"name": "app/ev", "data": data, "ts": 1700000000000}, steps, list(steps), attempt)
     expected = whole_or_refused(body)
     for _ in range(2):
         if expected is None:
             with pytest.raises(Unjoinable):
-                canonical_body.canonical_body(body)
+                canonical_body.canonical_body(body, SHARED)
         else:
-            assert canonical_body.canonical_body(body) == expected
+            assert canonical_body.canonical_body(body, SHARED) == expected
 
 
-def test_the_same_text_from_another_object_is_served_from_the_cache() -> None:
-    canonical_body.clear()
-    first = {"b": [1, 2.5, "x"], "a": {"é": None}}
-    expected = rfc8785.dumps(body_of(first, {"s1": first}, ["s1"]))
-    again = json.loads(json.dumps(first))
-    assert again is not first and canonical_body.canonical_body(body_of(again, {"s1": again}, ["s1"])) == expected
+def test_a_part_is_kept_by_its_text_so_a_changed_value_is_never_served_stale() -> None:
+    parts = RunParts()
+    output = {"b": [1, 2.5, "x"], "a": {"é": None}}
+    first = canonical_body.canonical_body(body_of(output, {"s1": output}, ["s1"]), parts)
+    assert first == rfc8785.dumps(body_of(output, {"s1": output}, ["s1"]))
+    kept = len(parts)
+    again = json.loads(json.dumps(output))  # the same value read again: served from the parts
+    assert canonical_body.canonical_body(body_of(again, {"s1": again}, ["s1"]), parts) == first and len(parts) == kept
+    output["b"].append(3)  # the same object changed in place: canonicalized anew
+    assert canonical_body.canonical_body(body_of(output, {"s1": output}, ["s1"]), parts) == \
+        rfc8785.dumps(body_of(output, {"s1": output}, ["s1"]))
 
 
-def test_the_cache_keeps_within_its_budget_and_keeps_the_last_used_part() -> None:
-    cache = _PartCache(max_bytes=2_000)
-    kept = {"kept": "k" * 100}
-    for n in range(200):
-        assert cache.canonical({"n": n, "pad": "p" * 50}) == rfc8785.dumps({"n": n, "pad": "p" * 50})
-        cache.canonical(kept)
-        assert cache.cached_bytes <= 2_000
-    assert json.dumps(kept, sort_keys=True, separators=(",", ":")) in cache._parts
+def test_a_part_too_large_to_keep_is_still_joined() -> None:
+    parts = RunParts()
+    large = {"data": "x" * MAX_PART_BYTES}
+    body = body_of({"name": "app/ev", "data": {}}, {"s1": large}, ["s1"])
+    assert canonical_body.canonical_body(body, parts) == rfc8785.dumps(body)
+    assert len(parts) == 2  # the two events, not the step's output
 
 
 def test_a_step_output_as_deep_as_an_answer_may_be_is_joined_like_the_whole() -> None:
@@ -80,4 +85,4 @@ def test_a_step_output_as_deep_as_an_answer_may_be_is_joined_like_the_whole() ->
     for level in range(MAX_DEPTH - 2):
         deep = [deep] if level % 2 else {"k": deep}
     body = body_of({"name": "app/ev", "data": {}}, {"s1": {"data": deep}}, ["s1"])
-    assert canonical_body.canonical_body(body) == rfc8785.dumps(body)
+    assert canonical_body.canonical_body(body, RunParts()) == rfc8785.dumps(body)
