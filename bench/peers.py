@@ -45,10 +45,10 @@ sys.path.insert(0, str(ROOT))
 from bench import celery_floor  # noqa: E402
 from bench.durable_floor import DurableFloor, stored_event  # noqa: E402
 from bench.process_cost import enable_sql_counting, stack_meter  # noqa: E402
-from executor import signing  # noqa: E402
 from bench.core import (  # noqa: E402
     SIGNING_KEY, REDIS_URL, LatencySample, Running, bench_ingest, bench_stack, latency_lists, latency_sample, pair, plain_session, print_summary, query,
 )
+from executor import signing  # noqa: E402
 from tests.stacks import recreate_database, stop_process, wait_for  # noqa: E402
 
 DATABASE = "inngest_bench_peers"

@@ -28,7 +28,7 @@ import rfc8785
 MAX_PART_BYTES = 1024 * 1024
 MAX_SAFE_INTEGER = 2 ** 53 - 1  # beyond it JCS has no form for an integer (rfc8785 refuses it)
 
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+_LOOKUP_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))  # a part's text, to find it by
 _PLAIN_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
@@ -49,7 +49,7 @@ class RunParts:
 
     def canonical(self, value: Any) -> bytes:
         try:
-            text = _KEY_ENCODER.encode(value)
+            text = _LOOKUP_ENCODER.encode(value)
         except (TypeError, ValueError) as exc:
             raise Unjoinable(str(exc)) from exc
         part = self._parts.get(text)
