@@ -56,8 +56,8 @@ class CallRequest:
     # The run's deferred runs the SDK must not report again: {hashed id: {"abortable": bool}}.
     defers: dict = field(default_factory=dict)
     # The run's parts already canonicalized for a signed body (executor/canonical_body.py), kept
-    # by the worker across the run's calls; None: this call's body alone.
-    parts: RunParts | None = field(default=None, compare=False)
+    # by the worker across the run's calls (run_loop's RunMemo); by default, this call's alone.
+    parts: RunParts = field(default_factory=RunParts, compare=False)
 
     @property
     def traceparent(self) -> str:
@@ -134,10 +134,9 @@ def _call(request: CallRequest) -> SdkResponse:
     if request.job_id:
         headers["x-inngest-job-id"] = request.job_id
     keys = signing.configured_keys()
-    parts = request.parts if request.parts is not None else RunParts()
-    payload = _encode(request.body(), keys, parts)
+    payload = _encode(request.body(), keys, request.parts)
     if len(payload) > settings.INNGEST_MAX_CALL_BODY_BYTES:
-        payload = _encode(request.body(use_api=True), keys, parts)
+        payload = _encode(request.body(use_api=True), keys, request.parts)
     if keys:
         headers["X-Inngest-Signature"] = signing.signature(payload, keys[0])
     return _read_answer(_post(with_step_id(request.url, request.step_target), payload, headers), keys)
