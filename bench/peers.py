@@ -245,10 +245,12 @@ def sdk_answers(pool: urllib3.PoolManager, app_url: str, run_id: str, event: dic
         body = {"event": event, "events": [event], "steps": steps, "use_api": False, "version": 2,
                 "ctx": {"fn_id": FUNCTION_ID, "run_id": run_id, "env": "", "step_id": "step", "attempt": 0, "max_attempts": 4,
                         "stack": {"stack": stack, "current": len(stack)}, "disable_immediate_execution": False, "use_api": False}}
-        payload, headers = json.dumps(body).encode(), {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json"}
         if signing_key:
             payload = rfc8785.dumps(body)
             headers["X-Inngest-Signature"] = signing.signature(payload, signing_key)
+        else:
+            payload = json.dumps(body).encode()
         answer = pool.request("POST", url, body=payload, headers=headers)
         if answer.status == 200:
             yield 200, answer.data
